@@ -1,0 +1,358 @@
+package core
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unicode/utf8"
+)
+
+// Limits applied by a Decoder whose fields are zero.
+const (
+	// MaxHeaderLength is the largest header the 2-byte length can announce.
+	MaxHeaderLength = 1<<16 - 1
+	// DefaultMaxContentLength is the content-length limit when none is set.
+	DefaultMaxContentLength = 16 << 20
+)
+
+// scratchKeep is the largest scratch buffer a Decoder keeps between
+// messages; a larger one, grown for one big message, is released.
+const scratchKeep = 64 << 10
+
+// Decoder is the incremental, resumable decoder of the protocol: a state
+// machine (proto-header, JSON header, content) fed whatever one read
+// returned. Limits are checked before bytes are buffered, so a hostile
+// length never makes it allocate more than what was actually received.
+//
+// The zero value is ready to use with MaxHeaderLength and
+// DefaultMaxContentLength as limits.
+type Decoder struct {
+	// MaxHeaderLength is the largest JSON header accepted, in bytes.
+	// Zero means MaxHeaderLength (65535).
+	MaxHeaderLength int
+	// MaxContentLength is the largest content-length accepted, in bytes.
+	// Zero means DefaultMaxContentLength (16 MiB); negative means no limit
+	// beyond what fits in memory.
+	MaxContentLength int64
+
+	state  int    // what buf holds: stateLength, stateHeader or stateContent
+	buf    []byte // bytes of the message being assembled across reads
+	hlen   int    // header length, once known
+	total  int    // full frame length, once the header has been parsed
+	done   bool   // buf holds a message already returned
+	err    error  // sticky frame error
+	msg    Message
+	direct bool // the last message aliased the caller's input
+}
+
+const (
+	stateLength = iota
+	stateHeader
+	stateContent
+)
+
+func (d *Decoder) maxHeader() int {
+	if d.MaxHeaderLength <= 0 || d.MaxHeaderLength > MaxHeaderLength {
+		return MaxHeaderLength
+	}
+	return d.MaxHeaderLength
+}
+
+func (d *Decoder) maxContent() int64 {
+	switch {
+	case d.MaxContentLength == 0:
+		return DefaultMaxContentLength
+	case d.MaxContentLength < 0:
+		return int64(^uint(0) >> 1)
+	}
+	return d.MaxContentLength
+}
+
+// Decode consumes bytes from p and returns how many it consumed and, when a
+// message is complete, that message. A nil message with a nil error means
+// all of p was consumed and more input is needed. Call Decode again with
+// p[n:] while bytes remain.
+//
+// The message and everything it references are valid until the next call
+// to Decode or Reset, and may alias p. After a frame error every call
+// returns the same error: the stream is out of sync.
+func (d *Decoder) Decode(p []byte) (n int, m *Message, err error) {
+	if d.err != nil {
+		return 0, nil, d.err
+	}
+	if d.done {
+		d.done = false
+		d.buf = d.buf[:0]
+		if cap(d.buf) > scratchKeep {
+			d.buf = nil
+		}
+	}
+	d.direct = false
+	if len(d.buf) == 0 {
+		// Fast path: the whole frame is in p; parse it in place.
+		if n, ok, err := d.decodeDirect(p); ok || err != nil {
+			d.direct = ok
+			if err != nil {
+				d.err = err
+				return 0, nil, err
+			}
+			return n, &d.msg, nil
+		}
+	}
+	for {
+		switch d.state {
+		case stateLength:
+			k := min(2-len(d.buf), len(p)-n)
+			d.buf = append(d.buf, p[n:n+k]...)
+			n += k
+			if len(d.buf) < 2 {
+				return n, nil, nil
+			}
+			d.hlen = int(binary.BigEndian.Uint16(d.buf))
+			if err := d.checkHeaderLength(d.hlen); err != nil {
+				d.err = err
+				return n, nil, err
+			}
+			d.state = stateHeader
+		case stateHeader:
+			k := min(2+d.hlen-len(d.buf), len(p)-n)
+			d.buf = append(d.buf, p[n:n+k]...)
+			n += k
+			if len(d.buf) < 2+d.hlen {
+				return n, nil, nil
+			}
+			clen, err := parseHeader(d.buf[2:], &d.msg, d.maxContent())
+			if err != nil {
+				d.err = err
+				return n, nil, err
+			}
+			d.total = 2 + d.hlen + int(clen)
+			d.state = stateContent
+		case stateContent:
+			// Grow with what arrives, never by what the header claims.
+			k := min(d.total-len(d.buf), len(p)-n)
+			d.buf = append(d.buf, p[n:n+k]...)
+			n += k
+			if len(d.buf) < d.total {
+				return n, nil, nil
+			}
+			d.msg.Content = d.buf[2+d.hlen : d.total : d.total]
+			d.state = stateLength
+			d.done = true
+			return n, &d.msg, nil
+		}
+	}
+}
+
+// decodeDirect parses a frame wholly contained in p without copying. It
+// reports ok=false, err=nil when p holds only part of a frame.
+func (d *Decoder) decodeDirect(p []byte) (int, bool, error) {
+	if len(p) < 2 {
+		return 0, false, nil
+	}
+	hlen := int(binary.BigEndian.Uint16(p))
+	if err := d.checkHeaderLength(hlen); err != nil {
+		return 0, false, err
+	}
+	if len(p) < 2+hlen {
+		return 0, false, nil
+	}
+	clen, err := parseHeader(p[2:2+hlen], &d.msg, d.maxContent())
+	if err != nil {
+		return 0, false, err
+	}
+	end := 2 + hlen + int(clen)
+	if len(p) < end {
+		return 0, false, nil
+	}
+	d.msg.Content = p[2+hlen : end : end]
+	return end, true, nil
+}
+
+func (d *Decoder) checkHeaderLength(hlen int) error {
+	if hlen == 0 {
+		return fmt.Errorf("%w: header length is 0", ErrHeaderLength)
+	}
+	if max := d.maxHeader(); hlen > max {
+		return fmt.Errorf("%w: header length %d is above the limit of %d bytes", ErrHeaderLength, hlen, max)
+	}
+	return nil
+}
+
+// Partial reports whether the decoder holds part of a message: bytes were
+// fed that do not yet make a whole message.
+func (d *Decoder) Partial() bool {
+	return !d.done && len(d.buf) > 0
+}
+
+// Err returns the frame error that stopped the decoder, if any.
+func (d *Decoder) Err() error { return d.err }
+
+// Reset discards any partial message and error, keeping the limits.
+func (d *Decoder) Reset() {
+	*d = Decoder{MaxHeaderLength: d.MaxHeaderLength, MaxContentLength: d.MaxContentLength, buf: d.buf[:0], msg: d.msg}
+	d.msg.Reset()
+}
+
+// parseHeader decodes the JSON header b into m, resetting m first, and
+// returns the content-length. Any valid JSON object is read: compact or
+// spaced, any key order, escaped or raw non-ASCII. Duplicate keys: the last
+// one wins, as in Python's json.loads.
+func parseHeader(b []byte, m *Message, maxContent int64) (int64, error) {
+	m.Reset()
+	if !utf8.Valid(b) {
+		return 0, ErrHeaderNotUTF8
+	}
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		if _, err := validJSON(b); err != nil {
+			return 0, fmt.Errorf("%w: %w", ErrHeaderSyntax, err)
+		}
+		return 0, ErrHeaderNotObject
+	}
+	const (
+		haveByteOrder = 1 << iota
+		haveType
+		haveEncoding
+		haveLength
+		haveAll = haveByteOrder | haveType | haveEncoding | haveLength
+	)
+	var have int
+	var clen int64
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		i++
+	} else {
+		for {
+			if i >= len(b) || b[i] != '"' {
+				return 0, fmt.Errorf("%w: %w", ErrHeaderSyntax, syntaxAt(b, i, "looking for an object key"))
+			}
+			kend, kesc, err := scanString(b, i)
+			if err != nil {
+				return 0, fmt.Errorf("%w: %w", ErrHeaderSyntax, err)
+			}
+			key := b[i:kend]
+			i = skipSpace(b, kend)
+			if i >= len(b) || b[i] != ':' {
+				return 0, fmt.Errorf("%w: %w", ErrHeaderSyntax, syntaxAt(b, i, "after object key"))
+			}
+			vstart := skipSpace(b, i+1)
+			vend, err := scanValue(b, vstart, 1)
+			if err != nil {
+				return 0, fmt.Errorf("%w: %w", ErrHeaderSyntax, err)
+			}
+			val := b[vstart:vend]
+			name := key[1 : len(key)-1]
+			if kesc {
+				name = []byte(unquote(key))
+			}
+			switch string(name) {
+			case "byteorder":
+				s, err := stringField("byteorder", val)
+				if err != nil {
+					return 0, err
+				}
+				if s != ByteOrderLittle && s != ByteOrderBig {
+					return 0, fmt.Errorf(`%w: "byteorder" must be "little" or "big", got %s`, ErrFieldType, abbrev(val))
+				}
+				m.ByteOrder = s
+				have |= haveByteOrder
+			case "content-type":
+				if m.ContentType, err = stringField("content-type", val); err != nil {
+					return 0, err
+				}
+				have |= haveType
+			case "content-encoding":
+				if m.ContentEncoding, err = stringField("content-encoding", val); err != nil {
+					return 0, err
+				}
+				have |= haveEncoding
+			case "content-length":
+				if clen, err = contentLength(val, maxContent); err != nil {
+					return 0, err
+				}
+				have |= haveLength
+			default:
+				k := stringValue(key, kesc)
+				m.Headers = append(m.Headers, Header{Key: k, Value: val})
+			}
+			i = skipSpace(b, vend)
+			if i < len(b) && b[i] == ',' {
+				i = skipSpace(b, i+1)
+				continue
+			}
+			if i < len(b) && b[i] == '}' {
+				i++
+				break
+			}
+			return 0, fmt.Errorf("%w: %w", ErrHeaderSyntax, syntaxAt(b, i, "after object value"))
+		}
+	}
+	if i = skipSpace(b, i); i != len(b) {
+		return 0, fmt.Errorf("%w: %w", ErrHeaderSyntax, syntaxAt(b, i, "after the header object"))
+	}
+	if have != haveAll {
+		for _, f := range [...]struct {
+			bit  int
+			name string
+		}{{haveByteOrder, "byteorder"}, {haveType, "content-type"}, {haveEncoding, "content-encoding"}, {haveLength, "content-length"}} {
+			if have&f.bit == 0 {
+				return 0, fmt.Errorf("%w: %q", ErrMissingField, f.name)
+			}
+		}
+	}
+	return clen, nil
+}
+
+func stringField(name string, val []byte) (string, error) {
+	if val[0] != '"' {
+		return "", fmt.Errorf("%w: %q must be a string, got %s", ErrFieldType, name, abbrev(val))
+	}
+	_, escaped, _ := scanString(val, 0)
+	return stringValue(val, escaped), nil
+}
+
+// contentLength parses a JSON number that must be a non-negative integer
+// no larger than max, without overflowing on hostile digit strings.
+func contentLength(val []byte, max int64) (int64, error) {
+	bad := func() error {
+		return fmt.Errorf(`%w: "content-length" must be a non-negative integer, got %s`, ErrFieldType, abbrev(val))
+	}
+	digits := val
+	neg := false
+	if digits[0] == '-' {
+		neg = true
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || digits[0] < '0' || digits[0] > '9' {
+		return 0, bad()
+	}
+	var n int64
+	over := false
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, bad() // fraction or exponent: Python reads a float
+		}
+		if !over {
+			if d := int64(c - '0'); n > (max-d)/10 {
+				over = true
+			} else {
+				n = n*10 + d
+			}
+		}
+	}
+	if neg && (n != 0 || over) {
+		return 0, bad()
+	}
+	if over {
+		return 0, fmt.Errorf("%w: content-length %s is above the limit of %d bytes", ErrContentTooLarge, abbrev(val), max)
+	}
+	return n, nil
+}
+
+// abbrev quotes at most 40 bytes of raw JSON for an error message.
+func abbrev(val []byte) string {
+	if len(val) > 40 {
+		return string(val[:37]) + "..."
+	}
+	return string(val)
+}

@@ -1,0 +1,72 @@
+package core
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strconv"
+)
+
+// AppendFrame appends m's wire form to dst: the 2-byte big-endian header
+// length, the JSON header in the reference layout, then the content. The
+// header keys are written in the reference's order (byteorder,
+// content-type, content-encoding, content-length), followed by the
+// extension headers in order. It allocates nothing when dst has room.
+//
+// On error dst is returned unchanged.
+func AppendFrame(dst []byte, m *Message) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, 0, 0)
+	dst = append(dst, `{"byteorder": `...)
+	dst = AppendString(dst, or(m.ByteOrder, nativeByteOrder))
+	dst = append(dst, `, "content-type": `...)
+	dst = AppendString(dst, or(m.ContentType, defaultContentType))
+	dst = append(dst, `, "content-encoding": `...)
+	dst = AppendString(dst, or(m.ContentEncoding, EncodingBinary))
+	dst = append(dst, `, "content-length": `...)
+	dst = strconv.AppendInt(dst, int64(len(m.Content)), 10)
+	for _, h := range m.Headers {
+		if len(h.Value) == 0 {
+			return dst[:start], fmt.Errorf("core: extension header %q has no value", h.Key)
+		}
+		dst = append(dst, ", "...)
+		dst = AppendString(dst, h.Key)
+		dst = append(dst, ": "...)
+		dst = append(dst, h.Value...)
+	}
+	dst = append(dst, '}')
+	hlen := len(dst) - start - 2
+	if hlen > MaxHeaderLength {
+		return dst[:start], fmt.Errorf("%w: %d bytes", ErrHeaderTooLarge, hlen)
+	}
+	binary.BigEndian.PutUint16(dst[start:], uint16(hlen))
+	return append(dst, m.Content...), nil
+}
+
+// Marshal returns m's wire form. See AppendFrame.
+func Marshal(m *Message) ([]byte, error) {
+	return AppendFrame(make([]byte, 0, 128+len(m.Content)), m)
+}
+
+// Unmarshal decodes exactly one frame from b, with no content-length limit.
+// The message aliases b.
+func Unmarshal(b []byte) (*Message, error) {
+	var d Decoder
+	d.MaxContentLength = -1
+	n, m, err := d.Decode(b)
+	switch {
+	case err != nil:
+		return nil, err
+	case m == nil:
+		return nil, fmt.Errorf("%w: %d bytes", ErrTruncated, len(b))
+	case n != len(b):
+		return nil, fmt.Errorf("core: %d bytes after the frame", len(b)-n)
+	}
+	return m, nil
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,243 @@
+package core
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strconv"
+)
+
+// Well-known values of the protocol's required header fields.
+const (
+	ContentTypeJSON    = "text/json"
+	EncodingUTF8       = "utf-8"
+	EncodingBinary     = "binary"
+	ByteOrderLittle    = "little"
+	ByteOrderBig       = "big"
+	HeaderConnection   = "connection" // extension header: "close" asks the server to close after the answer
+	ConnectionClose    = "close"
+	defaultContentType = "application/octet-stream"
+)
+
+// NativeByteOrder returns the host's byte order as the protocol writes it,
+// "little" or "big". The encoder uses it when a Message's ByteOrder is empty.
+func NativeByteOrder() string { return nativeByteOrder }
+
+var nativeByteOrder = func() string {
+	var b [2]byte
+	binary.NativeEndian.PutUint16(b[:], 1)
+	if b[0] == 1 {
+		return ByteOrderLittle
+	}
+	return ByteOrderBig
+}()
+
+// Header is one extension header: any key of the JSON header other than
+// the four required ones. Value is the raw JSON text of its value, for
+// example `"close"` or `42`.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Message is one request or answer: the four required header fields, the
+// extension headers in the order they arrived, and the content.
+//
+// content-length is not stored: it is len(Content) when encoding.
+//
+// A request handed to a Handler by the Server is owned by the Server. Its
+// Content and header values may alias the connection's read buffer and are
+// valid until the answer has been written; a handler that keeps any of it
+// longer must Clone the message.
+type Message struct {
+	ByteOrder       string   // "little" or "big"; empty means NativeByteOrder() when encoding
+	ContentType     string   // e.g. "text/json"; empty means "application/octet-stream" when encoding
+	ContentEncoding string   // e.g. "utf-8" or "binary"; empty means "binary" when encoding
+	Headers         []Header // extension headers, in order
+	Content         []byte
+
+	// fields caches the top-level members of JSON content, so that the
+	// Mux and the handler it picks scan the content once between them.
+	fields    []jsonField
+	fieldsErr error
+	scanned   bool
+}
+
+type jsonField struct {
+	key     []byte // raw key literal, with quotes
+	escaped bool
+	value   []byte // raw JSON value
+}
+
+// NewBinary returns a message with the given content-type, content-encoding
+// "binary" and content.
+func NewBinary(contentType string, content []byte) *Message {
+	return &Message{ContentType: contentType, ContentEncoding: EncodingBinary, Content: content}
+}
+
+// NewJSON returns a "text/json", "utf-8" message whose content is v written
+// in the reference layout by AppendJSON. Use Object to keep keys in order.
+func NewJSON(v any) (*Message, error) {
+	content, err := AppendJSON(nil, v)
+	if err != nil {
+		return nil, err
+	}
+	return &Message{ContentType: ContentTypeJSON, ContentEncoding: EncodingUTF8, Content: content}, nil
+}
+
+// NewError returns the protocol's error answer, {"error": text}.
+func NewError(text string) *Message {
+	content := make([]byte, 0, len(text)+14)
+	content = append(content, `{"error": `...)
+	content = AppendString(content, text)
+	content = append(content, '}')
+	return &Message{ContentType: ContentTypeJSON, ContentEncoding: EncodingUTF8, Content: content}
+}
+
+// IsJSON reports whether the content is JSON: content-type "text/json",
+// "application/json" or any "+json" type.
+func (m *Message) IsJSON() bool {
+	ct := m.ContentType
+	return ct == ContentTypeJSON || ct == "application/json" ||
+		(len(ct) > 5 && ct[len(ct)-5:] == "+json")
+}
+
+// Header returns the value of the extension header key. A JSON string is
+// returned unquoted; any other JSON value is returned as its JSON text.
+// The last occurrence wins, as in Python's json.loads.
+func (m *Message) Header(key string) (string, bool) {
+	for i := len(m.Headers) - 1; i >= 0; i-- {
+		if m.Headers[i].Key == key {
+			return jsonText(m.Headers[i].Value), true
+		}
+	}
+	return "", false
+}
+
+// SetHeader sets the extension header key to the JSON string value,
+// replacing every earlier occurrence.
+func (m *Message) SetHeader(key, value string) {
+	m.DelHeader(key)
+	m.Headers = append(m.Headers, Header{Key: key, Value: AppendString(nil, value)})
+}
+
+// DelHeader removes every occurrence of the extension header key.
+func (m *Message) DelHeader(key string) {
+	out := m.Headers[:0]
+	for _, h := range m.Headers {
+		if h.Key != key {
+			out = append(out, h)
+		}
+	}
+	m.Headers = out
+}
+
+// WantsClose reports whether the message carries "connection": "close".
+func (m *Message) WantsClose() bool {
+	v, ok := m.Header(HeaderConnection)
+	return ok && v == ConnectionClose
+}
+
+// Clone returns a deep copy of m that shares no memory with it.
+func (m *Message) Clone() *Message {
+	c := &Message{
+		ByteOrder:       m.ByteOrder,
+		ContentType:     m.ContentType,
+		ContentEncoding: m.ContentEncoding,
+	}
+	if m.Content != nil {
+		c.Content = append([]byte(nil), m.Content...)
+	}
+	if len(m.Headers) > 0 {
+		c.Headers = make([]Header, len(m.Headers))
+		for i, h := range m.Headers {
+			c.Headers[i] = Header{Key: h.Key, Value: append([]byte(nil), h.Value...)}
+		}
+	}
+	return c
+}
+
+// Reset clears m for reuse, keeping allocated capacity.
+func (m *Message) Reset() {
+	*m = Message{Headers: m.Headers[:0], fields: m.fields[:0]}
+}
+
+// Action returns the "action" member of JSON content: the key the Mux
+// routes on. It returns ErrNotJSON when the content-type is not JSON,
+// ErrBadContent when the content is not a JSON object, and "" with no error
+// when the object has no string "action".
+func (m *Message) Action() (string, error) {
+	raw, ok, err := m.Field("action")
+	if err != nil || !ok || len(raw) == 0 || raw[0] != '"' {
+		return "", err
+	}
+	_, escaped, _ := scanString(raw, 0)
+	return stringValue(raw, escaped), nil
+}
+
+// Field returns the raw JSON text of the top-level member key of JSON
+// content. The content is scanned once and the result cached, so the Mux
+// and the handler it routes to do not parse it twice.
+func (m *Message) Field(key string) (raw []byte, ok bool, err error) {
+	if !m.IsJSON() {
+		return nil, false, ErrNotJSON
+	}
+	if !m.scanned {
+		m.fields, m.fieldsErr = scanObject(m.fields[:0], m.Content)
+		m.scanned = true
+	}
+	if m.fieldsErr != nil {
+		return nil, false, m.fieldsErr
+	}
+	for i := len(m.fields) - 1; i >= 0; i-- {
+		f := &m.fields[i]
+		if f.escaped {
+			if unquote(f.key) == key {
+				return f.value, true, nil
+			}
+		} else if string(f.key[1:len(f.key)-1]) == key {
+			return f.value, true, nil
+		}
+	}
+	return nil, false, nil
+}
+
+// scanObject validates that b is one JSON object and lists its members.
+func scanObject(dst []jsonField, b []byte) ([]jsonField, error) {
+	i, err := validJSON(b)
+	if err != nil {
+		return dst, fmt.Errorf("%w: %w", ErrBadContent, err)
+	}
+	if b[i] != '{' {
+		return dst, fmt.Errorf("%w: JSON content is not an object", ErrBadContent)
+	}
+	// validJSON accepted the whole text, so members can be walked without
+	// re-checking the grammar.
+	i = skipSpace(b, i+1)
+	for i < len(b) && b[i] == '"' {
+		kend, escaped, _ := scanString(b, i)
+		vstart := skipSpace(b, skipSpace(b, kend)+1)
+		vend, _ := scanValue(b, vstart, 1)
+		dst = append(dst, jsonField{key: b[i:kend], escaped: escaped, value: b[vstart:vend]})
+		i = skipSpace(b, vend)
+		if b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	return dst, nil
+}
+
+// jsonText returns a JSON string's value, or any other value's JSON text.
+func jsonText(raw []byte) string {
+	if len(raw) > 0 && raw[0] == '"' {
+		_, escaped, err := scanString(raw, 0)
+		if err == nil {
+			return stringValue(raw, escaped)
+		}
+	}
+	return string(raw)
+}
+
+// String returns a short human description of m, for logs and tests.
+func (m *Message) String() string {
+	return fmt.Sprintf("%s %s %s len=%s", m.ByteOrder, m.ContentType, m.ContentEncoding, strconv.Itoa(len(m.Content)))
+}

@@ -1,0 +1,175 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"sync/atomic"
+)
+
+// Route is one rule of a Mux. Empty fields match anything, so a Route with
+// only a Handler is the default route.
+type Route struct {
+	// Action matches the "action" member of JSON requests. A non-JSON
+	// request never matches a route that names an action.
+	Action string
+	// ContentType matches the request's content-type exactly, or as a
+	// path.Match glob when it holds any of `*?[\`, e.g. "binary/*".
+	ContentType string
+	// Handler answers the requests the route matches.
+	Handler Handler
+}
+
+func (r Route) String() string {
+	a, ct := r.Action, r.ContentType
+	if a == "" {
+		a = "*"
+	}
+	if ct == "" {
+		ct = "*"
+	}
+	return fmt.Sprintf("action=%s content-type=%s", a, ct)
+}
+
+// Mux is an ordered route table; the first matching Route answers. It is
+// itself a Handler. Its table can be replaced at run time with Replace,
+// atomically: a request in flight finishes on the table it started with.
+//
+// The zero Mux has no routes and answers every request with ErrNoRoute.
+type Mux struct {
+	table atomic.Pointer[muxTable]
+}
+
+type muxTable struct {
+	routes   []compiledRoute
+	needsAct bool // some route matches on action
+}
+
+type compiledRoute struct {
+	Route
+	glob bool
+}
+
+var _ Handler = (*Mux)(nil)
+
+// NewMux returns a Mux with the given routes, in order. See Replace.
+func NewMux(routes ...Route) (*Mux, error) {
+	m := new(Mux)
+	if err := m.Replace(routes...); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Replace validates routes and atomically makes them the table. On error
+// the old table stays. A route must have a Handler and a valid glob, and no
+// route may be unreachable: none may follow a catch-all (a route with no
+// Action and no ContentType) or repeat an earlier route's match.
+func (m *Mux) Replace(routes ...Route) error {
+	t := &muxTable{routes: make([]compiledRoute, len(routes))}
+	for i, r := range routes {
+		if r.Handler == nil {
+			return fmt.Errorf("core: route %d (%s): no handler", i, r)
+		}
+		glob := hasMeta(r.ContentType)
+		if glob {
+			if _, err := path.Match(r.ContentType, ""); err != nil {
+				return fmt.Errorf("core: route %d (%s): bad content-type pattern: %w", i, r, err)
+			}
+		}
+		for j, prev := range routes[:i] {
+			if prev.Action == "" && prev.ContentType == "" {
+				return fmt.Errorf("core: route %d (%s) can never match: it follows the catch-all route %d", i, r, j)
+			}
+			if prev.Action == r.Action && prev.ContentType == r.ContentType {
+				return fmt.Errorf("core: route %d (%s) can never match: it duplicates route %d", i, r, j)
+			}
+		}
+		t.routes[i] = compiledRoute{Route: r, glob: glob}
+		t.needsAct = t.needsAct || r.Action != ""
+	}
+	m.table.Store(t)
+	return nil
+}
+
+// Routes returns a copy of the current table.
+func (m *Mux) Routes() []Route {
+	t := m.table.Load()
+	if t == nil {
+		return nil
+	}
+	out := make([]Route, len(t.routes))
+	for i, r := range t.routes {
+		out[i] = r.Route
+	}
+	return out
+}
+
+// Match returns the route that answers req, and false if none does. A JSON
+// request whose content is not a JSON object only matches routes without
+// an Action; if none matches, the content error is returned.
+func (m *Mux) Match(req *Message) (Route, bool, error) {
+	t := m.table.Load()
+	if t == nil {
+		return Route{}, false, nil
+	}
+	var action string
+	var actErr error
+	actDone := false
+	for _, r := range t.routes {
+		if r.ContentType != "" {
+			if r.glob {
+				if ok, _ := path.Match(r.ContentType, req.ContentType); !ok {
+					continue
+				}
+			} else if r.ContentType != req.ContentType {
+				continue
+			}
+		}
+		if r.Action != "" {
+			if !req.IsJSON() {
+				continue
+			}
+			if !actDone {
+				action, actErr = req.Action()
+				actDone = true
+			}
+			if actErr != nil || action != r.Action {
+				continue
+			}
+		}
+		return r.Route, true, nil
+	}
+	return Route{}, false, actErr
+}
+
+// Handle answers req with the first matching route's handler.
+func (m *Mux) Handle(ctx context.Context, req *Message) (*Message, error) {
+	r, ok, err := m.Match(req)
+	if !ok {
+		if err != nil {
+			return nil, err
+		}
+		return nil, noRoute(req)
+	}
+	return r.Handler.Handle(ctx, req)
+}
+
+func noRoute(req *Message) error {
+	if req.IsJSON() {
+		if a, err := req.Action(); err == nil && a != "" {
+			return fmt.Errorf("%w: content-type %q, action %q", ErrNoRoute, req.ContentType, a)
+		}
+	}
+	return fmt.Errorf("%w: content-type %q", ErrNoRoute, req.ContentType)
+}
+
+func hasMeta(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', '\\':
+			return true
+		}
+	}
+	return false
+}
