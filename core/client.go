@@ -1,0 +1,200 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// maxPending bounds the requests a Client has written and not yet had
+// answered; Do blocks beyond it.
+const maxPending = 4096
+
+// Client is a connection to a router (or to the tutorial's app-server).
+// It is safe for concurrent use: concurrent calls to Do are pipelined on
+// the one connection and matched to their answers in order.
+type Client struct {
+	nc       net.Conn
+	wmu      sync.Mutex // serializes writes and the order of pending
+	wbuf     []byte
+	err      error // why the client stopped; guarded by wmu
+	pending  chan *call
+	stopping chan struct{} // closed when the reader begins to stop
+	done     chan struct{} // closed when the reader has failed every pending call
+	dec      Decoder
+}
+
+type call struct {
+	ans chan result // buffered: the reader never blocks on a caller gone
+}
+
+type result struct {
+	m   *Message
+	err error
+}
+
+// Dial connects to addr (see ParseAddr) and returns a Client.
+func Dial(ctx context.Context, addr string) (*Client, error) {
+	nc, err := dial(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	return NewClient(nc), nil
+}
+
+// NewClient returns a Client that speaks the protocol on nc, which it
+// takes over and closes on Close.
+func NewClient(nc net.Conn) *Client {
+	c := &Client{
+		nc:       nc,
+		pending:  make(chan *call, maxPending),
+		stopping: make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	c.dec.MaxContentLength = -1 // the client trusts the server it chose
+	go c.readLoop()
+	return c
+}
+
+// Do sends req and waits for its answer. An {"error": ...} answer is a
+// message like any other, not an error: see AnswerError. If ctx ends first,
+// Do returns ctx's error; the answer, when it comes, is discarded.
+//
+// The answer belongs to the caller.
+func (c *Client) Do(ctx context.Context, req *Message) (*Message, error) {
+	cl := &call{ans: make(chan result, 1)}
+	c.wmu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.wmu.Unlock()
+		return nil, err
+	}
+	var err error
+	c.wbuf, err = AppendFrame(c.wbuf[:0], req)
+	if err != nil {
+		c.wmu.Unlock()
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.nc.SetWriteDeadline(dl)
+	} else {
+		c.nc.SetWriteDeadline(time.Time{})
+	}
+	if _, err := c.nc.Write(c.wbuf); err != nil {
+		c.failLocked(fmt.Errorf("%w: write: %w", ErrClientClosed, err))
+		c.wmu.Unlock()
+		return nil, c.err
+	}
+	select {
+	case c.pending <- cl:
+	case <-c.stopping:
+		c.failLocked(fmt.Errorf("%w: connection lost", ErrClientClosed))
+		c.wmu.Unlock()
+		return nil, c.err
+	case <-ctx.Done():
+		// The request is on the wire: its answer must be consumed, so
+		// the connection can no longer be used.
+		c.failLocked(fmt.Errorf("%w: %w while waiting to queue a request", ErrClientClosed, ctx.Err()))
+		c.wmu.Unlock()
+		return nil, ctx.Err()
+	}
+	c.wmu.Unlock()
+	select {
+	case r := <-cl.ans:
+		return r.m, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Close closes the connection. Calls waiting in Do return ErrClientClosed.
+func (c *Client) Close() error {
+	c.wmu.Lock()
+	c.failLocked(ErrClientClosed)
+	c.wmu.Unlock()
+	<-c.done
+	return nil
+}
+
+// failLocked records why the client stops and closes the connection; the
+// reader then fails every pending call.
+func (c *Client) failLocked(err error) {
+	if c.err == nil {
+		c.err = err
+		c.nc.Close()
+	}
+}
+
+func (c *Client) readLoop() {
+	defer close(c.done)
+	buf := make([]byte, 32<<10)
+	var err error
+	for err == nil {
+		var n int
+		n, err = c.nc.Read(buf)
+		p := buf[:n]
+	decode:
+		for len(p) > 0 {
+			k, m, derr := c.dec.Decode(p)
+			p = p[k:]
+			if derr != nil {
+				err = derr
+				break
+			}
+			if m == nil {
+				break
+			}
+			select {
+			case cl := <-c.pending:
+				cl.ans <- result{m: m.Clone()}
+			default:
+				err = errors.New("core: answer received with no request pending")
+				if aerr := AnswerError(m); aerr != nil {
+					err = fmt.Errorf("core: unsolicited answer: %w", aerr)
+				}
+				break decode
+			}
+		}
+	}
+	close(c.stopping)
+	c.wmu.Lock()
+	if errors.Is(err, net.ErrClosed) && c.err != nil {
+		err = c.err
+	} else {
+		if c.dec.Partial() {
+			err = fmt.Errorf("%w: %w", ErrTruncated, err)
+		}
+		c.failLocked(fmt.Errorf("%w: %w", ErrClientClosed, err))
+		err = c.err
+	}
+	c.wmu.Unlock()
+	// No Do can queue a call now that c.err is set.
+	for {
+		select {
+		case cl := <-c.pending:
+			cl.ans <- result{err: err}
+		default:
+			return
+		}
+	}
+}
+
+// AnswerError returns the text of an {"error": ...} answer as an error, or
+// nil if m is not an error answer.
+func AnswerError(m *Message) error {
+	raw, ok, err := m.Field("error")
+	if err != nil || !ok {
+		return nil
+	}
+	return &RemoteError{Text: jsonText(raw)}
+}
+
+// RemoteError is an {"error": ...} answer from the server.
+type RemoteError struct {
+	Text string
+}
+
+func (e *RemoteError) Error() string { return "server answered error: " + e.Text }

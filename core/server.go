@@ -1,0 +1,565 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Defaults applied by a Server whose fields are zero.
+const (
+	DefaultMaxConnections = 10000
+	DefaultIdleTimeout    = 60 * time.Second
+	DefaultReadTimeout    = 10 * time.Second
+	DefaultWriteTimeout   = 10 * time.Second
+	DefaultHandlerTimeout = 5 * time.Second
+)
+
+const (
+	readBufferSize = 16 << 10 // one read; also bounds the requests decoded ahead of their answers
+	flushThreshold = 64 << 10 // answers are written once this much is pending, or when the read batch ends
+	writeBufKeep   = 1 << 20  // a larger write buffer, grown for one big answer, is released
+	lingerTimeout  = 500 * time.Millisecond
+	lingerMax      = 256 << 10
+	rejectTimeout  = time.Second
+)
+
+// Server serves the protocol on any number of listeners. Each connection
+// is read, decoded, dispatched to Handler, and answered in request order.
+//
+// Requests on one connection are handled one at a time, in order.
+// Pipelined requests wait, already decoded, in the connection's read
+// buffer (at most 16 KiB of them) and then in the socket; the server reads
+// no more from a connection while its answers cannot be written, so a
+// client that sends and never reads is held back by TCP instead of
+// buffered, and WriteTimeout ends it.
+//
+// The zero value, with a Handler, is ready to use: every limit and timeout
+// has a default. A negative timeout or limit means none.
+type Server struct {
+	// Handler answers requests; usually a *Mux. Required.
+	Handler Handler
+	// Logger receives the server's logs under the name "server". Nil
+	// means silent.
+	Logger hclog.Logger
+
+	// MaxConnections bounds open connections; a client over the limit is
+	// answered {"error": ...} and closed. Zero means
+	// DefaultMaxConnections.
+	MaxConnections int
+	// MaxHeaderLength bounds the JSON header. Zero means 65535.
+	MaxHeaderLength int
+	// MaxContentLength bounds content-length. Zero means
+	// DefaultMaxContentLength (16 MiB).
+	MaxContentLength int64
+
+	// IdleTimeout closes a connection that sends nothing between
+	// messages. Zero means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// ReadTimeout bounds the wait for the rest of a message once its
+	// first bytes have arrived (slowloris). Zero means DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing the answers of one read. Zero means
+	// DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// HandlerTimeout is the deadline put on each request's context. Zero
+	// means DefaultHandlerTimeout.
+	HandlerTimeout time.Duration
+
+	mu        sync.Mutex
+	listeners map[*net.Listener]struct{}
+	conns     map[*conn]struct{}
+	wg        sync.WaitGroup // one per connection
+	closing   atomic.Bool    // Shutdown or Close began
+	nconns    atomic.Int64
+	baseCtx   context.Context
+	cancel    context.CancelFunc
+	log       hclog.Logger
+}
+
+func (s *Server) init() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.baseCtx != nil {
+		return
+	}
+	s.baseCtx, s.cancel = context.WithCancel(context.Background())
+	s.listeners = make(map[*net.Listener]struct{})
+	s.conns = make(map[*conn]struct{})
+	if s.Logger == nil {
+		s.log = hclog.NewNullLogger()
+	} else {
+		s.log = s.Logger.Named("server")
+	}
+}
+
+func orDuration(v, def time.Duration) time.Duration {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+// ListenAndServe listens on addr (see ParseAddr) and serves it.
+func (s *Server) ListenAndServe(addr string) error {
+	l, err := Listen(context.Background(), addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(l)
+}
+
+// Serve accepts connections on l and serves the framed protocol on each.
+// It always returns a non-nil error; after Shutdown or Close it is
+// ErrServerClosed. l is closed when Serve returns.
+func (s *Server) Serve(l net.Listener) error {
+	return s.serve(l, nil)
+}
+
+// ServeRaw accepts connections on l and serves them unframed, as the
+// tutorial's echo-server does: each chunk of bytes one read returns goes
+// to h as the Content of a "application/octet-stream" message, and the
+// answer's Content is written back as it is. A nil h means the Server's
+// Handler. A handler error closes the connection, since an unframed
+// stream has no way to say it.
+func (s *Server) ServeRaw(l net.Listener, h Handler) error {
+	if h == nil {
+		h = s.Handler
+	}
+	return s.serve(l, h)
+}
+
+func (s *Server) serve(l net.Listener, raw Handler) error {
+	s.init()
+	if s.Handler == nil && raw == nil {
+		l.Close()
+		return errors.New("core: Server.Handler is nil")
+	}
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[&l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, &l)
+		s.mu.Unlock()
+		l.Close()
+	}()
+	s.log.Info("listening", "addr", l.Addr().String(), "raw", raw != nil)
+
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return ErrServerClosed
+			}
+			if isTemporaryAccept(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "error", err, "delay", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		s.startConn(nc, raw)
+	}
+}
+
+// isTemporaryAccept reports accept errors that pass: running out of file
+// descriptors, or a connection aborted before it was accepted.
+func isTemporaryAccept(err error) bool {
+	var ne net.Error
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.ENOBUFS) ||
+		(errors.As(err, &ne) && ne.Timeout())
+}
+
+func (s *Server) startConn(nc net.Conn, raw Handler) {
+	max := int64(s.MaxConnections)
+	if max == 0 {
+		max = DefaultMaxConnections
+	}
+	c := &conn{s: s, nc: nc, raw: raw}
+	c.dec.MaxHeaderLength = s.MaxHeaderLength
+	c.dec.MaxContentLength = s.MaxContentLength
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	if max > 0 && s.nconns.Load() >= max {
+		s.mu.Unlock()
+		s.log.Warn("connection refused: limit reached", "remote", nc.RemoteAddr().String(), "limit", max)
+		go reject(nc, fmt.Errorf("%w: limit is %d", ErrTooManyConnections, max), raw != nil)
+		return
+	}
+	s.nconns.Add(1)
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go c.serve()
+}
+
+// reject tells a client over the connection limit why, and closes.
+func reject(nc net.Conn, err error, raw bool) {
+	if !raw {
+		nc.SetWriteDeadline(time.Now().Add(rejectTimeout))
+		if b, e := AppendFrame(nil, NewError(err.Error())); e == nil {
+			nc.Write(b)
+		}
+	}
+	lingerClose(nc)
+}
+
+func (s *Server) removeConn(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.nconns.Add(-1)
+	s.wg.Done()
+}
+
+// Shutdown stops the server gracefully: it closes the listeners, lets each
+// connection finish the requests it has received (including those already
+// in its socket), answers them, and closes it. It waits until all
+// connections are closed or ctx ends, and then returns ctx's error; the
+// caller may then Close to stop the rest.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.mu.Lock()
+	s.closing.Store(true)
+	s.closeListenersLocked()
+	for c := range s.conns {
+		c.wake()
+	}
+	s.mu.Unlock()
+	s.log.Info("shutting down", "connections", s.nconns.Load())
+
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops the server at once: it closes the listeners and every
+// connection, and cancels the context of requests in flight.
+func (s *Server) Close() error {
+	s.init()
+	s.mu.Lock()
+	s.closing.Store(true)
+	s.closeListenersLocked()
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.cancel()
+	return nil
+}
+
+func (s *Server) closeListenersLocked() {
+	for l := range s.listeners {
+		(*l).Close()
+	}
+}
+
+// Connections returns the number of open connections.
+func (s *Server) Connections() int { return int(s.nconns.Load()) }
+
+// conn is one served connection. Its goroutine owns everything but mu.
+type conn struct {
+	s   *Server
+	nc  net.Conn
+	raw Handler // non-nil for an unframed connection
+
+	// mu orders the read deadline set before each read against wake, so
+	// that a Shutdown cannot be missed by a read about to block.
+	mu sync.Mutex
+
+	dec  Decoder
+	wbuf []byte
+	log  hclog.Logger
+}
+
+func (c *conn) wake() {
+	c.mu.Lock()
+	c.nc.SetReadDeadline(time.Now())
+	c.mu.Unlock()
+}
+
+func (c *conn) serve() {
+	s := c.s
+	defer s.removeConn(c)
+	c.log = s.log.With("remote", c.nc.RemoteAddr().String())
+	c.log.Trace("connection opened")
+	buf := make([]byte, readBufferSize)
+	closeErr := c.loop(buf)
+	switch {
+	case closeErr == nil:
+		c.nc.Close()
+	case errors.Is(closeErr, errLinger):
+		lingerClose(c.nc)
+	default:
+		c.nc.Close()
+	}
+	c.log.Trace("connection closed")
+}
+
+// errLinger asks serve to close after letting the client read what was
+// written, instead of resetting the connection.
+var errLinger = errors.New("linger")
+
+// errDrained: the server is shutting down and the connection has nothing
+// more to read.
+var errDrained = errors.New("drained")
+
+// loop serves the connection until it should close.
+func (c *conn) loop(buf []byte) error {
+	for {
+		n, err := c.read(buf)
+		if n > 0 {
+			var stop error
+			if c.raw != nil {
+				stop = c.handleRaw(buf[:n])
+			} else {
+				stop = c.handleFramed(buf[:n])
+			}
+			if stop != nil {
+				return stop
+			}
+		}
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		switch {
+		case errors.Is(err, errDrained):
+			return nil
+		case errors.As(err, &ne) && ne.Timeout():
+			if c.s.closing.Load() {
+				continue // woken by Shutdown: read what is left, then close
+			}
+			if c.dec.Partial() {
+				c.log.Debug("read timeout inside a message")
+				return c.fail(fmt.Errorf("%w: no data for %s", ErrReadTimeout, orDuration(c.s.ReadTimeout, DefaultReadTimeout)))
+			}
+			c.log.Trace("idle timeout")
+			return nil
+		case errors.Is(err, io.EOF):
+			if c.dec.Partial() {
+				c.log.Debug("client closed inside a message")
+			}
+			return nil
+		default:
+			c.log.Trace("read failed", "error", err)
+			return nil
+		}
+	}
+}
+
+// read reads once, with the deadline that applies, or, once the server is
+// shutting down and no message is half read, only what is already there.
+func (c *conn) read(buf []byte) (int, error) {
+	c.mu.Lock()
+	if c.s.closing.Load() && !c.dec.Partial() {
+		c.mu.Unlock()
+		return c.drainRead(buf)
+	}
+	t := orDuration(c.s.IdleTimeout, DefaultIdleTimeout)
+	if c.dec.Partial() {
+		t = orDuration(c.s.ReadTimeout, DefaultReadTimeout)
+	}
+	if t > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(t))
+	} else {
+		c.nc.SetReadDeadline(time.Time{})
+	}
+	c.mu.Unlock()
+	return c.nc.Read(buf)
+}
+
+// drainRead returns what the socket already holds, without waiting.
+func (c *conn) drainRead(buf []byte) (int, error) {
+	c.nc.SetReadDeadline(time.Time{})
+	sc, ok := c.nc.(syscall.Conn)
+	if !ok {
+		// No raw descriptor (e.g. TLS): allow a moment for queued bytes.
+		c.nc.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+		n, err := c.nc.Read(buf)
+		if n == 0 {
+			return 0, errDrained
+		}
+		return n, err
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return 0, errDrained
+	}
+	var n int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		n, rerr = readNonBlocking(fd, buf)
+		return true
+	})
+	if err != nil || rerr != nil || n <= 0 {
+		return 0, errDrained
+	}
+	return n, nil
+}
+
+// handleFramed decodes, dispatches and answers every message in p. It
+// returns non-nil when the connection must close.
+func (c *conn) handleFramed(p []byte) error {
+	for len(p) > 0 {
+		k, m, err := c.dec.Decode(p)
+		p = p[k:]
+		if err != nil {
+			c.log.Warn("invalid frame; closing connection", "error", err)
+			c.wbuf = c.appendAnswer(c.wbuf, NewError(err.Error()))
+			c.flush()
+			return errLinger
+		}
+		if m == nil {
+			break
+		}
+		closeAfter := m.WantsClose()
+		c.wbuf = c.appendAnswer(c.wbuf, c.dispatch(c.s.Handler, m))
+		if closeAfter {
+			if err := c.flush(); err != nil {
+				return err
+			}
+			return errLinger
+		}
+		if len(c.wbuf) >= flushThreshold {
+			if err := c.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return c.flush()
+}
+
+// appendAnswer encodes an answer, or an error answer if it cannot be
+// encoded.
+func (c *conn) appendAnswer(dst []byte, ans *Message) []byte {
+	out, err := AppendFrame(dst, ans)
+	if err != nil {
+		c.log.Error("cannot encode answer", "error", err)
+		out, _ = AppendFrame(dst, NewError("cannot encode answer: "+err.Error()))
+	}
+	return out
+}
+
+func (c *conn) handleRaw(p []byte) error {
+	m := Message{ContentType: defaultContentType, ContentEncoding: EncodingBinary, Content: p}
+	ans, err := c.call(c.raw, &m)
+	if err != nil {
+		c.log.Warn("raw handler failed; closing connection", "error", err)
+		return err
+	}
+	c.wbuf = append(c.wbuf, ans.Content...)
+	return c.flush()
+}
+
+// dispatch calls h and turns any failure into an error answer.
+func (c *conn) dispatch(h Handler, m *Message) *Message {
+	ans, err := c.call(h, m)
+	if err != nil {
+		return NewError(err.Error())
+	}
+	return ans
+}
+
+// call runs h with the handler timeout, recovering a panic.
+func (c *conn) call(h Handler, m *Message) (ans *Message, err error) {
+	ctx := c.s.baseCtx
+	if t := orDuration(c.s.HandlerTimeout, DefaultHandlerTimeout); t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("handler panicked", "panic", r, "stack", string(debug.Stack()))
+			ans, err = nil, fmt.Errorf("%w: %v", ErrHandlerPanic, r)
+		}
+	}()
+	ans, err = h.Handle(ctx, m)
+	switch {
+	case err != nil:
+		if ctx.Err() == context.DeadlineExceeded && !errors.Is(err, ErrHandlerTimeout) {
+			err = fmt.Errorf("%w: %w", ErrHandlerTimeout, err)
+		}
+		c.log.Debug("handler failed", "error", err)
+	case ans == nil:
+		err = ErrNoAnswer
+	}
+	return ans, err
+}
+
+// flush writes the pending answers.
+func (c *conn) flush() error {
+	if len(c.wbuf) == 0 {
+		return nil
+	}
+	if t := orDuration(c.s.WriteTimeout, DefaultWriteTimeout); t > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(t))
+	}
+	_, err := c.nc.Write(c.wbuf)
+	c.wbuf = c.wbuf[:0]
+	if cap(c.wbuf) > writeBufKeep {
+		c.wbuf = nil
+	}
+	if err != nil {
+		c.log.Debug("write failed", "error", err)
+		return err
+	}
+	return nil
+}
+
+// fail answers a connection-level error and asks for a lingering close.
+func (c *conn) fail(err error) error {
+	if c.raw == nil {
+		c.wbuf = c.appendAnswer(c.wbuf, NewError(err.Error()))
+		c.flush()
+	}
+	return errLinger
+}
+
+// lingerClose closes the write side, then reads and discards for a moment
+// before closing, so that a client still sending does not make the kernel
+// reset the connection and destroy the answer it has not read yet.
+func lingerClose(nc net.Conn) {
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+		if cw.CloseWrite() == nil {
+			nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+			io.CopyN(io.Discard, nc, lingerMax)
+		}
+	}
+	nc.Close()
+}
