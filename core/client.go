@@ -78,16 +78,8 @@ func (c *Client) Do(ctx context.Context, req *Message) (*Message, error) {
 		c.wmu.Unlock()
 		return nil, err
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		c.nc.SetWriteDeadline(dl)
-	} else {
-		c.nc.SetWriteDeadline(time.Time{})
-	}
-	if _, err := c.nc.Write(c.wbuf); err != nil {
-		c.failLocked(fmt.Errorf("%w: write: %w", ErrClientClosed, err))
-		c.wmu.Unlock()
-		return nil, c.err
-	}
+	// Queue the call before writing, so that the reader, which may see
+	// the answer before Write returns, always finds it.
 	select {
 	case c.pending <- cl:
 	case <-c.stopping:
@@ -95,11 +87,17 @@ func (c *Client) Do(ctx context.Context, req *Message) (*Message, error) {
 		c.wmu.Unlock()
 		return nil, c.err
 	case <-ctx.Done():
-		// The request is on the wire: its answer must be consumed, so
-		// the connection can no longer be used.
-		c.failLocked(fmt.Errorf("%w: %w while waiting to queue a request", ErrClientClosed, ctx.Err()))
 		c.wmu.Unlock()
 		return nil, ctx.Err()
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.nc.SetWriteDeadline(dl)
+	} else {
+		c.nc.SetWriteDeadline(time.Time{})
+	}
+	if _, err := c.nc.Write(c.wbuf); err != nil {
+		// The reader fails the queued call with this error.
+		c.failLocked(fmt.Errorf("%w: write: %w", ErrClientClosed, err))
 	}
 	c.wmu.Unlock()
 	select {
