@@ -1,0 +1,203 @@
+package search
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/msgrouter/router/core"
+)
+
+// Handler answers search requests from a fixed table. It is safe for
+// concurrent use: the table is copied by New and never written again.
+//
+// The zero Handler has an empty table and answers every search with
+// "No match for 'V'.".
+type Handler struct {
+	table map[string]string
+}
+
+var _ core.Handler = (*Handler)(nil)
+
+// referenceTable is the reference server's request_search table. It is
+// never handed out: DefaultTable and Default copy it.
+var referenceTable = map[string]string{
+	"morpheus":   "Follow the white rabbit. \U0001f430",
+	"ring":       "In the caves beneath the Misty Mountains. \U0001f48d",
+	"\U0001f436": "\U0001f43e Playing ball! \U0001f3d0",
+}
+
+// New returns a Handler that answers from a copy of table, so the caller
+// may go on changing its map. A nil or empty table misses every query.
+func New(table map[string]string) *Handler {
+	return &Handler{table: maps.Clone(table)}
+}
+
+// Default returns a Handler with the reference server's table.
+func Default() *Handler { return New(referenceTable) }
+
+// DefaultTable returns a fresh copy of the reference server's table, to be
+// extended and passed to New.
+func DefaultTable() map[string]string { return maps.Clone(referenceTable) }
+
+// The fixed parts of the answers. None holds a character json.dumps would
+// escape, so they are appended as they are.
+const (
+	prefixResult  = `{"result": `
+	prefixMiss    = `{"result": "No match for '`
+	prefixInvalid = `{"result": "Error: invalid action '`
+	suffixQuoted  = `'."}`
+)
+
+// Handle answers req as the reference server does; see the package
+// documentation. It returns an error wrapping core.ErrNotJSON when req is
+// not JSON and core.ErrBadContent when its content is not a JSON object or
+// not in a UTF-8 content-encoding. It never blocks, so it ignores ctx.
+func (h *Handler) Handle(_ context.Context, req *core.Message) (*core.Message, error) {
+	// Field scans the content once (the Mux may have done it already) and
+	// caches the members; comparing the raw action avoids the string
+	// Action would allocate for an action other than "search".
+	action, hasAction, err := req.Field("action")
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	if !isUTF8Name(req.ContentEncoding) {
+		return nil, fmt.Errorf("search: %w: unsupported content-encoding %q, want utf-8",
+			core.ErrBadContent, req.ContentEncoding)
+	}
+	var content []byte
+	if isSearch(action) {
+		value, ok, _ := req.Field("value")
+		content = h.answer(value, ok)
+	} else {
+		content = make([]byte, 0, len(prefixInvalid)+len(action)+len(suffixQuoted)+8)
+		content = append(content, prefixInvalid...)
+		content = appendPyStr(content, action, hasAction)
+		content = append(content, suffixQuoted...)
+	}
+	return &core.Message{
+		ContentType:     core.ContentTypeJSON,
+		ContentEncoding: core.EncodingUTF8,
+		Content:         content,
+	}, nil
+}
+
+// answer returns the content answering the search for the raw JSON value
+// (ok false when the request has no "value").
+func (h *Handler) answer(raw []byte, ok bool) []byte {
+	if ok && len(raw) > 0 && raw[0] == '"' {
+		var result string
+		if inner := raw[1 : len(raw)-1]; !hasBackslash(inner) {
+			result = h.table[string(inner)] // no allocation for the lookup
+		} else {
+			result = h.table[unquote(raw)]
+		}
+		// `request_search.get(query) or ...`: "" is a miss too.
+		if result != "" {
+			content := make([]byte, 0, len(prefixResult)+len(result)+len(result)/16+3)
+			content = append(content, prefixResult...)
+			content = core.AppendString(content, result)
+			return append(content, '}')
+		}
+	}
+	content := make([]byte, 0, len(prefixMiss)+len(raw)+len(suffixQuoted)+8)
+	content = append(content, prefixMiss...)
+	content = appendPyStr(content, raw, ok)
+	return append(content, suffixQuoted...)
+}
+
+// isSearch reports whether the raw JSON value is the string "search",
+// however it is escaped.
+func isSearch(raw []byte) bool {
+	if string(raw) == `"search"` {
+		return true
+	}
+	return len(raw) > 0 && raw[0] == '"' && hasBackslash(raw) && unquote(raw) == "search"
+}
+
+// appendPyStr appends Python's str() of the JSON value raw, escaped for the
+// inside of a JSON string. ok false means the member is missing (None).
+func appendPyStr(dst, raw []byte, ok bool) []byte {
+	if !ok || len(raw) == 0 {
+		return append(dst, "None"...)
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		inner := raw[1 : len(raw)-1]
+		// Without escapes, the JSON grammar leaves no character that
+		// json.dumps would escape; only invalid UTF-8 needs the slow path.
+		if !hasBackslash(inner) && utf8.Valid(inner) {
+			return append(dst, inner...)
+		}
+		return appendInner(dst, unquote(raw))
+	case c == 't':
+		return append(dst, "True"...)
+	case c == 'f':
+		return append(dst, "False"...)
+	case c == 'n':
+		return append(dst, "None"...)
+	case c == '-' || c >= '0' && c <= '9':
+		return appendPyNumber(dst, raw)
+	}
+	// Arrays and objects: JSON text, an approximation of Python's repr.
+	return appendInner(dst, string(raw))
+}
+
+// appendPyNumber appends str() of the number json.loads makes of raw: an int
+// for integer literals, otherwise a float printed as repr prints it.
+func appendPyNumber(dst, raw []byte) []byte {
+	if !strings.ContainsAny(string(raw), ".eE") {
+		if string(raw) == "-0" {
+			return append(dst, '0')
+		}
+		return append(dst, raw...)
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil { // out of range: Python's float() overflows to inf
+		if f < 0 {
+			return append(dst, "-inf"...)
+		}
+		return append(dst, "inf"...)
+	}
+	out, err := core.AppendJSON(dst, f) // Python's float repr
+	if err != nil {
+		return append(dst, raw...)
+	}
+	return out
+}
+
+// appendInner appends s as core.AppendString writes it, without the quotes.
+func appendInner(dst []byte, s string) []byte {
+	n := len(dst)
+	dst = core.AppendString(dst, s)
+	copy(dst[n:], dst[n+1:len(dst)-1])
+	return dst[:len(dst)-2]
+}
+
+// unquote decodes a JSON string literal that the core scanner has already
+// validated. Lone surrogates become U+FFFD.
+func unquote(raw []byte) string {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return string(raw[1 : len(raw)-1])
+	}
+	return s
+}
+
+func hasBackslash(b []byte) bool { return bytes.IndexByte(b, '\\') >= 0 }
+
+// isUTF8Name reports whether a content-encoding names UTF-8 or its subset
+// ASCII, spelled any way Python's codec lookup accepts. Empty means the
+// default, UTF-8.
+func isUTF8Name(enc string) bool {
+	switch strings.ReplaceAll(strings.ToLower(enc), "_", "-") {
+	case "", "utf-8", "utf8", "u8", "utf", "ascii", "us-ascii":
+		return true
+	}
+	return false
+}
