@@ -3,6 +3,7 @@ package core
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"unicode/utf8"
 )
 
@@ -57,12 +58,17 @@ func (d *Decoder) maxHeader() int {
 	return d.MaxHeaderLength
 }
 
+// maxFrameContent is the largest content-length for which the whole frame
+// (2 + header + content) still fits in an int. "No limit" means this one:
+// beyond it the frame offsets would overflow.
+const maxFrameContent = math.MaxInt - 2 - MaxHeaderLength
+
 func (d *Decoder) maxContent() int64 {
 	switch {
 	case d.MaxContentLength == 0:
 		return DefaultMaxContentLength
-	case d.MaxContentLength < 0:
-		return int64(^uint(0) >> 1)
+	case d.MaxContentLength < 0 || d.MaxContentLength > maxFrameContent:
+		return maxFrameContent
 	}
 	return d.MaxContentLength
 }
@@ -333,7 +339,9 @@ func contentLength(val []byte, max int64) (int64, error) {
 			return 0, bad() // fraction or exponent: Python reads a float
 		}
 		if !over {
-			if d := int64(c - '0'); n > (max-d)/10 {
+			// max-d < 0 must be tested on its own: (max-d)/10 truncates
+			// toward zero, so a digit above a limit below 9 would pass.
+			if d := int64(c - '0'); max-d < 0 || n > (max-d)/10 {
 				over = true
 			} else {
 				n = n*10 + d

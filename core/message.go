@@ -57,9 +57,12 @@ type Message struct {
 
 	// fields caches the top-level members of JSON content, so that the
 	// Mux and the handler it picks scan the content once between them.
-	fields    []jsonField
-	fieldsErr error
-	scanned   bool
+	// scannedFor is the Content it was built from: assigning a different
+	// slice to Content invalidates the cache.
+	fields     []jsonField
+	fieldsErr  error
+	scanned    bool
+	scannedFor []byte
 }
 
 type jsonField struct {
@@ -176,14 +179,16 @@ func (m *Message) Action() (string, error) {
 
 // Field returns the raw JSON text of the top-level member key of JSON
 // content. The content is scanned once and the result cached, so the Mux
-// and the handler it routes to do not parse it twice.
+// and the handler it routes to do not parse it twice. Assigning a new
+// slice to Content invalidates the cache; changing its bytes in place
+// does not.
 func (m *Message) Field(key string) (raw []byte, ok bool, err error) {
 	if !m.IsJSON() {
 		return nil, false, ErrNotJSON
 	}
-	if !m.scanned {
+	if !m.scanned || !sameSlice(m.scannedFor, m.Content) {
 		m.fields, m.fieldsErr = scanObject(m.fields[:0], m.Content)
-		m.scanned = true
+		m.scanned, m.scannedFor = true, m.Content
 	}
 	if m.fieldsErr != nil {
 		return nil, false, m.fieldsErr
@@ -199,6 +204,11 @@ func (m *Message) Field(key string) (raw []byte, ok bool, err error) {
 		}
 	}
 	return nil, false, nil
+}
+
+// sameSlice reports whether a and b are the same bytes of the same array.
+func sameSlice(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // scanObject validates that b is one JSON object and lists its members.

@@ -71,8 +71,10 @@ type Server struct {
 	// WriteTimeout bounds writing the answers of one read. Zero means
 	// DefaultWriteTimeout.
 	WriteTimeout time.Duration
-	// HandlerTimeout is the deadline put on each request's context. Zero
-	// means DefaultHandlerTimeout.
+	// HandlerTimeout is the deadline put on each request's context,
+	// counted from when the request was read. A handler must honour it;
+	// the server cannot stop one that does not. Zero means
+	// DefaultHandlerTimeout.
 	HandlerTimeout time.Duration
 
 	mu        sync.Mutex
@@ -301,9 +303,10 @@ type conn struct {
 	// that a Shutdown cannot be missed by a read about to block.
 	mu sync.Mutex
 
-	dec  Decoder
-	wbuf []byte
-	log  hclog.Logger
+	dec    Decoder
+	wbuf   []byte
+	log    hclog.Logger
+	readAt time.Time // when the current batch was read: handler deadlines count from it
 }
 
 func (c *conn) wake() {
@@ -343,6 +346,7 @@ func (c *conn) loop(buf []byte) error {
 	for {
 		n, err := c.read(buf)
 		if n > 0 {
+			c.readAt = time.Now()
 			var stop error
 			if c.raw != nil {
 				stop = c.handleRaw(buf[:n])
@@ -499,9 +503,9 @@ func (c *conn) dispatch(h Handler, m *Message) *Message {
 func (c *conn) call(h Handler, m *Message) (ans *Message, err error) {
 	ctx := c.s.baseCtx
 	if t := orDuration(c.s.HandlerTimeout, DefaultHandlerTimeout); t > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, t)
-		defer cancel()
+		rc := &reqCtx{parent: ctx, deadline: c.readAt.Add(t)}
+		defer rc.release()
+		ctx = rc
 	}
 	defer func() {
 		if r := recover(); r != nil {
