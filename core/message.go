@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 )
 
 // Well-known values of the protocol's required header fields.
@@ -134,10 +136,11 @@ func (m *Message) DelHeader(key string) {
 	m.Headers = out
 }
 
-// WantsClose reports whether the message carries "connection": "close".
+// WantsClose reports whether the message carries "connection": "close"
+// (in any letter case, as HTTP/1.1 reads it).
 func (m *Message) WantsClose() bool {
 	v, ok := m.Header(HeaderConnection)
-	return ok && v == ConnectionClose
+	return ok && strings.EqualFold(v, ConnectionClose)
 }
 
 // Clone returns a deep copy of m that shares no memory with it.
@@ -213,6 +216,9 @@ func sameSlice(a, b []byte) bool {
 
 // scanObject validates that b is one JSON object and lists its members.
 func scanObject(dst []jsonField, b []byte) ([]jsonField, error) {
+	if !utf8.Valid(b) {
+		return dst, fmt.Errorf("%w: JSON content is not valid UTF-8", ErrBadContent)
+	}
 	i, err := validJSON(b)
 	if err != nil {
 		return dst, fmt.Errorf("%w: %w", ErrBadContent, err)

@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -71,8 +72,14 @@ func TestMessageHeaders(t *testing.T) {
 		t.Fatalf("order after DelHeader:\n got %s\nwant %s", got, want)
 	}
 
-	// WantsClose wants exactly the string "close".
-	for _, raw := range []string{`"Close"`, `"close "`, `["close"]`, `true`, `{"close": 1}`} {
+	// WantsClose wants the string "close", in any letter case.
+	for _, raw := range []string{`"Close"`, `"CLOSE"`} {
+		m := &Message{Headers: []Header{{"connection", []byte(raw)}}}
+		if !m.WantsClose() {
+			t.Errorf("WantsClose false with connection %s", raw)
+		}
+	}
+	for _, raw := range []string{`"close "`, `["close"]`, `true`, `{"close": 1}`, `"keep-alive"`} {
 		m := &Message{Headers: []Header{{"connection", []byte(raw)}}}
 		if m.WantsClose() {
 			t.Errorf("WantsClose with connection %s", raw)
@@ -314,5 +321,12 @@ func TestNewMessages(t *testing.T) {
 	}
 	if s := (&Message{ByteOrder: "big", ContentType: "t", ContentEncoding: "e", Content: []byte("abc")}).String(); s != "big t e len=3" {
 		t.Fatalf("String() = %q", s)
+	}
+}
+
+func TestFieldRejectsInvalidUTF8(t *testing.T) {
+	m := &Message{ContentType: ContentTypeJSON, Content: []byte("{\"action\": \"se\xffarch\"}")}
+	if _, err := m.Action(); !errors.Is(err, ErrBadContent) || !strings.Contains(err.Error(), "not valid UTF-8") {
+		t.Fatalf("Action on invalid UTF-8 = %v, want ErrBadContent", err)
 	}
 }

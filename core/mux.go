@@ -1,9 +1,10 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"path"
+	"strings"
 	"sync/atomic"
 )
 
@@ -14,7 +15,8 @@ type Route struct {
 	// request never matches a route that names an action.
 	Action string
 	// ContentType matches the request's content-type exactly, or as a
-	// path.Match glob when it holds any of `*?[\`, e.g. "binary/*".
+	// glob when it holds '*' (any run of characters, '/' included) or '?'
+	// (any one character): "binary/*", "*json", "*".
 	ContentType string
 	// Handler answers the requests the route matches.
 	Handler Handler
@@ -71,12 +73,7 @@ func (m *Mux) Replace(routes ...Route) error {
 		if r.Handler == nil {
 			return fmt.Errorf("core: route %d (%s): no handler", i, r)
 		}
-		glob := hasMeta(r.ContentType)
-		if glob {
-			if _, err := path.Match(r.ContentType, ""); err != nil {
-				return fmt.Errorf("core: route %d (%s): bad content-type pattern: %w", i, r, err)
-			}
-		}
+		glob := strings.ContainsAny(r.ContentType, "*?")
 		for j, prev := range routes[:i] {
 			if prev.Action == "" && prev.ContentType == "" {
 				return fmt.Errorf("core: route %d (%s) can never match: it follows the catch-all route %d", i, r, j)
@@ -113,13 +110,13 @@ func (m *Mux) Match(req *Message) (Route, bool, error) {
 	if t == nil {
 		return Route{}, false, nil
 	}
-	var action string
+	var action []byte // raw JSON of the request's "action", read once
 	var actErr error
 	actDone := false
 	for _, r := range t.routes {
 		if r.ContentType != "" {
 			if r.glob {
-				if ok, _ := path.Match(r.ContentType, req.ContentType); !ok {
+				if !globMatch(r.ContentType, req.ContentType) {
 					continue
 				}
 			} else if r.ContentType != req.ContentType {
@@ -131,10 +128,10 @@ func (m *Mux) Match(req *Message) (Route, bool, error) {
 				continue
 			}
 			if !actDone {
-				action, actErr = req.Action()
+				action, _, actErr = req.Field("action")
 				actDone = true
 			}
-			if actErr != nil || action != r.Action {
+			if actErr != nil || !jsonStringIs(action, r.Action) {
 				continue
 			}
 		}
@@ -164,12 +161,41 @@ func noRoute(req *Message) error {
 	return fmt.Errorf("%w: content-type %q", ErrNoRoute, req.ContentType)
 }
 
-func hasMeta(s string) bool {
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '*', '?', '[', '\\':
-			return true
+// globMatch matches s against a pattern of literal bytes, '*' (any run of
+// bytes) and '?' (any one byte), without allocating.
+func globMatch(pattern, s string) bool {
+	px, sx := 0, 0
+	starP, starS := -1, 0 // where the last '*' was, to backtrack to
+	for sx < len(s) {
+		switch {
+		case px < len(pattern) && pattern[px] == '*':
+			starP, starS = px, sx
+			px++
+		case px < len(pattern) && (pattern[px] == '?' || pattern[px] == s[sx]):
+			px++
+			sx++
+		case starP >= 0:
+			starS++
+			px, sx = starP+1, starS
+		default:
+			return false
 		}
 	}
-	return false
+	for px < len(pattern) && pattern[px] == '*' {
+		px++
+	}
+	return px == len(pattern)
+}
+
+// jsonStringIs reports whether raw is a JSON string equal to want, without
+// allocating unless the string holds escapes.
+func jsonStringIs(raw []byte, want string) bool {
+	if len(raw) < 2 || raw[0] != '"' {
+		return false
+	}
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner) == want
+	}
+	return unquote(raw) == want
 }
