@@ -80,7 +80,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[*net.Listener]struct{}
 	conns     map[*conn]struct{}
-	wg        sync.WaitGroup // one per connection
+	wg        sync.WaitGroup // one per connection, served or being refused
 	closing   atomic.Bool    // Shutdown or Close began
 	nconns    atomic.Int64
 	baseCtx   context.Context
@@ -209,9 +209,13 @@ func (s *Server) startConn(nc net.Conn, raw Handler) {
 		return
 	}
 	if max > 0 && s.nconns.Load() >= max {
+		s.wg.Add(1)
 		s.mu.Unlock()
 		s.log.Warn("connection refused: limit reached", "remote", nc.RemoteAddr().String(), "limit", max)
-		go reject(nc, fmt.Errorf("%w: limit is %d", ErrTooManyConnections, max), raw != nil)
+		go func() {
+			defer s.wg.Done()
+			reject(nc, fmt.Errorf("%w: limit is %d", ErrTooManyConnections, max), raw != nil)
+		}()
 		return
 	}
 	s.nconns.Add(1)
