@@ -35,14 +35,13 @@ type Decoder struct {
 	// beyond what fits in memory.
 	MaxContentLength int64
 
-	state  int    // what buf holds: stateLength, stateHeader or stateContent
-	buf    []byte // bytes of the message being assembled across reads
-	hlen   int    // header length, once known
-	total  int    // full frame length, once the header has been parsed
-	done   bool   // buf holds a message already returned
-	err    error  // sticky frame error
-	msg    Message
-	direct bool // the last message aliased the caller's input
+	state int    // what buf holds: stateLength, stateHeader or stateContent
+	buf   []byte // bytes of the message being assembled across reads
+	hlen  int    // header length, once known
+	total int    // full frame length, once the header has been parsed
+	done  bool   // buf holds a message already returned
+	err   error  // sticky frame error
+	msg   Message
 }
 
 const (
@@ -82,8 +81,21 @@ func (d *Decoder) maxContent() int64 {
 // to Decode or Reset, and may alias p. After a frame error every call
 // returns the same error: the stream is out of sync.
 func (d *Decoder) Decode(p []byte) (n int, m *Message, err error) {
+	n, ok, err := d.DecodeTo(&d.msg, p)
+	if !ok {
+		return n, nil, err
+	}
+	return n, &d.msg, nil
+}
+
+// DecodeTo is Decode into the caller's message m, which it resets and
+// fills when a message is complete (ok). Unlike Decode's message, m stays
+// valid across later calls: its content aliases p when the whole frame was
+// in p, and otherwise a buffer the decoder hands over to m. This lets a
+// caller decode a batch of messages from one read before answering them.
+func (d *Decoder) DecodeTo(m *Message, p []byte) (n int, ok bool, err error) {
 	if d.err != nil {
-		return 0, nil, d.err
+		return 0, false, d.err
 	}
 	if d.done {
 		d.done = false
@@ -92,16 +104,14 @@ func (d *Decoder) Decode(p []byte) (n int, m *Message, err error) {
 			d.buf = nil
 		}
 	}
-	d.direct = false
 	if len(d.buf) == 0 {
 		// Fast path: the whole frame is in p; parse it in place.
-		if n, ok, err := d.decodeDirect(p); ok || err != nil {
-			d.direct = ok
+		if n, ok, err := d.decodeDirect(m, p); ok || err != nil {
 			if err != nil {
 				d.err = err
-				return 0, nil, err
+				return 0, false, err
 			}
-			return n, &d.msg, nil
+			return n, true, nil
 		}
 	}
 	for {
@@ -111,12 +121,12 @@ func (d *Decoder) Decode(p []byte) (n int, m *Message, err error) {
 			d.buf = append(d.buf, p[n:n+k]...)
 			n += k
 			if len(d.buf) < 2 {
-				return n, nil, nil
+				return n, false, nil
 			}
 			d.hlen = int(binary.BigEndian.Uint16(d.buf))
 			if err := d.checkHeaderLength(d.hlen); err != nil {
 				d.err = err
-				return n, nil, err
+				return n, false, err
 			}
 			d.state = stateHeader
 		case stateHeader:
@@ -124,12 +134,12 @@ func (d *Decoder) Decode(p []byte) (n int, m *Message, err error) {
 			d.buf = append(d.buf, p[n:n+k]...)
 			n += k
 			if len(d.buf) < 2+d.hlen {
-				return n, nil, nil
+				return n, false, nil
 			}
-			clen, err := parseHeader(d.buf[2:], &d.msg, d.maxContent())
+			clen, err := parseHeader(d.buf[2:], m, d.maxContent())
 			if err != nil {
 				d.err = err
-				return n, nil, err
+				return n, false, err
 			}
 			d.total = 2 + d.hlen + int(clen)
 			d.state = stateContent
@@ -139,19 +149,30 @@ func (d *Decoder) Decode(p []byte) (n int, m *Message, err error) {
 			d.buf = append(d.buf, p[n:n+k]...)
 			n += k
 			if len(d.buf) < d.total {
-				return n, nil, nil
+				return n, false, nil
 			}
-			d.msg.Content = d.buf[2+d.hlen : d.total : d.total]
+			// The header was parsed when it completed, possibly into
+			// another message: parse it again into m (a short header,
+			// and only for frames that spanned reads).
+			if _, err := parseHeader(d.buf[2:2+d.hlen], m, d.maxContent()); err != nil {
+				d.err = err
+				return n, false, err
+			}
+			m.Content = d.buf[2+d.hlen : d.total : d.total]
 			d.state = stateLength
-			d.done = true
-			return n, &d.msg, nil
+			if m == &d.msg {
+				d.done = true // reuse the buffer on the next call
+			} else {
+				d.buf = nil // m owns it now
+			}
+			return n, true, nil
 		}
 	}
 }
 
-// decodeDirect parses a frame wholly contained in p without copying. It
-// reports ok=false, err=nil when p holds only part of a frame.
-func (d *Decoder) decodeDirect(p []byte) (int, bool, error) {
+// decodeDirect parses into m a frame wholly contained in p, without
+// copying. It reports ok=false, err=nil when p holds only part of a frame.
+func (d *Decoder) decodeDirect(m *Message, p []byte) (int, bool, error) {
 	if len(p) < 2 {
 		return 0, false, nil
 	}
@@ -162,7 +183,7 @@ func (d *Decoder) decodeDirect(p []byte) (int, bool, error) {
 	if len(p) < 2+hlen {
 		return 0, false, nil
 	}
-	clen, err := parseHeader(p[2:2+hlen], &d.msg, d.maxContent())
+	clen, err := parseHeader(p[2:2+hlen], m, d.maxContent())
 	if err != nil {
 		return 0, false, err
 	}
@@ -170,7 +191,7 @@ func (d *Decoder) decodeDirect(p []byte) (int, bool, error) {
 	if len(p) < end {
 		return 0, false, nil
 	}
-	d.msg.Content = p[2+hlen : end : end]
+	m.Content = p[2+hlen : end : end]
 	return end, true, nil
 }
 

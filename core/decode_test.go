@@ -721,3 +721,34 @@ func TestContentLength(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeToKeepsBatch decodes the test stream, split at every point,
+// into separate messages and checks them only at the end: a message that
+// spanned reads must not be overwritten by the ones decoded after it.
+func TestDecodeToKeepsBatch(t *testing.T) {
+	stream, want := testStream(t)
+	for s1 := 0; s1 <= len(stream); s1++ {
+		for s2 := s1; s2 <= len(stream); s2 += 5 {
+			var d Decoder
+			var got []*Message
+			for _, chunk := range [][]byte{
+				append([]byte(nil), stream[:s1]...),
+				append([]byte(nil), stream[s1:s2]...),
+				append([]byte(nil), stream[s2:]...),
+			} {
+				for len(chunk) > 0 {
+					m := new(Message)
+					n, ok, err := d.DecodeTo(m, chunk)
+					if err != nil {
+						t.Fatalf("splits %d, %d: %v", s1, s2, err)
+					}
+					chunk = chunk[n:]
+					if ok {
+						got = append(got, m)
+					}
+				}
+			}
+			sameMessages(t, fmt.Sprintf("splits %d, %d", s1, s2), got, want)
+		}
+	}
+}
