@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -52,7 +53,7 @@ type compiledRoute struct {
 	glob bool
 }
 
-var _ Handler = (*Mux)(nil)
+var _ BatchHandler = (*Mux)(nil)
 
 // NewMux returns a Mux with the given routes, in order. See Replace.
 func NewMux(routes ...Route) (*Mux, error) {
@@ -107,13 +108,26 @@ func (m *Mux) Routes() []Route {
 // an Action; if none matches, the content error is returned.
 func (m *Mux) Match(req *Message) (Route, bool, error) {
 	t := m.table.Load()
+	ri, err := t.match(req)
+	if ri < 0 {
+		if errors.Is(err, ErrNoRoute) {
+			err = nil
+		}
+		return Route{}, false, err
+	}
+	return t.routes[ri].Route, true, nil
+}
+
+// match returns the index of the route that answers req, or -1 and the
+// error to answer with.
+func (t *muxTable) match(req *Message) (int, error) {
 	if t == nil {
-		return Route{}, false, nil
+		return -1, noRoute(req)
 	}
 	var action []byte // raw JSON of the request's "action", read once
 	var actErr error
 	actDone := false
-	for _, r := range t.routes {
+	for i, r := range t.routes {
 		if r.ContentType != "" {
 			if r.glob {
 				if !globMatch(r.ContentType, req.ContentType) {
@@ -135,21 +149,84 @@ func (m *Mux) Match(req *Message) (Route, bool, error) {
 				continue
 			}
 		}
-		return r.Route, true, nil
+		return i, nil
 	}
-	return Route{}, false, actErr
+	if actErr != nil {
+		return -1, actErr
+	}
+	return -1, noRoute(req)
 }
 
 // Handle answers req with the first matching route's handler.
 func (m *Mux) Handle(ctx context.Context, req *Message) (*Message, error) {
-	r, ok, err := m.Match(req)
-	if !ok {
-		if err != nil {
-			return nil, err
-		}
-		return nil, noRoute(req)
+	t := m.table.Load()
+	ri, err := t.match(req)
+	if ri < 0 {
+		return nil, err
 	}
-	return r.Handler.Handle(ctx, req)
+	return t.routes[ri].Handler.Handle(ctx, req)
+}
+
+// HandleBatch answers reqs as Handle would, but hands the requests that
+// go to the same route's BatchHandler to it in one call. Other handlers are
+// called one request at a time, in order.
+func (m *Mux) HandleBatch(ctx context.Context, reqs []*Message, answers []*Message, errs []error) {
+	t := m.table.Load()
+	var routeOf [64]int
+	route := routeOf[:0]
+	if len(reqs) > len(routeOf) {
+		route = make([]int, 0, len(reqs))
+	}
+	batched := false
+	for i, req := range reqs {
+		ri, err := t.match(req)
+		route = append(route, ri)
+		if ri < 0 {
+			errs[i] = err
+			continue
+		}
+		if _, ok := t.routes[ri].Handler.(BatchHandler); ok {
+			batched = true
+		}
+	}
+	if !batched {
+		for i, req := range reqs {
+			if route[i] >= 0 {
+				answers[i], errs[i] = handleSafe(ctx, t.routes[route[i]].Handler, req)
+			}
+		}
+		return
+	}
+	var subReqs, subAns []*Message
+	var subErrs []error
+	var idx []int
+	for i, req := range reqs {
+		ri := route[i]
+		if ri < 0 {
+			continue
+		}
+		bh, ok := t.routes[ri].Handler.(BatchHandler)
+		if !ok {
+			answers[i], errs[i] = handleSafe(ctx, t.routes[ri].Handler, req)
+			continue
+		}
+		// Gather every later request for the same route, and answer
+		// them together.
+		subReqs, idx = subReqs[:0], idx[:0]
+		for j := i; j < len(reqs); j++ {
+			if route[j] == ri {
+				subReqs = append(subReqs, reqs[j])
+				idx = append(idx, j)
+				route[j] = -1
+			}
+		}
+		subAns = append(subAns[:0], make([]*Message, len(subReqs))...)
+		subErrs = append(subErrs[:0], make([]error, len(subReqs))...)
+		handleBatchSafe(ctx, bh, subReqs, subAns, subErrs)
+		for k, j := range idx {
+			answers[j], errs[j] = subAns[k], subErrs[k]
+		}
+	}
 }
 
 func noRoute(req *Message) error {

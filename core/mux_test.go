@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -400,6 +401,87 @@ func TestGlobMatch(t *testing.T) {
 	for _, tc := range tests {
 		if got := globMatch(tc.pattern, tc.s); got != tc.want {
 			t.Errorf("globMatch(%q, %q) = %v, want %v", tc.pattern, tc.s, got, tc.want)
+		}
+	}
+}
+
+// batcher is a BatchHandler that records the batches it is given.
+type batcher struct {
+	name    string
+	batches [][]string
+	panics  bool
+}
+
+func (b *batcher) Handle(ctx context.Context, req *Message) (*Message, error) {
+	ans := make([]*Message, 1)
+	errs := make([]error, 1)
+	b.HandleBatch(ctx, []*Message{req}, ans, errs)
+	return ans[0], errs[0]
+}
+
+func (b *batcher) HandleBatch(_ context.Context, reqs, answers []*Message, errs []error) {
+	var got []string
+	for i, r := range reqs {
+		got = append(got, string(r.Content))
+		if i == 1 && b.panics {
+			panic("batch panic")
+		}
+		answers[i] = NewBinary("x/"+b.name, r.Content)
+	}
+	b.batches = append(b.batches, got)
+}
+
+func TestMuxHandleBatch(t *testing.T) {
+	a, b := &batcher{name: "a"}, &batcher{name: "b"}
+	mux, err := NewMux(
+		Route{ContentType: "x/a", Handler: a},
+		Route{ContentType: "x/b", Handler: b},
+		Route{ContentType: "x/plain", Handler: named("plain")},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reqs []*Message
+	for i, ct := range []string{"x/a", "x/plain", "x/b", "x/a", "x/none", "x/b", "x/a"} {
+		reqs = append(reqs, &Message{ContentType: ct, Content: []byte(fmt.Sprint(i))})
+	}
+	answers := make([]*Message, len(reqs))
+	errs := make([]error, len(reqs))
+	mux.HandleBatch(context.Background(), reqs, answers, errs)
+	want := []string{"x/a 0", "plain", "x/b 2", "x/a 3", "error", "x/b 5", "x/a 6"}
+	for i := range reqs {
+		var got string
+		switch {
+		case errs[i] != nil:
+			got = "error"
+			if !errors.Is(errs[i], ErrNoRoute) {
+				t.Errorf("request %d: %v, want ErrNoRoute", i, errs[i])
+			}
+		case answers[i].ContentType == "x/a" || answers[i].ContentType == "x/b":
+			got = answers[i].ContentType + " " + string(answers[i].Content)
+		default:
+			got = string(answers[i].Content)
+		}
+		if got != want[i] {
+			t.Errorf("answer %d = %q, want %q", i, got, want[i])
+		}
+	}
+	if got := fmt.Sprint(a.batches, b.batches); got != "[[0 3 6]] [[2 5]]" {
+		t.Errorf("batches = %s, want each route's requests in one batch", got)
+	}
+
+	// A panic in a batch fails only the requests left unanswered.
+	p := &batcher{name: "p", panics: true}
+	mux, _ = NewMux(Route{Handler: p})
+	reqs = reqs[:3]
+	answers, errs = make([]*Message, 3), make([]error, 3)
+	mux.HandleBatch(context.Background(), reqs, answers, errs)
+	if answers[0] == nil || errs[0] != nil {
+		t.Errorf("request 0: %v, %v; want its answer", answers[0], errs[0])
+	}
+	for i := 1; i < 3; i++ {
+		if !errors.Is(errs[i], ErrHandlerPanic) || !strings.Contains(errs[i].Error(), "batch panic") {
+			t.Errorf("request %d: %v, want ErrHandlerPanic", i, errs[i])
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -25,6 +24,7 @@ const (
 )
 
 const (
+	maxBatch       = 256      // requests dispatched together at most
 	readBufferSize = 16 << 10 // one read; also bounds the requests decoded ahead of their answers
 	flushThreshold = 64 << 10 // answers are written once this much is pending, or when the read batch ends
 	writeBufKeep   = 1 << 20  // a larger write buffer, grown for one big answer, is released
@@ -311,6 +311,13 @@ type conn struct {
 	wbuf   []byte
 	log    hclog.Logger
 	readAt time.Time // when the current batch was read: handler deadlines count from it
+
+	// One batch: the requests decoded from one read, and their results.
+	// The Messages are reused from batch to batch.
+	msgs    []*Message
+	batch   []*Message
+	answers []*Message
+	errs    []error
 }
 
 func (c *conn) wake() {
@@ -440,23 +447,53 @@ func (c *conn) drainRead(buf []byte) (int, error) {
 	return n, nil
 }
 
-// handleFramed decodes, dispatches and answers every message in p. It
-// returns non-nil when the connection must close.
+// handleFramed decodes, dispatches and answers every message in p, in
+// batches of the messages one read delivered. It returns non-nil when the
+// connection must close.
 func (c *conn) handleFramed(p []byte) error {
 	for len(p) > 0 {
-		k, m, err := c.dec.Decode(p)
-		p = p[k:]
-		if err != nil {
-			c.log.Warn("invalid frame; closing connection", "error", err)
-			c.wbuf = c.appendAnswer(c.wbuf, NewError(err.Error()))
+		batch := c.batch[:0]
+		closeAfter := false
+		var frameErr error
+		for len(p) > 0 && len(batch) < maxBatch {
+			if len(c.msgs) == len(batch) {
+				c.msgs = append(c.msgs, new(Message))
+			}
+			m := c.msgs[len(batch)]
+			k, ok, err := c.dec.DecodeTo(m, p)
+			p = p[k:]
+			if err != nil {
+				frameErr = err
+				break
+			}
+			if !ok {
+				break
+			}
+			batch = append(batch, m)
+			if m.WantsClose() {
+				closeAfter = true // what follows is not answered
+				break
+			}
+		}
+		c.batch = batch
+		if len(batch) > 0 {
+			c.dispatch(batch)
+			for i := range batch {
+				ans := c.answers[i]
+				if err := c.errs[i]; err != nil {
+					ans = NewError(err.Error())
+				}
+				c.wbuf = c.appendAnswer(c.wbuf, ans)
+			}
+			clear(c.answers)
+			clear(c.errs)
+		}
+		if frameErr != nil {
+			c.log.Warn("invalid frame; closing connection", "error", frameErr)
+			c.wbuf = c.appendAnswer(c.wbuf, NewError(frameErr.Error()))
 			c.flush()
 			return errLinger
 		}
-		if m == nil {
-			break
-		}
-		closeAfter := m.WantsClose()
-		c.wbuf = c.appendAnswer(c.wbuf, c.dispatch(c.s.Handler, m))
 		if closeAfter {
 			if err := c.flush(); err != nil {
 				return err
@@ -485,8 +522,11 @@ func (c *conn) appendAnswer(dst []byte, ans *Message) []byte {
 
 func (c *conn) handleRaw(p []byte) error {
 	m := Message{ContentType: defaultContentType, ContentEncoding: EncodingBinary, Content: p}
-	ans, err := c.call(c.raw, &m)
+	ctx, release := c.requestContext()
+	ans, err := handleSafe(ctx, c.raw, &m)
+	release()
 	if err != nil {
+		c.logHandlerError(err)
 		c.log.Warn("raw handler failed; closing connection", "error", err)
 		return err
 	}
@@ -494,40 +534,49 @@ func (c *conn) handleRaw(p []byte) error {
 	return c.flush()
 }
 
-// dispatch calls h and turns any failure into an error answer.
-func (c *conn) dispatch(h Handler, m *Message) *Message {
-	ans, err := c.call(h, m)
-	if err != nil {
-		return NewError(err.Error())
-	}
-	return ans
-}
-
-// call runs h with the handler timeout, recovering a panic.
-func (c *conn) call(h Handler, m *Message) (ans *Message, err error) {
-	ctx := c.s.baseCtx
-	if t := orDuration(c.s.HandlerTimeout, DefaultHandlerTimeout); t > 0 {
-		rc := &reqCtx{parent: ctx, deadline: c.readAt.Add(t)}
-		defer rc.release()
-		ctx = rc
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			c.log.Error("handler panicked", "panic", r, "stack", string(debug.Stack()))
-			ans, err = nil, fmt.Errorf("%w: %v", ErrHandlerPanic, r)
+// dispatch answers a batch into c.answers and c.errs.
+func (c *conn) dispatch(batch []*Message) {
+	c.answers = append(c.answers[:0], make([]*Message, len(batch))...)
+	c.errs = append(c.errs[:0], make([]error, len(batch))...)
+	ctx, release := c.requestContext()
+	defer release()
+	if bh, ok := c.s.Handler.(BatchHandler); ok && len(batch) > 1 {
+		handleBatchSafe(ctx, bh, batch, c.answers, c.errs)
+	} else {
+		for i, m := range batch {
+			c.answers[i], c.errs[i] = handleSafe(ctx, c.s.Handler, m)
 		}
-	}()
-	ans, err = h.Handle(ctx, m)
-	switch {
-	case err != nil:
+	}
+	for i, err := range c.errs {
+		if err == nil {
+			continue
+		}
 		if ctx.Err() == context.DeadlineExceeded && !errors.Is(err, ErrHandlerTimeout) {
 			err = fmt.Errorf("%w: %w", ErrHandlerTimeout, err)
+			c.errs[i] = err
 		}
-		c.log.Debug("handler failed", "error", err)
-	case ans == nil:
-		err = ErrNoAnswer
+		c.logHandlerError(err)
 	}
-	return ans, err
+}
+
+func (c *conn) logHandlerError(err error) {
+	var pe *panicError
+	if errors.As(err, &pe) {
+		c.log.Error("handler panicked", "panic", pe.value, "stack", string(pe.stack))
+		return
+	}
+	c.log.Debug("handler failed", "error", err)
+}
+
+// requestContext returns the context for the requests of the current
+// read: they share its deadline, counted from when they were read.
+func (c *conn) requestContext() (context.Context, func()) {
+	t := orDuration(c.s.HandlerTimeout, DefaultHandlerTimeout)
+	if t <= 0 {
+		return c.s.baseCtx, func() {}
+	}
+	rc := &reqCtx{parent: c.s.baseCtx, deadline: c.readAt.Add(t)}
+	return rc, rc.release
 }
 
 // flush writes the pending answers.

@@ -688,3 +688,60 @@ func TestListenAddresses(t *testing.T) {
 		}
 	})
 }
+
+// countingBatcher answers binary requests with their content, and records
+// the size of each batch.
+type countingBatcher struct {
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (b *countingBatcher) Handle(ctx context.Context, req *core.Message) (*core.Message, error) {
+	b.mu.Lock()
+	b.sizes = append(b.sizes, 1)
+	b.mu.Unlock()
+	return core.NewBinary("x/echo", req.Content), nil
+}
+
+func (b *countingBatcher) HandleBatch(_ context.Context, reqs, answers []*core.Message, _ []error) {
+	b.mu.Lock()
+	b.sizes = append(b.sizes, len(reqs))
+	b.mu.Unlock()
+	for i, r := range reqs {
+		answers[i] = core.NewBinary("x/echo", r.Content)
+	}
+}
+
+func TestServerBatchesPipelinedRequests(t *testing.T) {
+	b := &countingBatcher{}
+	addr := startServer(t, &core.Server{Handler: b})
+	c := dialT(t, addr)
+	const n = 20
+	var all []byte
+	for i := range n {
+		all = append(all, frame(t, core.NewBinary("x/in", []byte(fmt.Sprint(i))))...)
+	}
+	if _, err := c.Write(all); err != nil { // one write: one read on loopback
+		t.Fatal(err)
+	}
+	fr := &frameReader{r: c}
+	for i := range n {
+		m, err := fr.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(m.Content); got != fmt.Sprint(i) {
+			t.Fatalf("answer %d = %q", i, got)
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	total, largest := 0, 0
+	for _, s := range b.sizes {
+		total += s
+		largest = max(largest, s)
+	}
+	if total != n || largest < 2 {
+		t.Errorf("batch sizes %v: want %d requests in all, some batched together", b.sizes, n)
+	}
+}
