@@ -26,8 +26,8 @@
 //   - NaN and Infinity, which Python's json accepts, are invalid JSON here;
 //   - an empty object {} is answered "Error: invalid action 'None'." (the
 //     reference never answers it, because it tests the request for truth);
-//   - bytes that are not valid UTF-8 are echoed as U+FFFD (the reference
-//     raises UnicodeDecodeError).
+//   - content that is not valid UTF-8 is an error wrapping
+//     core.ErrBadContent (the reference raises UnicodeDecodeError).
 //
 // Content is always read as UTF-8, so a content-encoding other than a name
 // of UTF-8 or ASCII (the reference would try any Python codec, such as

@@ -1,0 +1,785 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/msgrouter/router/core"
+)
+
+// TestMain lets a test run the real main in a child process: the test
+// binary re-executes itself with ROUTER_TEST_MAIN=1 and the router's
+// arguments.
+func TestMain(m *testing.M) {
+	if os.Getenv("ROUTER_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a
+// running server's logger.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// routerCmd runs the CLI to completion and returns its exit code and
+// output.
+func routerCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(t.Context(), args, strings.NewReader(""), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// testServer is `router serve` running in-process.
+type testServer struct {
+	framed []string // bound addresses of the --listen listeners
+	raw    []string // and of the --raw ones
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan int // receives run's exit code
+}
+
+// startServe runs `router serve args...` until the test ends, and
+// returns once every listener is open.
+func startServe(t *testing.T, args ...string) *testServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &testServer{logs: new(syncBuffer), cancel: cancel, done: make(chan int, 1)}
+	ready := make(chan struct{})
+	c := &cli{
+		stdin:  strings.NewReader(""),
+		stdout: io.Discard,
+		stderr: s.logs,
+		listening: func(framed, raw []net.Addr) {
+			for _, a := range framed {
+				s.framed = append(s.framed, addrString(a))
+			}
+			for _, a := range raw {
+				s.raw = append(s.raw, addrString(a))
+			}
+			close(ready)
+		},
+	}
+	go func() { s.done <- c.run(ctx, append([]string{"serve"}, args...)) }()
+	select {
+	case <-ready:
+	case code := <-s.done:
+		cancel()
+		t.Fatalf("serve exited with %d before listening; logs:\n%s", code, s.logs)
+	}
+	t.Cleanup(func() {
+		if code := s.stop(); code != exitOK {
+			t.Errorf("serve exited with %d; logs:\n%s", code, s.logs)
+		}
+	})
+	return s
+}
+
+// stop cancels serve and returns its exit code. It may be called more
+// than once.
+func (s *testServer) stop() int {
+	s.cancel()
+	code := <-s.done
+	s.done <- code
+	return code
+}
+
+// addrString returns a's address in the form send --addr takes.
+func addrString(a net.Addr) string {
+	if a.Network() == "unix" {
+		return "unix://" + a.String()
+	}
+	return a.String()
+}
+
+func TestSend(t *testing.T) {
+	s := startServe(t, "--listen", "127.0.0.1:0")
+	addr := s.framed[0]
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"search", "morpheus"}, "Follow the white rabbit. 🐰\n"},
+		{[]string{"search", "ring"}, "In the caves beneath the Misty Mountains. 💍\n"},
+		{[]string{"search", "🐶"}, "🐾 Playing ball! 🏐\n"},
+		{[]string{"search", "neo"}, "No match for 'neo'.\n"},
+		{[]string{"binary", "hello"}, "First 10 bytes of request: binaryhell\n"},
+		{[]string{"xy", ""}, "First 10 bytes of request: xy\n"},
+		// The cut after 10 bytes splits the emoji: not UTF-8, so quoted.
+		{[]string{"binary", "ab😃"}, `"First 10 bytes of request: binaryab\xf0\x9f"` + "\n"},
+		{[]string{"--json", "echo", "hi"}, `{"action": "echo", "value": "hi"}` + "\n"},
+		{[]string{"--json", "find", "ring"}, "Error: invalid action 'find'.\n"},
+		{[]string{"--json", "search", "ring"}, "In the caves beneath the Misty Mountains. 💍\n"},
+		{[]string{"--close", "search", "morpheus"}, "Follow the white rabbit. 🐰\n"},
+		{[]string{"--timeout", "0", "search", "morpheus"}, "Follow the white rabbit. 🐰\n"},
+		{[]string{"-v", "search", "morpheus"}, "byteorder: " + core.NativeByteOrder() + "\n" +
+			"content-type: text/json\ncontent-encoding: utf-8\ncontent-length: 43\n\n" +
+			"Follow the white rabbit. 🐰\n"},
+		{[]string{"-v", "binary", "hello"}, "byteorder: " + core.NativeByteOrder() + "\n" +
+			"content-type: binary/custom-server-binary-type\ncontent-encoding: binary\ncontent-length: 37\n\n" +
+			"First 10 bytes of request: binaryhell\n"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			args := append([]string{"send", "--addr", addr}, tt.args...)
+			code, stdout, stderr := routerCmd(t, args...)
+			if code != exitOK || stdout != tt.want || stderr != "" {
+				t.Errorf("router %q\n= exit %d, stdout %q, stderr %q\nwant exit 0, stdout %q", args, code, stdout, stderr, tt.want)
+			}
+		})
+	}
+}
+
+// TestSendRawGolden checks the requests send builds and the answers it
+// writes with --raw, byte for byte, against the reference's golden files.
+func TestSendRawGolden(t *testing.T) {
+	if core.NativeByteOrder() != core.ByteOrderLittle {
+		t.Skip("the golden files were recorded on a little-endian host")
+	}
+	s := startServe(t, "--listen", "127.0.0.1:0")
+	tests := []struct {
+		golden string
+		args   []string
+	}{
+		{"search_morpheus", []string{"search", "morpheus"}},
+		{"search_ring", []string{"search", "ring"}},
+		{"search_dog", []string{"search", "🐶"}},
+		{"search_miss", []string{"search", "neo"}},
+		{"search_escapes", []string{"search", "q\" b\\ n\n t\t c\x01 ls\u2028 <&> é"}},
+		{"search_invalid_action", []string{"--json", "find", "ring"}},
+		{"binary", []string{"binary", "😃"}},
+		{"binary_short", []string{"x", "y"}},
+		{"binary_long", []string{"binary", "hello world"}},
+		{"binary_split", []string{"binary", "ab😃"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.golden, func(t *testing.T) {
+			wantReq := readGolden(t, tt.golden+"_request.bin")
+			wantAns := readGolden(t, tt.golden+".bin")
+
+			// The request, as the reference client sends it.
+			forceJSON := tt.args[0] == "--json"
+			action, value := tt.args[len(tt.args)-2], tt.args[len(tt.args)-1]
+			req, err := newRequest(action, value, forceJSON)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotReq, err := core.Marshal(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(gotReq, wantReq) {
+				t.Errorf("request\n got %q\nwant %q", gotReq, wantReq)
+			}
+
+			// The answer, as it came off the wire.
+			args := append([]string{"send", "--raw", "--addr", s.framed[0]}, tt.args...)
+			code, stdout, stderr := routerCmd(t, args...)
+			if code != exitOK || stderr != "" {
+				t.Fatalf("router %q = exit %d, stderr %q", args, code, stderr)
+			}
+			if stdout != string(wantAns) {
+				t.Errorf("answer\n got %q\nwant %q", stdout, wantAns)
+			}
+		})
+	}
+}
+
+func readGolden(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../../testdata/golden/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// serveCore serves h with a core.Server on a free port until the test
+// ends, and returns the address.
+func serveCore(t *testing.T, h core.Handler) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &core.Server{Handler: h}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+	return l.Addr().String()
+}
+
+func TestSendErrorAnswer(t *testing.T) {
+	addr := serveCore(t, core.HandlerFunc(func(context.Context, *core.Message) (*core.Message, error) {
+		return core.NewError("no such plugin: ring"), nil
+	}))
+	code, stdout, stderr := routerCmd(t, "send", "--addr", addr, "search", "ring")
+	if code != exitFailure || stdout != "" || stderr != "router: server answered error: no such plugin: ring\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+
+	// --raw still writes the answer, and still fails.
+	code, stdout, stderr = routerCmd(t, "send", "--raw", "--addr", addr, "search", "ring")
+	want, _ := core.Marshal(core.NewError("no such plugin: ring"))
+	if code != exitFailure || stdout != string(want) || stderr != "router: server answered error: no such plugin: ring\n" {
+		t.Errorf("--raw: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+func TestSendExtensionHeaders(t *testing.T) {
+	addr := serveCore(t, core.HandlerFunc(func(context.Context, *core.Message) (*core.Message, error) {
+		m := core.NewBinary("text/plain", []byte("tab\there\nand a newline\n"))
+		m.ByteOrder = core.ByteOrderBig
+		m.SetHeader("x-served-by", "test")
+		m.Headers = append(m.Headers, core.Header{Key: "x-count", Value: []byte("2")})
+		return m, nil
+	}))
+	code, stdout, stderr := routerCmd(t, "send", "-v", "--addr", addr, "a", "b")
+	want := "byteorder: big\ncontent-type: text/plain\ncontent-encoding: binary\ncontent-length: 23\n" +
+		"x-served-by: test\nx-count: 2\n\ntab\there\nand a newline\n"
+	if code != exitOK || stdout != want || stderr != "" {
+		t.Errorf("exit %d, stdout %q, stderr %q\nwant stdout %q", code, stdout, stderr, want)
+	}
+
+	// With --raw, -v writes the header to stderr.
+	code, stdout, stderr = routerCmd(t, "send", "-v", "--raw", "--addr", addr, "a", "b")
+	if code != exitOK || !strings.HasPrefix(stderr, "byteorder: big\n") || !strings.HasSuffix(stdout, "and a newline\n") {
+		t.Errorf("--raw -v: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+func TestSendConnectFailures(t *testing.T) {
+	// A port nothing listens on: bind one, then free it.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := l.Addr().String()
+	l.Close()
+	code, stdout, stderr := routerCmd(t, "send", "--addr", refused, "search", "morpheus")
+	if want := "router: cannot connect to " + refused + ": connection refused\n"; code != exitFailure || stdout != "" || stderr != want {
+		t.Errorf("refused: exit %d, stdout %q, stderr %q; want exit 1, stderr %q", code, stdout, stderr, want)
+	}
+
+	// The servers below read the whole request before they close, so
+	// that the close is a clean FIN, not a reset that could overtake what
+	// they wrote.
+	req, _ := newRequest("search", "morpheus", false)
+	wire, _ := core.Marshal(req)
+	readRequest := func(c net.Conn) {
+		io.ReadFull(c, make([]byte, len(wire)))
+	}
+
+	// A server that hangs up without answering, and one that never
+	// answers.
+	hangup := acceptLoop(t, func(c net.Conn) {
+		readRequest(c)
+		c.Close()
+	})
+	code, _, stderr = routerCmd(t, "send", "--addr", hangup, "search", "morpheus")
+	if want := "router: " + hangup + " closed the connection without answering\n"; code != exitFailure || stderr != want {
+		t.Errorf("hangup: exit %d, stderr %q; want %q", code, stderr, want)
+	}
+	release := make(chan struct{})
+	silent := acceptLoop(t, func(c net.Conn) {
+		<-release
+		c.Close()
+	})
+	defer close(release)
+	code, _, stderr = routerCmd(t, "send", "--timeout", "50ms", "--addr", silent, "search", "morpheus")
+	if want := "router: no answer from " + silent + ": timed out after 50ms\n"; code != exitFailure || stderr != want {
+		t.Errorf("silent: exit %d, stderr %q; want %q", code, stderr, want)
+	}
+
+	// A frame the client cannot decode.
+	garbage := acceptLoop(t, func(c net.Conn) {
+		readRequest(c)
+		c.Write([]byte{0, 0})
+		c.Close()
+	})
+	code, _, stderr = routerCmd(t, "send", "--addr", garbage, "search", "morpheus")
+	if code != exitFailure || !strings.HasPrefix(stderr, "router: invalid answer from "+garbage+": ") {
+		t.Errorf("garbage: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// acceptLoop serves every connection to a new listener with fn until the
+// test ends, and returns the listener's address.
+func acceptLoop(t *testing.T, fn func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		l.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { fn(c) })
+		}
+	})
+	return l.Addr().String()
+}
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		args       []string
+		code       int
+		stdout     string // a substring stdout must hold
+		stderr     string // a substring stderr must hold
+		wantNoErrs bool
+	}{
+		{args: nil, code: exitUsage, stderr: "Usage:\n\n\trouter <command>"},
+		{args: []string{"bogus"}, code: exitUsage, stderr: "router: unknown command \"bogus\"\nRun 'router help' for usage.\n"},
+		{args: []string{"serve", "--bogus"}, code: exitUsage, stderr: "router serve: flag provided but not defined: -bogus\nRun 'router help serve' for usage.\n"},
+		{args: []string{"serve", "extra"}, code: exitUsage, stderr: "router serve: takes no arguments"},
+		{args: []string{"serve", "--listen", "nope"}, code: exitUsage, stderr: `invalid value "nope" for flag -listen`},
+		{args: []string{"serve", "--raw", "ftp://x:1"}, code: exitUsage, stderr: `unknown scheme "ftp"`},
+		{args: []string{"serve", "--log-level", "loud"}, code: exitUsage, stderr: `invalid value "loud" for flag -log-level`},
+		{args: []string{"serve", "--idle-timeout", "soon"}, code: exitUsage, stderr: `invalid value "soon" for flag -idle-timeout`},
+		{args: []string{"send"}, code: exitUsage, stderr: "router send: want ACTION and VALUE, got 0 arguments\n"},
+		{args: []string{"send", "search"}, code: exitUsage, stderr: "got 1 arguments"},
+		{args: []string{"send", "a", "b", "c"}, code: exitUsage, stderr: "got 3 arguments"},
+		{args: []string{"send", "search", "morpheus", "-v"}, code: exitUsage, stderr: `flags must come before ACTION; got "-v" after it`},
+		{args: []string{"send", "--addr", "nope", "search", "x"}, code: exitUsage, stderr: `invalid value "nope" for flag -addr`},
+		{args: []string{"version", "x"}, code: exitUsage, stderr: "router version: takes no arguments"},
+		{args: []string{"help", "bogus"}, code: exitUsage, stderr: "router help: unknown command \"bogus\""},
+		{args: []string{"help", "a", "b"}, code: exitUsage, stderr: "router help: want at most one command"},
+
+		{args: []string{"help"}, code: exitOK, stdout: "Exit codes:", wantNoErrs: true},
+		{args: []string{"-h"}, code: exitOK, stdout: "Commands:", wantNoErrs: true},
+		{args: []string{"--help"}, code: exitOK, stdout: "Commands:", wantNoErrs: true},
+		{args: []string{"help", "serve"}, code: exitOK, stdout: "Usage: router serve [flags]\n", wantNoErrs: true},
+		{args: []string{"serve", "-h"}, code: exitOK, stdout: "-max-content-length bytes", wantNoErrs: true},
+		{args: []string{"serve", "--help"}, code: exitOK, stdout: "Examples:", wantNoErrs: true},
+		{args: []string{"send", "--help"}, code: exitOK, stdout: "Usage: router send [flags] ACTION VALUE\n", wantNoErrs: true},
+		{args: []string{"send", "-h"}, code: exitOK, stdout: "router send search morpheus", wantNoErrs: true},
+		{args: []string{"version", "--help"}, code: exitOK, stdout: "Usage: router version\n", wantNoErrs: true},
+		{args: []string{"help", "help"}, code: exitOK, stdout: "Usage: router help [command]\n", wantNoErrs: true},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, stdout, stderr := routerCmd(t, tt.args...)
+			if code != tt.code || !strings.Contains(stdout, tt.stdout) || !strings.Contains(stderr, tt.stderr) ||
+				(tt.wantNoErrs && stderr != "") {
+				t.Errorf("router %q\n= exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit %d, stdout holding %q, stderr holding %q",
+					tt.args, code, stdout, stderr, tt.code, tt.stdout, tt.stderr)
+			}
+		})
+	}
+}
+
+// TestHelpIsComplete checks that every command's help has a description,
+// its flags and examples.
+func TestHelpIsComplete(t *testing.T) {
+	_, top, _ := routerCmd(t, "help")
+	for _, cmd := range commands {
+		if !strings.Contains(top, "\t"+cmd.name+" ") {
+			t.Errorf("top-level help does not list %q", cmd.name)
+		}
+		_, out, _ := routerCmd(t, "help", cmd.name)
+		fs := newFlagSet(cmd)
+		cmd.setup(fs)
+		fs.VisitAll(func(f *flag.Flag) {
+			if !strings.Contains(out, "  -"+f.Name) {
+				t.Errorf("help %s does not describe -%s", cmd.name, f.Name)
+			}
+		})
+		_, examples, _ := strings.Cut(out, "\nExamples:\n")
+		if cmd.desc == "" || !strings.Contains(examples, "\trouter "+cmd.name) {
+			t.Errorf("help %s lacks a description or examples:\n%s", cmd.name, out)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, stdout, stderr := routerCmd(t, "version")
+	if code != exitOK || stderr != "" || !strings.HasPrefix(stdout, "router ") ||
+		!strings.HasSuffix(stdout, runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH+"\n") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if _, out, _ := routerCmd(t, "--version"); out != stdout {
+		t.Errorf("--version printed %q, version %q", out, stdout)
+	}
+
+	bi := &debug.BuildInfo{
+		Main: debug.Module{Path: "github.com/msgrouter/router", Version: "v1.2.3"},
+		Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: "0123abcd"},
+			{Key: "vcs.modified", Value: "true"},
+		},
+	}
+	want := "router v1.2.3\nrevision 0123abcd (modified)\n" + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + "\n"
+	if got := versionText(bi, true); got != want {
+		t.Errorf("versionText = %q, want %q", got, want)
+	}
+	bi = &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}
+	if got := versionText(bi, true); !strings.HasPrefix(got, "router devel\ngo") {
+		t.Errorf("versionText(devel) = %q", got)
+	}
+	if got := versionText(nil, false); !strings.HasPrefix(got, "router devel\ngo") {
+		t.Errorf("versionText(no build info) = %q", got)
+	}
+}
+
+func TestServeAddressInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	busy := l.Addr().String()
+	code, stdout, stderr := routerCmd(t, "serve", "--listen", "127.0.0.1:0", "--listen", busy)
+	if want := "router: cannot listen on " + busy + ": address already in use\n"; code != exitFailure || stdout != "" || stderr != want {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1, stderr %q", code, stdout, stderr, want)
+	}
+}
+
+// TestServeLogs runs serve through run, as main does, and finds the bound
+// address in its log, in text and in JSON.
+func TestServeLogs(t *testing.T) {
+	textLine := regexp.MustCompile(`\[INFO\] +router\.server: listening: addr=(\S+) raw=false$`)
+	for _, tt := range []struct {
+		name string
+		args []string
+		addr func(line string) string
+	}{
+		{"text", nil, func(line string) string {
+			if m := textLine.FindStringSubmatch(line); m != nil {
+				return m[1]
+			}
+			return ""
+		}},
+		{"json", []string{"--log-json"}, func(line string) string {
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Errorf("log line is not JSON: %q", line)
+				return ""
+			}
+			if rec["@message"] == "listening" && rec["@module"] == "router.server" && rec["@level"] == "info" {
+				addr, _ := rec["addr"].(string)
+				return addr
+			}
+			return ""
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			pr, pw := io.Pipe()
+			done := make(chan int, 1)
+			args := append([]string{"serve", "--listen", "127.0.0.1:0"}, tt.args...)
+			go func() {
+				done <- run(ctx, args, strings.NewReader(""), io.Discard, pw)
+				pw.Close()
+			}()
+			sc := bufio.NewScanner(pr)
+			var addr string
+			for addr == "" && sc.Scan() {
+				addr = tt.addr(sc.Text())
+			}
+			if addr == "" {
+				t.Fatalf("no listening line in the log (exit %d)", <-done)
+			}
+			rest := make(chan string)
+			go func() {
+				b, _ := io.ReadAll(pr)
+				rest <- string(b)
+			}()
+			code, out, stderr := routerCmd(t, "send", "--addr", addr, "search", "morpheus")
+			if code != exitOK || out != "Follow the white rabbit. 🐰\n" {
+				t.Errorf("send to the logged address %s: exit %d, stdout %q, stderr %q", addr, code, out, stderr)
+			}
+			cancel()
+			if code := <-done; code != exitOK {
+				t.Errorf("serve exited with %d after cancel", code)
+			}
+			if logs := <-rest; !strings.Contains(logs, "stopped") {
+				t.Errorf("no \"stopped\" in the log after cancel:\n%s", logs)
+			}
+		})
+	}
+}
+
+// TestServeAddressForms serves a Unix socket, tcp:// and IPv6 at once.
+func TestServeAddressForms(t *testing.T) {
+	dir, err := os.MkdirTemp("", "router") // t.TempDir can exceed the socket path limit
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	path := dir + "/router.sock"
+	args := []string{"--listen", "unix://" + path, "--listen", "tcp://127.0.0.1:0"}
+	if l, err := net.Listen("tcp6", "[::1]:0"); err == nil {
+		l.Close()
+		args = append(args, "--listen", "[::1]:0")
+	} else {
+		t.Logf("no IPv6 loopback: %v", err)
+	}
+	s := startServe(t, args...)
+	if len(s.framed) != len(args)/2 || s.framed[0] != "unix://"+path {
+		t.Fatalf("listening on %q for %q", s.framed, args)
+	}
+	for _, addr := range s.framed {
+		code, stdout, stderr := routerCmd(t, "send", "--addr", addr, "search", "ring")
+		if code != exitOK || stdout != "In the caves beneath the Misty Mountains. 💍\n" {
+			t.Errorf("send --addr %s: exit %d, stdout %q, stderr %q", addr, code, stdout, stderr)
+		}
+	}
+	if code := s.stop(); code != exitOK {
+		t.Fatalf("serve exited with %d", code)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("socket file left behind after shutdown: %v", err)
+	}
+}
+
+// TestServeLimits checks that the limit flags reach the server.
+func TestServeLimits(t *testing.T) {
+	s := startServe(t, "--listen", "127.0.0.1:0", "--max-content-length", "40")
+	// {"action": "search", "value": "ring"} is 37 bytes; with morpheus, 41.
+	if code, stdout, stderr := routerCmd(t, "send", "--addr", s.framed[0], "search", "ring"); code != exitOK {
+		t.Errorf("37 bytes of content: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	code, stdout, stderr := routerCmd(t, "send", "--addr", s.framed[0], "search", "morpheus")
+	if code != exitFailure || stdout != "" || !strings.HasPrefix(stderr, "router: server answered error: core: content-length above limit") {
+		t.Errorf("41 bytes of content: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+// TestServeRaw: a --raw listener echoes bytes unframed, like the
+// tutorial's echo-server, and only --raw listeners are opened.
+func TestServeRaw(t *testing.T) {
+	s := startServe(t, "--raw", "127.0.0.1:0")
+	if len(s.framed) != 0 || len(s.raw) != 1 {
+		t.Fatalf("listening on framed %q, raw %q; want one raw listener only", s.framed, s.raw)
+	}
+	c, err := net.Dial("tcp", s.raw[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, msg := range []string{"Hello, world", "\x00\x01 not a frame \xff", "again"} {
+		if _, err := io.WriteString(c, msg); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(c, got); err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != msg {
+			t.Errorf("echoed %q, want %q", got, msg)
+		}
+	}
+}
+
+// TestServeShutdown: cancelling the context stops serve gracefully, with
+// exit code 0, even with a connection open; that connection is closed.
+func TestServeShutdown(t *testing.T) {
+	s := startServe(t, "--listen", "127.0.0.1:0", "--raw", "127.0.0.1:0")
+	var conns []net.Conn
+	for _, addr := range append(s.framed, s.raw...) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	// A request on the framed connection, answered before the shutdown:
+	// it proves the server has accepted the connection.
+	client := core.NewClient(conns[0])
+	req, _ := newRequest("search", "morpheus", false)
+	if _, err := client.Do(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	// The same for the raw connection.
+	if _, err := io.WriteString(conns[1], "ping"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(conns[1], make([]byte, 4)); err != nil {
+		t.Fatal(err)
+	}
+
+	if code := s.stop(); code != exitOK {
+		t.Fatalf("serve exited with %d; logs:\n%s", code, s.logs)
+	}
+	if _, err := client.Do(t.Context(), req); err == nil {
+		t.Error("the framed connection still answers after shutdown")
+	}
+	if n, err := conns[1].Read(make([]byte, 1)); err == nil {
+		t.Errorf("the raw connection is still open after shutdown (read %d bytes)", n)
+	}
+	if _, err := net.Dial("tcp", s.framed[0]); err == nil {
+		t.Error("the listener still accepts after shutdown")
+	}
+	if !strings.Contains(s.logs.String(), "shutting down") {
+		t.Errorf("no shutdown in the logs:\n%s", s.logs)
+	}
+}
+
+// TestSignal runs the real main in a child process and stops it with
+// SIGINT and SIGTERM.
+func TestSignal(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGINT to a child process on Windows")
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "serve", "--listen", "127.0.0.1:0")
+			// atexit_sleep_ms: under -race, exit without the race
+			// detector's default one-second pause.
+			cmd.Env = append(os.Environ(), "ROUTER_TEST_MAIN=1",
+				"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			sc := bufio.NewScanner(stderr)
+			var logs strings.Builder
+			addr := ""
+			for addr == "" && sc.Scan() {
+				logs.WriteString(sc.Text() + "\n")
+				if _, a, ok := strings.Cut(sc.Text(), "listening: addr="); ok {
+					addr, _, _ = strings.Cut(a, " ")
+				}
+			}
+			if addr == "" {
+				t.Fatalf("no listening line:\n%s", logs.String())
+			}
+			if code, out, _ := routerCmd(t, "send", "--addr", addr, "search", "morpheus"); code != exitOK || out != "Follow the white rabbit. 🐰\n" {
+				t.Errorf("send: exit %d, stdout %q", code, out)
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			rest, _ := io.ReadAll(stderr)
+			logs.Write(rest)
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("router after %v: %v; logs:\n%s", sig, err, logs.String())
+			}
+			if !strings.Contains(logs.String(), "router: stopped") {
+				t.Errorf("no \"stopped\" in the logs:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+func python(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not on PATH")
+	}
+	return p
+}
+
+// TestPythonAppClient runs the tutorial's app-client, unchanged, against
+// the router.
+func TestPythonAppClient(t *testing.T) {
+	py := python(t)
+	s := startServe(t, "--listen", "127.0.0.1:0")
+	host, port, err := net.SplitHostPort(s.framed[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		action, value string
+		want          string
+	}{
+		{"search", "morpheus", "got result: Follow the white rabbit. 🐰\n"},
+		{"search", "ring", "got result: In the caves beneath the Misty Mountains. 💍\n"},
+		{"search", "🐶", "got result: 🐾 Playing ball! 🏐\n"},
+		{"search", "neo", "got result: No match for 'neo'.\n"},
+		{"binary", "hello", "got response: b'First 10 bytes of request: binaryhell'\n"},
+		{"binary", "😃", "got response: b'First 10 bytes of request: binary\\xf0\\x9f\\x98\\x83'\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.action+" "+tt.value, func(t *testing.T) {
+			cmd := exec.CommandContext(t.Context(), py, "../../testdata/python/app_client.py", host, port, tt.action, tt.value)
+			cmd.Env = append(os.Environ(), "PYTHONIOENCODING=utf-8")
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("app_client.py: %v\n%s", err, out)
+			}
+			if !strings.Contains(string(out), tt.want) || strings.Contains(string(out), "error") {
+				t.Errorf("app_client.py output:\n%s\nwant a line %q and no error", out, tt.want)
+			}
+		})
+	}
+}
+
+// TestPythonEchoClient runs a client like the tutorial's echo-client
+// against a --raw listener.
+func TestPythonEchoClient(t *testing.T) {
+	py := python(t)
+	s := startServe(t, "--raw", "127.0.0.1:0")
+	host, port, err := net.SplitHostPort(s.raw[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	const script = `
+import socket, sys
+with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    s.sendall(b"Hello, world")
+    data = b""
+    while len(data) < 12:
+        chunk = s.recv(1024)
+        if not chunk:
+            break
+        data += chunk
+print(f"Received {data!r}")
+`
+	out, err := exec.CommandContext(t.Context(), py, "-c", script, host, port).CombinedOutput()
+	if err != nil {
+		t.Fatalf("echo client: %v\n%s", err, out)
+	}
+	if string(out) != "Received b'Hello, world'\n" {
+		t.Errorf("echo client printed %q", out)
+	}
+}

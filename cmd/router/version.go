@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+)
+
+var versionCmd = &command{
+	name:    "version",
+	summary: "print the router's version",
+	desc: `Version prints the router's module version (or "devel" for a build from a
+source tree), the VCS revision it was built from when known, and the Go
+version and platform.
+`,
+	examples: []string{"router version"},
+	setup: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
+		return func(_ context.Context, c *cli, args []string) error {
+			if len(args) > 0 {
+				return usagef("version", "takes no arguments")
+			}
+			fmt.Fprint(c.stdout, versionText(debug.ReadBuildInfo()))
+			return nil
+		}
+	},
+}
+
+// versionText describes the build.
+func versionText(bi *debug.BuildInfo, ok bool) string {
+	version, revision, modified := "devel", "", false
+	if ok {
+		if v := bi.Main.Version; v != "" && v != "(devel)" {
+			version = v
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				revision = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	out := "router " + version + "\n"
+	if revision != "" {
+		out += "revision " + revision
+		if modified {
+			out += " (modified)"
+		}
+		out += "\n"
+	}
+	return out + fmt.Sprintf("%s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
