@@ -1,0 +1,230 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/msgrouter/router/core"
+)
+
+// dataClient is the router side of a plugin's data socket: requests are
+// written with an id, answers matched to their waiting callers by it.
+type dataClient struct {
+	nc  net.Conn
+	w   *frameWriter
+	log hclog.Logger
+
+	mu      sync.Mutex
+	pending map[uint64]slot
+	nextID  uint64
+	err     error // set once the connection is lost
+	onFail  func(error)
+	done    chan struct{}
+}
+
+// batchWait collects the answers of one HandleBatch call.
+type batchWait struct {
+	answers []*core.Message
+	errs    []error
+	left    int
+	done    chan struct{}
+}
+
+type slot struct {
+	b *batchWait
+	i int
+}
+
+func dialData(ctx context.Context, path string, log hclog.Logger, onFail func(error)) (*dataClient, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, err
+	}
+	c := &dataClient{
+		nc:      nc,
+		w:       newFrameWriter(nc),
+		log:     log,
+		pending: make(map[uint64]slot),
+		onFail:  onFail,
+		done:    make(chan struct{}),
+	}
+	go c.readLoop()
+	return c, nil
+}
+
+// do sends reqs to the plugin's handler h in one write and waits for their
+// answers, or for ctx to end.
+func (c *dataClient) do(ctx context.Context, h *remoteHandler, reqs, answers []*core.Message, errs []error) {
+	b := &batchWait{answers: answers, errs: errs, left: len(reqs), done: make(chan struct{})}
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		for i := range errs {
+			errs[i] = c.err
+		}
+		return
+	}
+	first := c.nextID + 1
+	for i := range reqs {
+		c.nextID++
+		c.pending[c.nextID] = slot{b, i}
+	}
+	c.mu.Unlock()
+
+	var deadline []byte
+	if dl, ok := ctx.Deadline(); ok {
+		deadline = strconv.AppendInt(nil, dl.UnixNano(), 10)
+	}
+	var encodeErrs []int
+	var idBuf [20]byte
+	werr := c.w.add(func(dst []byte) ([]byte, error) {
+		for i, req := range reqs {
+			extra := []core.Header{
+				{Key: hdrID, Value: strconv.AppendUint(idBuf[:0], first+uint64(i), 10)},
+				{Key: hdrHandler, Value: h.nameJSON},
+			}
+			if deadline != nil {
+				extra = append(extra, core.Header{Key: hdrDeadline, Value: deadline})
+			}
+			out, err := appendWithHeaders(dst, req, extra...)
+			if err != nil {
+				encodeErrs = append(encodeErrs, i)
+				continue
+			}
+			dst = out
+		}
+		return dst, nil
+	})
+	if werr != nil {
+		// The connection is gone: the reader fails every pending call.
+		c.log.Debug("write to plugin failed", "error", werr)
+	}
+	for _, i := range encodeErrs {
+		c.resolve(first+uint64(i), nil, fmt.Errorf("plugins: cannot send request to plugin: headers too large"))
+	}
+
+	select {
+	case <-b.done:
+		return
+	case <-ctx.Done():
+	}
+	// Give up on the answers still missing, and tell the plugin.
+	err := ctx.Err()
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("%w: plugin handler %q: %w", core.ErrHandlerTimeout, h.name, err)
+	}
+	var cancelled []uint64
+	c.mu.Lock()
+	for i := range reqs {
+		id := first + uint64(i)
+		if s, ok := c.pending[id]; ok {
+			delete(c.pending, id)
+			s.b.errs[s.i] = err
+			cancelled = append(cancelled, id)
+		}
+	}
+	c.mu.Unlock()
+	if len(cancelled) > 0 {
+		c.w.add(func(dst []byte) ([]byte, error) {
+			for _, id := range cancelled {
+				m := core.Message{Headers: []core.Header{{Key: hdrCancel, Value: strconv.AppendUint(nil, id, 10)}}}
+				dst, _ = core.AppendFrame(dst, &m)
+			}
+			return dst, nil
+		})
+	}
+}
+
+// resolve delivers the answer or error for id, if its caller still waits.
+func (c *dataClient) resolve(id uint64, ans *core.Message, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.pending[id]
+	if !ok {
+		return // its caller gave up
+	}
+	delete(c.pending, id)
+	if err != nil {
+		s.b.errs[s.i] = err
+	} else {
+		s.b.answers[s.i] = ans
+	}
+	s.b.left--
+	if s.b.left == 0 {
+		close(s.b.done)
+	}
+}
+
+func (c *dataClient) readLoop() {
+	defer close(c.done)
+	var dec core.Decoder
+	buf := make([]byte, 64<<10)
+	var err error
+	for err == nil {
+		var n int
+		n, err = c.nc.Read(buf)
+		p := buf[:n]
+		for len(p) > 0 {
+			k, m, derr := dec.Decode(p)
+			p = p[k:]
+			if derr != nil {
+				err = fmt.Errorf("bad frame from plugin: %w", derr)
+				break
+			}
+			if m == nil {
+				break
+			}
+			id, ok := uintHeader(m, hdrID)
+			if !ok {
+				err = errors.New("answer from plugin without router-id")
+				break
+			}
+			if text, isErr := m.Header(hdrError); isErr {
+				c.resolve(id, nil, errors.New(text))
+				continue
+			}
+			ans := m.Clone() // the answer outlives buf
+			stripRouterHeaders(ans)
+			c.resolve(id, ans, nil)
+		}
+	}
+	c.fail(err)
+}
+
+// fail ends the connection: every pending call gets ErrExited.
+func (c *dataClient) fail(cause error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = fmt.Errorf("%w: %w", ErrExited, cause)
+	for id, s := range c.pending {
+		delete(c.pending, id)
+		s.b.errs[s.i] = c.err
+		s.b.left--
+		if s.b.left == 0 {
+			close(s.b.done)
+		}
+	}
+	err := c.err
+	c.mu.Unlock()
+	c.nc.Close()
+	c.w.close()
+	if c.onFail != nil {
+		c.onFail(err)
+	}
+}
+
+// close ends the connection on purpose.
+func (c *dataClient) close() {
+	c.nc.Close()
+	<-c.done
+}

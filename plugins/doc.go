@@ -1,0 +1,49 @@
+// Package plugins runs router handlers as separate processes, launched and
+// managed through HashiCorp's go-plugin, and is the SDK for writing them.
+//
+// # Writing a plugin
+//
+// A plugin is a main package that hands its handlers to Serve:
+//
+//	func main() {
+//		plugins.Serve(plugins.Handlers{
+//			"upper": core.HandlerFunc(func(ctx context.Context, m *core.Message) (*core.Message, error) {
+//				return core.NewBinary("text/plain", bytes.ToUpper(m.Content)), nil
+//			}),
+//		})
+//	}
+//
+// Each handler is named; by default a handler serves the JSON action of
+// its name. ServePlugin takes a Plugin, which also sets the plugin's name
+// and version and, per handler, the actions and content-types it serves:
+// the router checks its routes against them before traffic flows. A
+// handler, or the Plugin's Init, receives the plugin's settings from the
+// router's config before the first request.
+//
+// Logs go to stderr as hclog JSON (use Logger); the router re-emits them
+// under a logger named after the plugin. Stdout belongs to the go-plugin
+// handshake: a plugin must not print to it.
+//
+// # Running plugins
+//
+// Start launches a plugin executable (or "builtin:NAME", which re-executes
+// the router itself as "router plugin NAME"), checks it, and returns a
+// *Process whose Handler method gives a core.Handler for each of the
+// plugin's handlers. A Process restarts its plugin with backoff when it
+// dies, answering the requests in flight with an error, and kills it on
+// Shutdown once the requests in flight are answered. A plugin exits by
+// itself when the router dies.
+//
+// # The data path
+//
+// go-plugin's gRPC connection is the control channel (describe, init,
+// health checks, logs). Requests travel over a second connection, a Unix
+// socket that the plugin opens in a private directory and names in its
+// Describe answer, carrying the router's own framing: the request as it
+// arrived, plus the extension headers "router-id", "router-handler" and
+// "router-deadline" (Unix nanoseconds). Answers carry "router-id", and
+// "router-error" for a failure. Frames are pipelined and answered out of
+// order, so one slow request does not hold up the others, and every
+// request decoded from one client read goes to the plugin in one write.
+// This is several times faster than a gRPC call per request.
+package plugins

@@ -1,0 +1,484 @@
+package plugins
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/plugins/internal/pluginpb"
+)
+
+// Errors of the host side. They are wrapped with the plugin's name and
+// path; test for them with errors.Is.
+var (
+	// ErrStart: the plugin could not be started (not found, not
+	// executable, handshake failed, wrong protocol, Init failed).
+	ErrStart = errors.New("plugins: cannot start plugin")
+	// ErrExited: the plugin process died with the request in flight.
+	ErrExited = errors.New("plugins: plugin exited")
+	// ErrRestarting: the plugin died and is being restarted.
+	ErrRestarting = errors.New("plugins: plugin is restarting")
+	// ErrFailed: the plugin kept dying and hit its restart limit; its
+	// routes answer this until the next reload.
+	ErrFailed = errors.New("plugins: plugin failed")
+	// ErrStopped: the plugin has been shut down.
+	ErrStopped = errors.New("plugins: plugin stopped")
+	// ErrNoHandler: the plugin has no handler of that name.
+	ErrNoHandler = errors.New("plugins: no such handler")
+)
+
+// BuiltinPrefix marks a Cmd that names a handler built into the router:
+// "builtin:search" runs the router executable as "router plugin search".
+const BuiltinPrefix = "builtin:"
+
+// Defaults applied by a Config whose fields are zero.
+const (
+	DefaultStartTimeout   = 10 * time.Second
+	DefaultHealthInterval = 10 * time.Second
+	DefaultMaxRestarts    = 5
+	DefaultBackoff        = 100 * time.Millisecond
+	DefaultMaxBackoff     = 5 * time.Second
+	DefaultResetAfter     = time.Minute
+)
+
+// Config says how to run one plugin. The zero value of every field but
+// Name and Cmd works.
+type Config struct {
+	// Name is the plugin's name in the router's config; logs and errors
+	// use it.
+	Name string
+	// Cmd is the plugin executable's path, or "builtin:NAME".
+	Cmd string
+	// Args are extra arguments for the executable.
+	Args []string
+	// Env holds extra KEY=VALUE environment variables for the plugin.
+	Env []string
+	// Settings are handed to the plugin's Init as a JSON object.
+	Settings map[string]any
+	// Logger receives the host's logs and the plugin's, under the
+	// plugin's name. Nil means silent.
+	Logger hclog.Logger
+	// StartTimeout bounds starting the plugin. Zero means
+	// DefaultStartTimeout.
+	StartTimeout time.Duration
+	// HealthInterval is the time between health checks. Zero means
+	// DefaultHealthInterval; negative means none.
+	HealthInterval time.Duration
+	// Restart is what happens when the plugin dies.
+	Restart RestartPolicy
+	// Executable is the router executable that "builtin:" names run.
+	// Empty means this process's executable (os.Executable).
+	Executable string
+}
+
+// RestartPolicy says how a dead plugin is restarted: after Backoff, then
+// twice as long each time up to MaxBackoff, at most MaxRestarts times in a
+// row. A plugin that has stayed up for ResetAfter starts the count anew.
+type RestartPolicy struct {
+	// MaxRestarts is the limit; zero means DefaultMaxRestarts and
+	// negative means never restart.
+	MaxRestarts int
+	// Backoff is the first delay; zero means DefaultBackoff.
+	Backoff time.Duration
+	// MaxBackoff caps the delay; zero means DefaultMaxBackoff.
+	MaxBackoff time.Duration
+	// ResetAfter is the time up that resets the count; zero means
+	// DefaultResetAfter.
+	ResetAfter time.Duration
+}
+
+// Info is what a plugin declared at start.
+type Info struct {
+	Name     string
+	Version  string
+	Handlers []HandlerInfo
+}
+
+// HandlerInfo is one declared handler.
+type HandlerInfo struct {
+	Name         string
+	Actions      []string
+	ContentTypes []string
+}
+
+// Process is a running plugin, as the router sees it. Its Handler method
+// gives the core.Handler for each of the plugin's handlers. It is safe for
+// concurrent use.
+type Process struct {
+	cfg  Config
+	path string
+	args []string
+	log  hclog.Logger
+	cur  atomic.Pointer[instance]
+
+	mu       sync.Mutex
+	info     Info
+	closing  bool
+	failErr  error // set once the restart limit is hit
+	restarts int
+	inflight int
+	idle     *sync.Cond // signalled when inflight drops to 0
+	stop     chan struct{}
+}
+
+// instance is one process of a plugin: it is replaced on restart.
+type instance struct {
+	client  *plugin.Client
+	rpc     plugin.ClientProtocol
+	data    *dataClient
+	socket  string
+	started time.Time
+}
+
+// Start launches the plugin cfg describes, checks its handshake and
+// health, learns its handlers, hands it its settings, and connects its
+// data socket.
+func Start(ctx context.Context, cfg Config) (*Process, error) {
+	p := &Process{cfg: cfg, stop: make(chan struct{})}
+	p.idle = sync.NewCond(&p.mu)
+	if cfg.Logger == nil {
+		p.log = hclog.NewNullLogger()
+	} else {
+		p.log = cfg.Logger.Named(cfg.Name)
+	}
+	if cfg.Name == "" {
+		return nil, fmt.Errorf("%w: Config.Name is empty", ErrStart)
+	}
+	path, args, err := resolveCmd(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.path, p.args = path, args
+	inst, info, err := p.launch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.info = info
+	p.cur.Store(inst)
+	if iv := orDuration(cfg.HealthInterval, DefaultHealthInterval); iv > 0 {
+		go p.healthLoop(iv)
+	}
+	return p, nil
+}
+
+func orDuration(v, def time.Duration) time.Duration {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+// resolveCmd turns Cmd into an executable path and its arguments, and
+// checks that the executable exists and can be run.
+func resolveCmd(cfg Config) (string, []string, error) {
+	path, args := cfg.Cmd, cfg.Args
+	if name, ok := strings.CutPrefix(cfg.Cmd, BuiltinPrefix); ok {
+		path = cfg.Executable
+		if path == "" {
+			exe, err := os.Executable()
+			if err != nil {
+				return "", nil, fmt.Errorf("%w %q (%s): cannot find the router executable: %w", ErrStart, cfg.Name, cfg.Cmd, err)
+			}
+			path = exe
+		}
+		args = append([]string{"plugin", name}, cfg.Args...)
+	}
+	if path == "" {
+		return "", nil, fmt.Errorf("%w %q: no cmd", ErrStart, cfg.Name)
+	}
+	lp, err := exec.LookPath(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w %q (%s): %w", ErrStart, cfg.Name, path, err)
+	}
+	return lp, args, nil
+}
+
+// launch starts one process of the plugin.
+func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
+	fail := func(what string, err error) (*instance, Info, error) {
+		return nil, Info{}, fmt.Errorf("%w %q (%s): %s: %w", ErrStart, p.cfg.Name, p.path, what, err)
+	}
+	cmd := exec.Command(p.path, p.args...)
+	cmd.Env = append(os.Environ(), p.cfg.Env...)
+	setParentDeathSignal(cmd)
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  Handshake,
+		Plugins:          plugin.PluginSet{pluginKey: &grpcPlugin{}},
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		Logger:           p.log,
+		StartTimeout:     orDuration(p.cfg.StartTimeout, DefaultStartTimeout),
+		AutoMTLS:         true,
+	})
+	inst := &instance{client: client, started: time.Now()}
+	ok := false
+	defer func() {
+		if !ok {
+			client.Kill()
+		}
+	}()
+	rpc, err := client.Client()
+	if err != nil {
+		return fail("handshake", err)
+	}
+	inst.rpc = rpc
+	raw, err := rpc.Dispense(pluginKey)
+	if err != nil {
+		return fail("dispense", err)
+	}
+	ctrl := raw.(pluginpb.PluginClient)
+	ctx, cancel := context.WithTimeout(ctx, orDuration(p.cfg.StartTimeout, DefaultStartTimeout))
+	defer cancel()
+	desc, err := ctrl.Describe(ctx, &pluginpb.DescribeRequest{})
+	if err != nil {
+		return fail("describe", err)
+	}
+	if desc.DataProtocol != dataProtocol {
+		return fail("describe", fmt.Errorf("data protocol %d, want %d", desc.DataProtocol, dataProtocol))
+	}
+	if p.cfg.Settings != nil {
+		b, err := json.Marshal(p.cfg.Settings)
+		if err != nil {
+			return fail("settings", err)
+		}
+		if _, err := ctrl.Init(ctx, &pluginpb.InitRequest{Config: b}); err != nil {
+			return fail("init", err)
+		}
+	}
+	info := Info{Name: desc.Name, Version: desc.Version}
+	for _, h := range desc.Handlers {
+		info.Handlers = append(info.Handlers, HandlerInfo{Name: h.Name, Actions: h.Actions, ContentTypes: h.ContentTypes})
+	}
+	inst.socket = desc.DataSocket
+	data, err := dialData(ctx, desc.DataSocket, p.log, func(err error) { p.crashed(inst, err) })
+	if err != nil {
+		return fail("data socket", err)
+	}
+	inst.data = data
+	ok = true
+	p.log.Info("plugin started", "path", p.path, "name", info.Name, "version", info.Version,
+		"pid", client.ReattachConfig().Pid, "handlers", len(info.Handlers))
+	return inst, info, nil
+}
+
+// Info returns what the plugin declared when it started.
+func (p *Process) Info() Info {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.info
+}
+
+// Name returns the plugin's name from its Config.
+func (p *Process) Name() string { return p.cfg.Name }
+
+// Handler returns the core.Handler (also a core.BatchHandler) that sends
+// requests to the plugin's handler name.
+func (p *Process) Handler(name string) (core.Handler, error) {
+	for _, h := range p.Info().Handlers {
+		if h.Name == name {
+			return &remoteHandler{p: p, name: name, nameJSON: core.AppendString(nil, name)}, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: plugin %q (%s) has no handler %q", ErrNoHandler, p.cfg.Name, p.path, name)
+}
+
+// enter counts a request in; it reports false once the plugin is
+// shutting down.
+func (p *Process) enter() (*instance, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing {
+		return nil, fmt.Errorf("%w: %q", ErrStopped, p.cfg.Name)
+	}
+	if p.failErr != nil {
+		return nil, p.failErr
+	}
+	inst := p.cur.Load()
+	if inst == nil {
+		return nil, fmt.Errorf("%w: %q", ErrRestarting, p.cfg.Name)
+	}
+	p.inflight++
+	return inst, nil
+}
+
+func (p *Process) leave() {
+	p.mu.Lock()
+	p.inflight--
+	if p.inflight == 0 {
+		p.idle.Broadcast()
+	}
+	p.mu.Unlock()
+}
+
+// crashed handles the death of inst: its requests in flight have been
+// answered with ErrExited by its data client. The plugin is restarted
+// after a backoff, unless it has hit its restart limit.
+func (p *Process) crashed(inst *instance, cause error) {
+	p.mu.Lock()
+	if p.closing || !p.cur.CompareAndSwap(inst, nil) {
+		p.mu.Unlock()
+		return
+	}
+	pol := p.cfg.Restart
+	if inst != nil && time.Since(inst.started) >= orDuration(pol.ResetAfter, DefaultResetAfter) {
+		p.restarts = 0
+	}
+	p.restarts++
+	max := pol.MaxRestarts
+	if max == 0 {
+		max = DefaultMaxRestarts
+	}
+	if max < 0 || p.restarts > max {
+		p.failErr = fmt.Errorf("%w: %q (%s) died %d times in a row; last: %w", ErrFailed, p.cfg.Name, p.path, p.restarts, cause)
+		p.log.Error("plugin failed; not restarting", "error", cause, "restarts", p.restarts-1)
+		p.mu.Unlock()
+		if inst != nil {
+			go inst.kill()
+		}
+		return
+	}
+	delay := orDuration(pol.Backoff, DefaultBackoff) << (p.restarts - 1)
+	if mb := orDuration(pol.MaxBackoff, DefaultMaxBackoff); delay > mb || delay <= 0 {
+		delay = mb
+	}
+	p.log.Warn("plugin died; restarting", "error", cause, "attempt", p.restarts, "delay", delay)
+	p.mu.Unlock()
+	if inst != nil {
+		go inst.kill()
+	}
+	go p.restartAfter(delay)
+}
+
+func (p *Process) restartAfter(delay time.Duration) {
+	select {
+	case <-time.After(delay):
+	case <-p.stop:
+		return
+	}
+	inst, info, err := p.launch(context.Background())
+	if err != nil {
+		p.crashed(nil, err)
+		return
+	}
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		inst.kill()
+		return
+	}
+	p.info = info
+	p.cur.Store(inst)
+	p.mu.Unlock()
+	p.log.Info("plugin restarted")
+}
+
+func (p *Process) healthLoop(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		inst := p.cur.Load()
+		if inst == nil {
+			continue
+		}
+		if err := inst.rpc.Ping(); err != nil {
+			p.crashed(inst, fmt.Errorf("health check: %w", err))
+		}
+	}
+}
+
+// Shutdown stops the plugin: new requests are refused, the requests in
+// flight are answered, then the process is stopped. If ctx ends first,
+// the process is killed anyway and ctx's error returned.
+func (p *Process) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closing = true
+	close(p.stop)
+	drained := make(chan struct{})
+	go func() {
+		p.mu.Lock()
+		for p.inflight > 0 {
+			p.idle.Wait()
+		}
+		p.mu.Unlock()
+		close(drained)
+	}()
+	p.mu.Unlock()
+	var err error
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if inst := p.cur.Swap(nil); inst != nil {
+		inst.kill()
+	}
+	p.log.Debug("plugin stopped")
+	return err
+}
+
+// kill stops the process and its data connection.
+func (inst *instance) kill() {
+	if inst.data != nil {
+		inst.data.close()
+	}
+	inst.client.Kill()
+	if inst.socket != "" {
+		// The plugin removes its socket once connected; this covers a
+		// plugin killed before that. Nothing but the socket and its
+		// then empty directory is removed.
+		os.Remove(inst.socket)
+		os.Remove(filepath.Dir(inst.socket))
+	}
+}
+
+// remoteHandler is the core.Handler for one handler of a plugin.
+type remoteHandler struct {
+	p        *Process
+	name     string
+	nameJSON []byte
+}
+
+var _ core.BatchHandler = (*remoteHandler)(nil)
+
+func (h *remoteHandler) Handle(ctx context.Context, req *core.Message) (*core.Message, error) {
+	var ans [1]*core.Message
+	var errs [1]error
+	h.HandleBatch(ctx, []*core.Message{req}, ans[:], errs[:])
+	return ans[0], errs[0]
+}
+
+func (h *remoteHandler) HandleBatch(ctx context.Context, reqs, answers []*core.Message, errs []error) {
+	inst, err := h.p.enter()
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return
+	}
+	defer h.p.leave()
+	inst.data.do(ctx, h, reqs, answers, errs)
+}

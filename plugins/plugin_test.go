@@ -1,0 +1,549 @@
+package plugins_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/plugins"
+)
+
+// The test binary doubles as the plugins under test (the re-exec trick):
+// run with ROUTER_TEST_PLUGIN=kind, it serves that kind of plugin instead
+// of running tests. With ROUTER_TEST_HOST=1 it is a router-like host that
+// starts a plugin, prints its pid, and waits to be killed.
+func TestMain(m *testing.M) {
+	switch kind := os.Getenv("ROUTER_TEST_PLUGIN"); kind {
+	case "":
+	case "junk":
+		fmt.Println("hello from a plugin that prints to stdout")
+		plugins.Serve(testHandlers())
+	case "flaky":
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			os.Exit(3)
+		}()
+		plugins.Serve(testHandlers())
+	case "initfail":
+		plugins.ServePlugin(&plugins.Plugin{
+			Handlers: []plugins.HandlerSpec{{Name: "x", Handler: testHandlers()["upper"]}},
+			Init: func(context.Context, map[string]any) error {
+				return errors.New("bad settings: need a table")
+			},
+		})
+	default:
+		serveTestPlugin()
+	}
+	if os.Getenv("ROUTER_TEST_HOST") != "" {
+		runTestHost()
+	}
+	os.Exit(m.Run())
+}
+
+var settings atomic.Value // the plugin's Init config, as JSON
+
+func testHandlers() plugins.Handlers {
+	text := func(s string) *core.Message { return core.NewBinary("text/plain", []byte(s)) }
+	return plugins.Handlers{
+		"upper": core.HandlerFunc(func(_ context.Context, m *core.Message) (*core.Message, error) {
+			return core.NewBinary("text/plain", bytes.ToUpper(m.Content)), nil
+		}),
+		"sleep": core.HandlerFunc(func(ctx context.Context, m *core.Message) (*core.Message, error) {
+			d, err := time.ParseDuration(string(m.Content))
+			if err != nil {
+				return nil, err
+			}
+			select {
+			case <-time.After(d):
+				return text("slept " + d.String()), nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}),
+		"hang": core.HandlerFunc(func(context.Context, *core.Message) (*core.Message, error) {
+			select {} // ignores its context: only the host's timeout ends it
+		}),
+		"panic": core.HandlerFunc(func(context.Context, *core.Message) (*core.Message, error) {
+			panic("plugin handler panicked on purpose")
+		}),
+		"deadline": core.HandlerFunc(func(ctx context.Context, _ *core.Message) (*core.Message, error) {
+			dl, ok := ctx.Deadline()
+			if !ok {
+				return text("none"), nil
+			}
+			return text(strconv.FormatInt(dl.UnixNano(), 10)), nil
+		}),
+		"pid": core.HandlerFunc(func(context.Context, *core.Message) (*core.Message, error) {
+			return text(strconv.Itoa(os.Getpid())), nil
+		}),
+		"fail": core.HandlerFunc(func(context.Context, *core.Message) (*core.Message, error) {
+			return nil, errors.New("failed on purpose")
+		}),
+		"settings": core.HandlerFunc(func(context.Context, *core.Message) (*core.Message, error) {
+			s, _ := settings.Load().(string)
+			return text(s), nil
+		}),
+		"headers": core.HandlerFunc(func(_ context.Context, m *core.Message) (*core.Message, error) {
+			var keys []string
+			for _, h := range m.Headers {
+				keys = append(keys, h.Key)
+			}
+			ans := text(strings.Join(keys, ","))
+			ans.SetHeader("x-answered-by", "plugin")
+			return ans, nil
+		}),
+	}
+}
+
+func serveTestPlugin() {
+	hs := testHandlers()
+	p := &plugins.Plugin{
+		Name:    "testplugin",
+		Version: "v0.0.1-test",
+		Init: func(_ context.Context, config map[string]any) error {
+			b, _ := json.Marshal(config)
+			settings.Store(string(b))
+			return nil
+		},
+	}
+	for _, name := range []string{"upper", "sleep", "hang", "panic", "deadline", "pid", "fail", "settings", "headers"} {
+		spec := plugins.HandlerSpec{Name: name, Handler: hs[name]}
+		if name == "upper" {
+			spec.Actions = []string{"upper", "shout"}
+			spec.ContentTypes = []string{"text/plain"}
+		}
+		p.Handlers = append(p.Handlers, spec)
+	}
+	plugins.ServePlugin(p)
+}
+
+// runTestHost starts a plugin, prints its pid and waits to be killed.
+func runTestHost() {
+	p, err := plugins.Start(context.Background(), plugins.Config{
+		Name: "orphan", Cmd: os.Args[0], Env: []string{"ROUTER_TEST_PLUGIN=basic", "ROUTER_TEST_HOST="},
+	})
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	h, _ := p.Handler("pid")
+	ans, err := h.Handle(context.Background(), core.NewBinary("x", nil))
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	fmt.Println(string(ans.Content))
+	select {}
+}
+
+// start runs a test plugin of the given kind for the test's duration.
+func start(t *testing.T, kind string, mod func(*plugins.Config)) *plugins.Process {
+	t.Helper()
+	cfg := plugins.Config{
+		Name:   "test-" + kind,
+		Cmd:    os.Args[0],
+		Env:    []string{"ROUTER_TEST_PLUGIN=" + kind},
+		Logger: hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Debug}),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	p, err := plugins.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		p.Shutdown(ctx)
+	})
+	return p
+}
+
+// testWriter sends logs to t.Log, so they show only for failing tests.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+func call(t *testing.T, p *plugins.Process, handler, content string, timeout time.Duration) (string, error) {
+	t.Helper()
+	h, err := p.Handler(handler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ans, err := h.Handle(ctx, core.NewBinary("text/plain", []byte(content)))
+	if err != nil {
+		return "", err
+	}
+	return string(ans.Content), nil
+}
+
+func TestPluginDescribeAndCall(t *testing.T) {
+	p := start(t, "basic", nil)
+	info := p.Info()
+	if info.Name != "testplugin" || info.Version != "v0.0.1-test" || len(info.Handlers) != 9 {
+		t.Fatalf("Info = %+v", info)
+	}
+	up := info.Handlers[0]
+	if up.Name != "upper" || fmt.Sprint(up.Actions) != "[upper shout]" || fmt.Sprint(up.ContentTypes) != "[text/plain]" {
+		t.Errorf("upper declared %+v", up)
+	}
+	if sl := info.Handlers[1]; fmt.Sprint(sl.Actions) != "[sleep]" {
+		t.Errorf("sleep declared actions %v, want its name", sl.Actions)
+	}
+	// Two handlers of one plugin.
+	if got, err := call(t, p, "upper", "hello", 5*time.Second); err != nil || got != "HELLO" {
+		t.Errorf("upper = %q, %v", got, err)
+	}
+	if got, err := call(t, p, "sleep", "1ms", 5*time.Second); err != nil || got != "slept 1ms" {
+		t.Errorf("sleep = %q, %v", got, err)
+	}
+	if _, err := call(t, p, "fail", "", 5*time.Second); err == nil || err.Error() != "failed on purpose" {
+		t.Errorf("fail = %v, want the plugin's error text", err)
+	}
+	if _, err := p.Handler("nope"); !errors.Is(err, plugins.ErrNoHandler) {
+		t.Errorf("Handler(nope) = %v", err)
+	}
+}
+
+func TestPluginHeadersPassThrough(t *testing.T) {
+	p := start(t, "basic", nil)
+	h, _ := p.Handler("headers")
+	req := core.NewBinary("text/plain", nil)
+	req.SetHeader("request-id", "abc")
+	req.SetHeader("router-id", "forged")
+	ans, err := h.Handle(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The plugin sees the client's headers but not the data path's.
+	if got := string(ans.Content); got != "request-id" {
+		t.Errorf("plugin saw headers %q, want only request-id", got)
+	}
+	if v, _ := ans.Header("x-answered-by"); v != "plugin" || len(ans.Headers) != 1 {
+		t.Errorf("answer headers %v", ans.Headers)
+	}
+}
+
+func TestPluginSettings(t *testing.T) {
+	p := start(t, "basic", func(c *plugins.Config) {
+		c.Settings = map[string]any{"table": map[string]any{"a": "b"}, "n": 3}
+	})
+	if got, err := call(t, p, "settings", "", 5*time.Second); err != nil || got != `{"n":3,"table":{"a":"b"}}` {
+		t.Errorf("settings = %q, %v", got, err)
+	}
+}
+
+func TestPluginDeadlinePropagation(t *testing.T) {
+	p := start(t, "basic", nil)
+	h, _ := p.Handler("deadline")
+	dl := time.Now().Add(3 * time.Second).Round(0)
+	ctx, cancel := context.WithDeadline(context.Background(), dl)
+	defer cancel()
+	ans, err := h.Handle(ctx, core.NewBinary("x", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(ans.Content); got != strconv.FormatInt(dl.UnixNano(), 10) {
+		t.Errorf("plugin saw deadline %s, want %d", got, dl.UnixNano())
+	}
+	// Cancellation reaches the plugin: a sleep that honours its context
+	// ends when ours is cancelled, and the plugin stays usable.
+	ctx, cancel = context.WithCancel(context.Background())
+	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	sh, _ := p.Handler("sleep")
+	if _, err := sh.Handle(ctx, core.NewBinary("x", []byte("1h"))); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled call = %v, want context.Canceled", err)
+	}
+}
+
+func TestPluginHangTimesOut(t *testing.T) {
+	p := start(t, "basic", nil)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, err := call(t, p, "hang", "", 100*time.Millisecond)
+		if !errors.Is(err, core.ErrHandlerTimeout) {
+			t.Errorf("hang = %v, want ErrHandlerTimeout", err)
+		}
+	}()
+	// Other requests are not held up by the hanging one.
+	for i := range 20 {
+		if got, err := call(t, p, "upper", fmt.Sprint("x", i), 5*time.Second); err != nil || got != fmt.Sprint("X", i) {
+			t.Errorf("upper during a hang = %q, %v", got, err)
+		}
+	}
+	wg.Wait()
+}
+
+func TestPluginPanicIsAnError(t *testing.T) {
+	p := start(t, "basic", nil)
+	pid, _ := call(t, p, "pid", "", 5*time.Second)
+	if _, err := call(t, p, "panic", "", 5*time.Second); err == nil || !strings.Contains(err.Error(), "handler panicked: plugin handler panicked on purpose") {
+		t.Errorf("panic = %v", err)
+	}
+	if again, err := call(t, p, "pid", "", 5*time.Second); err != nil || again != pid {
+		t.Errorf("after a panic: pid %q (%v), want the same process %s", again, err, pid)
+	}
+}
+
+func TestPluginConcurrentAndBatched(t *testing.T) {
+	p := start(t, "basic", nil)
+	h, _ := p.Handler("upper")
+	bh := h.(core.BatchHandler)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				reqs := make([]*core.Message, 1+i%7)
+				for k := range reqs {
+					reqs[k] = core.NewBinary("text/plain", []byte(fmt.Sprintf("g%d-i%d-k%d", g, i, k)))
+				}
+				answers := make([]*core.Message, len(reqs))
+				errs := make([]error, len(reqs))
+				bh.HandleBatch(context.Background(), reqs, answers, errs)
+				for k := range reqs {
+					want := strings.ToUpper(string(reqs[k].Content))
+					if errs[k] != nil || string(answers[k].Content) != want {
+						t.Errorf("batch answer %d: %v %v, want %q", k, answers[k], errs[k], want)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func pidOf(t *testing.T, p *plugins.Process) int {
+	t.Helper()
+	s, err := call(t, p, "pid", "", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+func TestPluginKilledUnderLoad(t *testing.T) {
+	p := start(t, "basic", func(c *plugins.Config) {
+		c.Restart = plugins.RestartPolicy{Backoff: 10 * time.Millisecond}
+	})
+	pid := pidOf(t, p)
+	stop := make(chan struct{})
+	var sent, answered, failed atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				sent.Add(1)
+				handler, content := "upper", fmt.Sprint("v", g, i)
+				if i%3 == 0 {
+					handler, content = "sleep", "2ms"
+				}
+				got, err := call(t, p, handler, content, 5*time.Second)
+				switch {
+				case err == nil:
+					if handler == "upper" && got != strings.ToUpper(content) {
+						t.Errorf("wrong answer %q for %q", got, content)
+					}
+					answered.Add(1)
+				case errors.Is(err, plugins.ErrExited) || errors.Is(err, plugins.ErrRestarting):
+					failed.Add(1)
+				default:
+					t.Errorf("unexpected error: %v", err)
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// The route recovers: a new process answers.
+	deadline := time.Now().Add(10 * time.Second)
+	var newPid int
+	for time.Now().Before(deadline) {
+		if s, err := call(t, p, "pid", "", time.Second); err == nil {
+			newPid, _ = strconv.Atoi(s)
+			if newPid != pid {
+				break
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // some load on the new process
+	close(stop)
+	wg.Wait()
+	if newPid == pid || newPid == 0 {
+		t.Fatalf("plugin not restarted: pid %d", newPid)
+	}
+	if sent.Load() != answered.Load()+failed.Load() {
+		t.Errorf("%d sent, %d answered + %d failed: some requests got no result", sent.Load(), answered.Load(), failed.Load())
+	}
+	if failed.Load() == 0 {
+		t.Log("no request was in flight when the plugin died")
+	}
+	t.Logf("sent %d, answered %d, errors %d", sent.Load(), answered.Load(), failed.Load())
+}
+
+func TestPluginRestartLimit(t *testing.T) {
+	p := start(t, "flaky", func(c *plugins.Config) {
+		c.Restart = plugins.RestartPolicy{MaxRestarts: 2, Backoff: 5 * time.Millisecond}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		if _, err = call(t, p, "upper", "x", time.Second); errors.Is(err, plugins.ErrFailed) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !errors.Is(err, plugins.ErrFailed) || !strings.Contains(err.Error(), `"test-flaky"`) || !strings.Contains(err.Error(), "died 3 times in a row") {
+		t.Fatalf("after repeated crashes: %v, want ErrFailed naming the plugin", err)
+	}
+}
+
+func TestPluginStartErrors(t *testing.T) {
+	notExec := t.TempDir() + "/not-executable"
+	os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644)
+	cases := []struct {
+		name string
+		cfg  plugins.Config
+		want []string
+	}{
+		{"junk on stdout", plugins.Config{Cmd: os.Args[0], Env: []string{"ROUTER_TEST_PLUGIN=junk"}},
+			[]string{`plugins: cannot start plugin "bad" (` + os.Args[0] + `): handshake:`, "hello from a plugin that prints to stdout"}},
+		{"not executable", plugins.Config{Cmd: notExec},
+			[]string{`plugins: cannot start plugin "bad" (` + notExec + `): `, "permission denied"}},
+		{"missing", plugins.Config{Cmd: "/nonexistent/plugin"},
+			[]string{`plugins: cannot start plugin "bad" (/nonexistent/plugin): `, "no such file or directory"}},
+		{"not a plugin", plugins.Config{Cmd: "/bin/true"},
+			[]string{`plugins: cannot start plugin "bad" (/bin/true): handshake:`}},
+		{"init fails", plugins.Config{Cmd: os.Args[0], Env: []string{"ROUTER_TEST_PLUGIN=initfail"}, Settings: map[string]any{}},
+			[]string{`plugins: cannot start plugin "bad" (` + os.Args[0] + `): init:`, "bad settings: need a table"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Name = "bad"
+			tc.cfg.StartTimeout = 5 * time.Second
+			p, err := plugins.Start(context.Background(), tc.cfg)
+			if err == nil {
+				p.Shutdown(context.Background())
+				t.Fatal("Start succeeded")
+			}
+			if !errors.Is(err, plugins.ErrStart) {
+				t.Errorf("error %v is not ErrStart", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\ndoes not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestPluginShutdownDrains(t *testing.T) {
+	p := start(t, "basic", nil)
+	pid := pidOf(t, p)
+	res := make(chan error, 1)
+	go func() {
+		got, err := call(t, p, "sleep", "200ms", 5*time.Second)
+		if err == nil && got != "slept 200ms" {
+			err = fmt.Errorf("answer %q", got)
+		}
+		res <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-res; err != nil {
+		t.Errorf("request in flight at Shutdown: %v", err)
+	}
+	if _, err := call(t, p, "upper", "x", time.Second); !errors.Is(err, plugins.ErrStopped) {
+		t.Errorf("after Shutdown: %v, want ErrStopped", err)
+	}
+	waitGone(t, pid)
+}
+
+// waitGone waits for process pid to disappear.
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			return
+		}
+		// A zombie still answers kill 0; its parent (us or init) reaps it.
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && bytes.Contains(b, []byte(") Z ")) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("process %d still running", pid)
+}
+
+func TestPluginNoOrphans(t *testing.T) {
+	host := exec.Command(os.Args[0], "-test.run=^$")
+	host.Env = append(os.Environ(), "ROUTER_TEST_HOST=1")
+	out, err := host.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := host.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer host.Process.Kill()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("host: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatalf("host printed %q", line)
+	}
+	if err := syscall.Kill(pid, 0); err != nil {
+		t.Fatalf("plugin %d not running: %v", pid, err)
+	}
+	host.Process.Signal(syscall.SIGKILL)
+	host.Wait()
+	waitGone(t, pid)
+}

@@ -1,0 +1,235 @@
+package plugins
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/plugins/internal/pluginpb"
+)
+
+// Handlers maps handler names to handlers. Each handler serves the JSON
+// action of its name.
+type Handlers map[string]core.Handler
+
+// HandlerSpec is one handler of a Plugin and what it serves.
+type HandlerSpec struct {
+	// Name identifies the handler; routes name it as plugin.handler.
+	Name string
+	// Actions are the JSON actions the handler serves. Nil means
+	// []string{Name}; an empty non-nil slice means none.
+	Actions []string
+	// ContentTypes are the content-types the handler serves, exact or
+	// glob (see core.Route).
+	ContentTypes []string
+	// Handler answers the requests.
+	Handler core.Handler
+}
+
+// Plugin describes a plugin process: its name, version and handlers.
+type Plugin struct {
+	// Name of the plugin. Empty means the executable's base name.
+	Name string
+	// Version of the plugin. Empty means the main module's version from
+	// the build info.
+	Version string
+	// Handlers the plugin serves.
+	Handlers []HandlerSpec
+	// Init, if set, receives the plugin's settings from the router's
+	// config (a JSON object decoded into a map) before any request.
+	Init func(ctx context.Context, config map[string]any) error
+}
+
+// Initializer is an optional interface of a handler: Init receives the
+// plugin's settings from the router's config before any request. An
+// error stops the plugin from starting.
+type Initializer interface {
+	Init(ctx context.Context, config map[string]any) error
+}
+
+// Logger returns the logger a plugin should use: hclog JSON on stderr,
+// which the router re-emits under the plugin's name.
+func Logger() hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Level:      hclog.Trace,
+		Output:     os.Stderr,
+		JSONFormat: true,
+	})
+}
+
+// Serve serves handlers as a plugin process; see ServePlugin. It does not
+// return.
+func Serve(handlers Handlers) {
+	p := &Plugin{}
+	names := make([]string, 0, len(handlers))
+	for name := range handlers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		p.Handlers = append(p.Handlers, HandlerSpec{Name: name, Handler: handlers[name]})
+	}
+	ServePlugin(p)
+}
+
+// ServePlugin serves p as a plugin process for the router that launched
+// it, and exits when the router asks it to or dies. It does not return.
+// Run directly rather than by a router, it explains that and exits with
+// status 1.
+func ServePlugin(p *Plugin) {
+	log := Logger()
+	srv, err := newPluginServer(p, log)
+	if err != nil {
+		log.Error("plugin cannot start", "error", err)
+		fmt.Fprintln(os.Stderr, "plugin:", err)
+		os.Exit(1)
+	}
+	go watchParent(log)
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: Handshake,
+		Plugins:         plugin.PluginSet{pluginKey: &grpcPlugin{server: srv}},
+		GRPCServer:      plugin.DefaultGRPCServer,
+		Logger:          log,
+	})
+	os.Exit(0)
+}
+
+// watchParent exits when the router that started this process is gone:
+// the process is then re-parented, and its parent id changes. The host
+// also asks Linux to kill its plugins when it dies; this covers the rest.
+func watchParent(log hclog.Logger) {
+	parent := os.Getppid()
+	for range time.Tick(250 * time.Millisecond) {
+		if os.Getppid() != parent {
+			log.Warn("router process is gone; exiting")
+			os.Exit(2)
+		}
+	}
+}
+
+// pluginServer is the plugin side: the control service and the data
+// socket.
+type pluginServer struct {
+	pluginpb.UnimplementedPluginServer
+	p        *Plugin
+	log      hclog.Logger
+	handlers map[string]core.Handler
+	dir      string
+	socket   string
+	data     *dataServer
+}
+
+func newPluginServer(p *Plugin, log hclog.Logger) (*pluginServer, error) {
+	if len(p.Handlers) == 0 {
+		return nil, errors.New("the plugin has no handlers")
+	}
+	s := &pluginServer{p: p, log: log, handlers: make(map[string]core.Handler)}
+	for _, h := range p.Handlers {
+		if h.Name == "" || h.Handler == nil {
+			return nil, fmt.Errorf("handler %q: a handler needs a name and a Handler", h.Name)
+		}
+		if _, dup := s.handlers[h.Name]; dup {
+			return nil, fmt.Errorf("handler %q is declared twice", h.Name)
+		}
+		s.handlers[h.Name] = h.Handler
+	}
+	// The data socket lives in a directory only this user can enter,
+	// and is unlinked once the router has connected.
+	dir, err := os.MkdirTemp("", "router-plugin-")
+	if err != nil {
+		return nil, err
+	}
+	s.dir = dir
+	s.socket = filepath.Join(dir, "data.sock")
+	l, err := net.Listen("unix", s.socket)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	s.data = &dataServer{handlers: s.handlers, log: log.Named("data")}
+	go s.data.serve(l, func() { os.RemoveAll(dir) })
+	return s, nil
+}
+
+func (s *pluginServer) Describe(context.Context, *pluginpb.DescribeRequest) (*pluginpb.DescribeResponse, error) {
+	name, version := s.p.Name, s.p.Version
+	if name == "" {
+		name = filepath.Base(os.Args[0])
+	}
+	if version == "" {
+		version = "devel"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+	}
+	resp := &pluginpb.DescribeResponse{
+		Name:         name,
+		Version:      version,
+		DataSocket:   s.socket,
+		DataProtocol: dataProtocol,
+	}
+	for _, h := range s.p.Handlers {
+		actions := h.Actions
+		if actions == nil {
+			actions = []string{h.Name}
+		}
+		resp.Handlers = append(resp.Handlers, &pluginpb.HandlerInfo{
+			Name:         h.Name,
+			Actions:      slices.Clone(actions),
+			ContentTypes: slices.Clone(h.ContentTypes),
+		})
+	}
+	return resp, nil
+}
+
+func (s *pluginServer) Init(ctx context.Context, req *pluginpb.InitRequest) (*pluginpb.InitResponse, error) {
+	config := map[string]any{}
+	if len(req.Config) > 0 {
+		if err := json.Unmarshal(req.Config, &config); err != nil {
+			return nil, fmt.Errorf("plugin config is not a JSON object: %w", err)
+		}
+	}
+	if s.p.Init != nil {
+		if err := s.p.Init(ctx, config); err != nil {
+			return nil, err
+		}
+	}
+	for _, h := range s.p.Handlers {
+		if in, ok := h.Handler.(Initializer); ok {
+			if err := in.Init(ctx, config); err != nil {
+				return nil, fmt.Errorf("handler %q: %w", h.Name, err)
+			}
+		}
+	}
+	return &pluginpb.InitResponse{}, nil
+}
+
+// grpcPlugin binds the control service to go-plugin, on both sides.
+type grpcPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	server *pluginServer // plugin side only
+}
+
+func (g *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pluginpb.RegisterPluginServer(s, g.server)
+	return nil
+}
+
+func (g *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return pluginpb.NewPluginClient(c), nil
+}
+
+var _ plugin.GRPCPlugin = (*grpcPlugin)(nil)

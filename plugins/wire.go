@@ -1,0 +1,63 @@
+package plugins
+
+import (
+	"strconv"
+
+	"github.com/msgrouter/router/core"
+)
+
+// Extension headers the router adds to requests on the data socket, and
+// the plugin to answers. They are appended last, and the last occurrence
+// of a header wins, so a client cannot forge them.
+const (
+	hdrID       = "router-id"
+	hdrHandler  = "router-handler"
+	hdrDeadline = "router-deadline" // Unix nanoseconds
+	hdrError    = "router-error"
+	hdrCancel   = "router-cancel" // a frame that cancels the request with this id
+)
+
+// rawHeader returns the raw JSON value of the last header key.
+func rawHeader(m *core.Message, key string) ([]byte, bool) {
+	for i := len(m.Headers) - 1; i >= 0; i-- {
+		if m.Headers[i].Key == key {
+			return m.Headers[i].Value, true
+		}
+	}
+	return nil, false
+}
+
+// uintHeader returns the header key as a non-negative integer.
+func uintHeader(m *core.Message, key string) (uint64, bool) {
+	raw, ok := rawHeader(m, key)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(raw), 10, 64)
+	return n, err == nil
+}
+
+// stripRouterHeaders removes the data-path headers, so that handlers and
+// clients see the message as it was sent.
+func stripRouterHeaders(m *core.Message) {
+	out := m.Headers[:0]
+	for _, h := range m.Headers {
+		switch h.Key {
+		case hdrID, hdrHandler, hdrDeadline, hdrError, hdrCancel:
+			continue
+		}
+		out = append(out, h)
+	}
+	m.Headers = out
+}
+
+// appendWithHeaders encodes m with extra headers appended, without
+// changing what m's Headers hold.
+func appendWithHeaders(dst []byte, m *core.Message, extra ...core.Header) ([]byte, error) {
+	n := len(m.Headers)
+	m.Headers = append(m.Headers, extra...)
+	out, err := core.AppendFrame(dst, m)
+	clear(m.Headers[n:])
+	m.Headers = m.Headers[:n]
+	return out, err
+}
