@@ -6,6 +6,15 @@ import (
 	"time"
 )
 
+// WithLazyDeadline is context.WithDeadline for the hot path: the returned
+// context arms a timer only when Done is first called. Err reports the
+// deadline by the clock either way. Call cancel once the work is done, as
+// with context.WithDeadline.
+func WithLazyDeadline(parent context.Context, deadline time.Time) (ctx context.Context, cancel context.CancelFunc) {
+	c := &reqCtx{parent: parent, deadline: deadline}
+	return c, c.release
+}
+
 // reqCtx is the context a request's handler gets: it carries the handler
 // deadline, but arms a timer only if the handler asks for Done. Most
 // in-process handlers answer without ever selecting on the context, and

@@ -575,8 +575,7 @@ func (c *conn) requestContext() (context.Context, func()) {
 	if t <= 0 {
 		return c.s.baseCtx, func() {}
 	}
-	rc := &reqCtx{parent: c.s.baseCtx, deadline: c.readAt.Add(t)}
-	return rc, rc.release
+	return WithLazyDeadline(c.s.baseCtx, c.readAt.Add(t))
 }
 
 // flush writes the pending answers.

@@ -49,7 +49,7 @@ func dialData(ctx context.Context, path string, log hclog.Logger, onFail func(er
 	}
 	c := &dataClient{
 		nc:      nc,
-		w:       newFrameWriter(nc),
+		w:       &frameWriter{nc: nc},
 		log:     log,
 		pending: make(map[uint64]slot),
 		onFail:  onFail,
@@ -217,7 +217,6 @@ func (c *dataClient) fail(cause error) {
 	err := c.err
 	c.mu.Unlock()
 	c.nc.Close()
-	c.w.close()
 	if c.onFail != nil {
 		c.onFail(err)
 	}

@@ -15,9 +15,12 @@ import (
 	"github.com/msgrouter/router/core"
 )
 
-// dataServer is the plugin side of the data socket: it decodes requests,
-// runs each in its own goroutine, and writes answers as they complete,
-// coalescing the writes.
+// dataServer is the plugin side of the data socket. One goroutine reads a
+// batch of requests and answers it itself, in order, as the router does in
+// process: no request waits for a hand-off between goroutines, which costs
+// more than the request here. When a batch takes longer than slowBatch (a
+// slow or hung handler), a new goroutine takes over the reading, so other
+// batches are held up by at most that long.
 type dataServer struct {
 	handlers map[string]core.Handler
 	log      hclog.Logger
@@ -33,77 +36,117 @@ func (s *dataServer) serve(l net.Listener, cleanup func()) {
 		s.log.Error("data socket accept failed", "error", err)
 		return
 	}
-	s.serveConn(nc)
+	c := &dataConn{s: s, nc: nc, w: &frameWriter{nc: nc}, inflight: make(map[uint64]context.CancelFunc)}
+	c.base, c.cancelAll = context.WithCancel(context.Background())
+	c.dec.MaxContentLength = -1 // the router has applied its limits
+	c.loop()
 }
 
-func (s *dataServer) serveConn(nc net.Conn) {
-	defer nc.Close()
-	w := newFrameWriter(nc)
-	defer w.close()
-	var mu sync.Mutex
-	inflight := make(map[uint64]context.CancelFunc)
-	base, cancelAll := context.WithCancel(context.Background())
-	defer cancelAll()
+// slowBatch is how long a batch may take before another goroutine takes
+// over reading the connection.
+const slowBatch = time.Millisecond
 
-	var dec core.Decoder
-	dec.MaxContentLength = -1 // the router has applied its limits
-	buf := make([]byte, 64<<10)
+// dataConn is the plugin side of one data connection.
+type dataConn struct {
+	s   *dataServer
+	nc  net.Conn
+	w   *frameWriter
+	dec core.Decoder // used by one reader at a time
+
+	mu        sync.Mutex
+	inflight  map[uint64]context.CancelFunc
+	base      context.Context
+	cancelAll context.CancelFunc
+}
+
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// loop reads and answers batches until the connection ends, or until a
+// batch is slow and another loop has taken over.
+func (c *dataConn) loop() {
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	var batch []*core.Message
+	takeover := time.AfterFunc(time.Hour, func() { go c.loop() })
+	takeover.Stop()
 	for {
-		n, err := nc.Read(buf)
-		p := buf[:n]
-		for len(p) > 0 {
-			var m core.Message
-			k, ok, derr := dec.DecodeTo(&m, p)
-			p = p[k:]
-			if derr != nil {
-				s.log.Error("bad frame from the router", "error", derr)
-				return
-			}
-			if !ok {
-				break
-			}
-			id, hasID := uintHeader(&m, hdrID)
-			if cid, ok := uintHeader(&m, hdrCancel); ok {
-				mu.Lock()
-				if cancel := inflight[cid]; cancel != nil {
-					cancel()
-				}
-				mu.Unlock()
-				continue
-			}
-			if !hasID {
-				s.log.Error("request without router-id from the router")
-				return
-			}
-			req := m.Clone() // handled after buf is reused
-			h, herr := s.handlerFor(&m)
-			var ctx context.Context
-			var cancel context.CancelFunc
-			if dl, ok := uintHeader(&m, hdrDeadline); ok {
-				ctx, cancel = context.WithDeadline(base, time.Unix(0, int64(dl)))
-			} else {
-				ctx, cancel = context.WithCancel(base)
-			}
-			mu.Lock()
-			inflight[id] = cancel
-			mu.Unlock()
-			stripRouterHeaders(req)
-			go func() {
-				var ans *core.Message
-				if herr == nil {
-					ans, herr = handle(ctx, h, req, s.log)
-				}
-				mu.Lock()
-				delete(inflight, id)
-				mu.Unlock()
-				cancel()
-				w.answer(id, ans, herr, s.log)
-			}()
-		}
+		var err error
+		batch, err = c.readBatch(*bp, batch[:0])
 		if err != nil {
-			return // the router closed the connection or died
+			// The router closed the connection or died: stop what runs.
+			c.nc.Close()
+			c.cancelAll()
+			return
+		}
+		takeover.Reset(slowBatch)
+		for _, m := range batch {
+			c.answer(m)
+		}
+		if !takeover.Stop() {
+			return // slow: another loop reads now
 		}
 	}
+}
+
+// readBatch reads once into buf and decodes the requests it completes.
+func (c *dataConn) readBatch(buf []byte, batch []*core.Message) ([]*core.Message, error) {
+	n, err := c.nc.Read(buf)
+	p := buf[:n]
+	for len(p) > 0 {
+		m := new(core.Message)
+		k, ok, derr := c.dec.DecodeTo(m, p)
+		p = p[k:]
+		if derr != nil {
+			c.s.log.Error("bad frame from the router", "error", derr)
+			return nil, derr
+		}
+		if !ok {
+			break
+		}
+		if cid, ok := uintHeader(m, hdrCancel); ok {
+			c.mu.Lock()
+			if cancel := c.inflight[cid]; cancel != nil {
+				cancel()
+			}
+			c.mu.Unlock()
+			continue
+		}
+		batch = append(batch, m)
+	}
+	if err != nil && len(batch) == 0 {
+		return nil, err
+	}
+	return batch, nil
+}
+
+// answer runs one request's handler and writes its answer.
+func (c *dataConn) answer(m *core.Message) {
+	id, ok := uintHeader(m, hdrID)
+	if !ok {
+		c.s.log.Error("request without router-id from the router")
+		return
+	}
+	h, err := c.s.handlerFor(m)
+	var ans *core.Message
+	if err == nil {
+		var ctx context.Context
+		var cancel context.CancelFunc
+		if dl, ok := uintHeader(m, hdrDeadline); ok {
+			ctx, cancel = core.WithLazyDeadline(c.base, time.Unix(0, int64(dl)))
+		} else {
+			ctx, cancel = context.WithCancel(c.base)
+		}
+		c.mu.Lock()
+		c.inflight[id] = cancel
+		c.mu.Unlock()
+		stripRouterHeaders(m)
+		ans, err = handle(ctx, h, m, c.s.log)
+		c.mu.Lock()
+		delete(c.inflight, id)
+		c.mu.Unlock()
+		cancel()
+	}
+	c.w.answer(id, ans, err, c.s.log)
 }
 
 func (s *dataServer) handlerFor(m *core.Message) (core.Handler, error) {
@@ -134,38 +177,52 @@ func handle(ctx context.Context, h core.Handler, req *core.Message, log hclog.Lo
 	return ans, err
 }
 
-// frameWriter coalesces frames written by many goroutines into as few
-// writes as the connection can take: a writer goroutine writes whatever
-// has accumulated since its last write.
+// frameWriter lets many goroutines write frames to one connection. It
+// combines writes instead of handing them to a writer goroutine: the
+// first writer writes, and whatever others append meanwhile goes out in its
+// next write. Under load that is one write for many frames; alone, a frame
+// is written at once by its own goroutine.
 type frameWriter struct {
-	nc     net.Conn
-	mu     sync.Mutex
-	buf    []byte
-	failed bool
-	wake   chan struct{}
-	done   chan struct{}
+	nc      net.Conn
+	mu      sync.Mutex
+	buf     []byte
+	spare   []byte
+	writing bool
+	failed  bool
 }
 
-func newFrameWriter(nc net.Conn) *frameWriter {
-	w := &frameWriter{nc: nc, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	go w.loop(w.wake)
-	return w
-}
-
-// add appends a frame with encode and wakes the writer.
+// add appends a frame with encode and writes it, unless another goroutine
+// is writing and will take it along.
 func (w *frameWriter) add(encode func([]byte) ([]byte, error)) error {
 	w.mu.Lock()
 	if w.failed {
 		w.mu.Unlock()
 		return net.ErrClosed
 	}
-	defer w.mu.Unlock()
 	var err error
 	w.buf, err = encode(w.buf)
-	select {
-	case w.wake <- struct{}{}:
-	default:
+	if w.writing || len(w.buf) == 0 {
+		w.mu.Unlock()
+		return err
 	}
+	w.writing = true
+	for len(w.buf) > 0 && !w.failed {
+		out := w.buf
+		w.buf, w.spare = w.spare[:0], nil
+		w.mu.Unlock()
+		_, werr := w.nc.Write(out)
+		w.mu.Lock()
+		w.spare = out[:0]
+		if werr != nil {
+			w.failed = true
+			w.nc.Close()
+			if err == nil {
+				err = werr
+			}
+		}
+	}
+	w.writing = false
+	w.mu.Unlock()
 	return err
 }
 
@@ -187,38 +244,4 @@ func (w *frameWriter) answer(id uint64, ans *core.Message, err error, log hclog.
 		e := &core.Message{ContentType: core.ContentTypeJSON, ContentEncoding: core.EncodingUTF8}
 		return appendWithHeaders(dst, e, idHdr, core.Header{Key: hdrError, Value: core.AppendString(nil, err.Error())})
 	})
-}
-
-func (w *frameWriter) loop(wake <-chan struct{}) {
-	defer close(w.done)
-	var spare []byte
-	for range wake {
-		w.mu.Lock()
-		spare, w.buf = w.buf, spare[:0]
-		w.mu.Unlock()
-		if len(spare) == 0 {
-			continue
-		}
-		if _, err := w.nc.Write(spare); err != nil {
-			w.mu.Lock()
-			w.failed = true
-			w.mu.Unlock()
-			w.nc.Close()
-		}
-	}
-}
-
-// close stops the writer once it has written what is queued; later adds
-// fail.
-func (w *frameWriter) close() {
-	w.mu.Lock()
-	if !w.failed {
-		w.failed = true
-	}
-	if w.wake != nil {
-		close(w.wake)
-		w.wake = nil
-	}
-	w.mu.Unlock()
-	<-w.done
 }

@@ -1,0 +1,67 @@
+package plugins_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/loadgen"
+	"github.com/msgrouter/router/plugins"
+)
+
+// BenchmarkPluginPath compares the same handler in process and in a plugin
+// process, behind a real Server on loopback, for each load shape:
+//
+//	go test ./plugins -run '^$' -bench PluginPath -benchtime 100000x
+//
+// Compare req/s and p50 between the inprocess and plugin rows of a shape.
+func BenchmarkPluginPath(b *testing.B) {
+	p, err := plugins.Start(context.Background(), plugins.Config{
+		Name: "bench", Cmd: os.Args[0], Env: []string{"ROUTER_TEST_PLUGIN=basic"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Shutdown(context.Background())
+	remote, err := p.Handler("upper")
+	if err != nil {
+		b.Fatal(err)
+	}
+	local := testHandlers()["upper"]
+	req, err := core.Marshal(core.NewBinary("text/plain", []byte("the quick brown fox jumps over the lazy dog")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, shape := range []struct{ conns, depth int }{{64, 16}, {64, 1}, {1, 1}} {
+		for _, where := range []struct {
+			name string
+			h    core.Handler
+		}{{"inprocess", local}, {"plugin", remote}} {
+			b.Run(fmt.Sprintf("%s/conns=%d/depth=%d", where.name, shape.conns, shape.depth), func(b *testing.B) {
+				mux, err := core.NewMux(core.Route{ContentType: "text/plain", Handler: where.h})
+				if err != nil {
+					b.Fatal(err)
+				}
+				s := &core.Server{Handler: mux}
+				l, err := core.Listen(context.Background(), "127.0.0.1:0")
+				if err != nil {
+					b.Fatal(err)
+				}
+				go s.Serve(l)
+				defer s.Close()
+				b.ResetTimer()
+				res, err := loadgen.Run(context.Background(), loadgen.Options{
+					Addr: l.Addr().String(), Request: req,
+					Conns: shape.conns, Depth: shape.depth, Requests: int64(b.N),
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(res.Rate(), "req/s")
+				b.ReportMetric(float64(res.Quantile(0.5).Microseconds()), "p50-µs")
+			})
+		}
+	}
+}
