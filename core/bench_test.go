@@ -3,18 +3,18 @@ package core_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/loadgen"
 )
 
 // The end-to-end benchmarks drive a server over loopback with conns
 // connections, each keeping depth requests in flight (pipelined when
-// depth > 1), and report req/s. The floor is a trivial echo server that
+// depth > 1), and report req/s. The load comes from internal/loadgen, the
+// generator every benchmark uses (a test-only import: core itself imports
+// none of the router's packages). The floor is a trivial echo server that
 // writes back whatever it reads: no decoding, no JSON, no dispatch.
 //
 //	go test ./core -run '^$' -bench 'Loopback' -benchtime 200000x
@@ -87,61 +87,16 @@ func startEchoFloor(b *testing.B) string {
 }
 
 // drive sends b.N requests over conns connections, depth at a time, and
-// reports requests per second.
+// reports requests per second and the median batch round trip.
 func drive(b *testing.B, addr string, req []byte, conns, depth int) {
-	batch := make([]byte, 0, len(req)*depth)
-	for range depth {
-		batch = append(batch, req...)
-	}
-	var left atomic.Int64
-	left.Store(int64(b.N))
-	var wg sync.WaitGroup
-	cs := make([]net.Conn, conns)
-	for i := range cs {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			b.Fatal(err)
-		}
-		cs[i] = c
-		defer c.Close()
-	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	for _, c := range cs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var d core.Decoder
-			buf := make([]byte, 32<<10)
-			for left.Add(-int64(depth)) > -int64(depth) {
-				if _, err := c.Write(batch); err != nil {
-					b.Error(err)
-					return
-				}
-				for got := 0; got < depth; {
-					n, err := c.Read(buf)
-					p := buf[:n]
-					for len(p) > 0 {
-						k, m, derr := d.Decode(p)
-						p = p[k:]
-						if derr != nil {
-							b.Error(derr)
-							return
-						}
-						if m == nil {
-							break
-						}
-						got++
-					}
-					if err != nil && err != io.EOF {
-						b.Error(err)
-						return
-					}
-				}
-			}
-		}()
+	res, err := loadgen.Run(context.Background(), loadgen.Options{
+		Addr: addr, Request: req, Conns: conns, Depth: depth, Requests: int64(b.N),
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
-	wg.Wait()
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	b.ReportMetric(res.Rate(), "req/s")
+	b.ReportMetric(float64(res.Quantile(0.5).Microseconds()), "p50-µs")
 }
