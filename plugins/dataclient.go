@@ -84,16 +84,15 @@ func (c *dataClient) do(ctx context.Context, h *remoteHandler, reqs, answers []*
 	}
 	var encodeErrs []int
 	var idBuf [20]byte
+	extra := [3]core.Header{{Key: hdrID}, {Key: hdrHandler, Value: h.nameJSON}, {Key: hdrDeadline, Value: deadline}}
+	nextra := 2
+	if deadline != nil {
+		nextra = 3
+	}
 	werr := c.w.add(func(dst []byte) ([]byte, error) {
 		for i, req := range reqs {
-			extra := []core.Header{
-				{Key: hdrID, Value: strconv.AppendUint(idBuf[:0], first+uint64(i), 10)},
-				{Key: hdrHandler, Value: h.nameJSON},
-			}
-			if deadline != nil {
-				extra = append(extra, core.Header{Key: hdrDeadline, Value: deadline})
-			}
-			out, err := appendWithHeaders(dst, req, extra...)
+			extra[0].Value = strconv.AppendUint(idBuf[:0], first+uint64(i), 10)
+			out, err := appendWithHeaders(dst, req, extra[:nextra]...)
 			if err != nil {
 				encodeErrs = append(encodeErrs, i)
 				continue
@@ -145,7 +144,11 @@ func (c *dataClient) do(ctx context.Context, h *remoteHandler, reqs, answers []*
 // resolve delivers the answer or error for id, if its caller still waits.
 func (c *dataClient) resolve(id uint64, ans *core.Message, err error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.resolveLocked(id, ans, err)
+	c.mu.Unlock()
+}
+
+func (c *dataClient) resolveLocked(id uint64, ans *core.Message, err error) {
 	s, ok := c.pending[id]
 	if !ok {
 		return // its caller gave up
@@ -166,11 +169,18 @@ func (c *dataClient) readLoop() {
 	defer close(c.done)
 	var dec core.Decoder
 	buf := make([]byte, 64<<10)
+	type result struct {
+		id  uint64
+		ans *core.Message
+		err error
+	}
+	var results []result
 	var err error
 	for err == nil {
 		var n int
 		n, err = c.nc.Read(buf)
 		p := buf[:n]
+		results = results[:0]
 		for len(p) > 0 {
 			k, m, derr := dec.Decode(p)
 			p = p[k:]
@@ -187,13 +197,20 @@ func (c *dataClient) readLoop() {
 				break
 			}
 			if text, isErr := m.Header(hdrError); isErr {
-				c.resolve(id, nil, errors.New(text))
+				results = append(results, result{id: id, err: errors.New(text)})
 				continue
 			}
 			ans := m.Clone() // the answer outlives buf
 			stripRouterHeaders(ans)
-			c.resolve(id, ans, nil)
+			results = append(results, result{id: id, ans: ans})
 		}
+		// One lock for all the answers of a read.
+		c.mu.Lock()
+		for _, r := range results {
+			c.resolveLocked(r.id, r.ans, r.err)
+		}
+		c.mu.Unlock()
+		clear(results)
 	}
 	c.fail(err)
 }
