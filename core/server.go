@@ -65,8 +65,9 @@ type Server struct {
 	// IdleTimeout closes a connection that sends nothing between
 	// messages. Zero means DefaultIdleTimeout.
 	IdleTimeout time.Duration
-	// ReadTimeout bounds the wait for the rest of a message once its
-	// first bytes have arrived (slowloris). Zero means DefaultReadTimeout.
+	// ReadTimeout bounds the time from a message's first bytes to its
+	// last, however they trickle in (slowloris). Zero means
+	// DefaultReadTimeout.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds writing the answers of one read. Zero means
 	// DefaultWriteTimeout.
@@ -312,6 +313,8 @@ type conn struct {
 	log    hclog.Logger
 	readAt time.Time // when the current batch was read: handler deadlines count from it
 
+	partialSince time.Time // when the message now half read began to arrive
+
 	// One batch: the requests decoded from one read, and their results.
 	// The Messages are reused from batch to batch.
 	msgs    []*Message
@@ -405,15 +408,24 @@ func (c *conn) read(buf []byte) (int, error) {
 		c.mu.Unlock()
 		return c.drainRead(buf)
 	}
-	t := orDuration(c.s.IdleTimeout, DefaultIdleTimeout)
+	// Between messages the idle timeout runs from now; inside one, the
+	// read timeout runs from its first bytes, so a client that dribbles a
+	// byte at a time cannot stretch it.
+	var deadline time.Time
 	if c.dec.Partial() {
-		t = orDuration(c.s.ReadTimeout, DefaultReadTimeout)
-	}
-	if t > 0 {
-		c.nc.SetReadDeadline(time.Now().Add(t))
+		if c.partialSince.IsZero() {
+			c.partialSince = c.readAt
+		}
+		if t := orDuration(c.s.ReadTimeout, DefaultReadTimeout); t > 0 {
+			deadline = c.partialSince.Add(t)
+		}
 	} else {
-		c.nc.SetReadDeadline(time.Time{})
+		c.partialSince = time.Time{}
+		if t := orDuration(c.s.IdleTimeout, DefaultIdleTimeout); t > 0 {
+			deadline = time.Now().Add(t)
+		}
 	}
+	c.nc.SetReadDeadline(deadline)
 	c.mu.Unlock()
 	return c.nc.Read(buf)
 }

@@ -745,3 +745,37 @@ func TestServerBatchesPipelinedRequests(t *testing.T) {
 		t.Errorf("batch sizes %v: want %d requests in all, some batched together", b.sizes, n)
 	}
 }
+
+func TestServerReadTimeoutNotStretchedByDribbling(t *testing.T) {
+	addr := startServer(t, &core.Server{ReadTimeout: 200 * time.Millisecond})
+	c := dialT(t, addr)
+	b := frame(t, jsonReq(t, "a", "1"))
+	stop := make(chan struct{})
+	defer close(stop)
+	var written atomic.Int32
+	go func() {
+		// One byte every 20ms: each read is well inside the timeout, the
+		// whole message (about 3s) is not.
+		for _, x := range b[:len(b)-1] {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if _, err := c.Write([]byte{x}); err != nil {
+				return
+			}
+			written.Add(1)
+		}
+	}()
+	m, err := readAnswer(t, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resultOf(t, m); !strings.Contains(got, "read timeout inside a message") {
+		t.Errorf("answer = %q, want a read timeout error", got)
+	}
+	if n := written.Load(); int(n) >= len(b)-1 {
+		t.Errorf("timed out only after all %d bytes: the dribble stretched the read timeout", n)
+	}
+}
