@@ -67,7 +67,8 @@ func NewMux(routes ...Route) (*Mux, error) {
 // Replace validates routes and atomically makes them the table. On error
 // the old table stays. A route must have a Handler and a valid glob, and no
 // route may be unreachable: none may follow a catch-all (a route with no
-// Action and no ContentType) or repeat an earlier route's match.
+// Action and a ContentType that is empty or only '*') or repeat an earlier
+// route's match.
 func (m *Mux) Replace(routes ...Route) error {
 	t := &muxTable{routes: make([]compiledRoute, len(routes))}
 	for i, r := range routes {
@@ -76,10 +77,11 @@ func (m *Mux) Replace(routes ...Route) error {
 		}
 		glob := strings.ContainsAny(r.ContentType, "*?")
 		for j, prev := range routes[:i] {
-			if prev.Action == "" && prev.ContentType == "" {
+			if prev.Action == "" && matchesAnyType(prev.ContentType) {
 				return fmt.Errorf("core: route %d (%s) can never match: it follows the catch-all route %d", i, r, j)
 			}
-			if prev.Action == r.Action && prev.ContentType == r.ContentType {
+			if prev.Action == r.Action && (prev.ContentType == r.ContentType ||
+				matchesAnyType(prev.ContentType) && matchesAnyType(r.ContentType)) {
 				return fmt.Errorf("core: route %d (%s) can never match: it duplicates route %d", i, r, j)
 			}
 		}
@@ -275,4 +277,10 @@ func jsonStringIs(raw []byte, want string) bool {
 		return string(inner) == want
 	}
 	return unquote(raw) == want
+}
+
+// matchesAnyType reports whether a route's content-type pattern matches
+// every content-type: empty, or nothing but '*'.
+func matchesAnyType(pattern string) bool {
+	return strings.Trim(pattern, "*") == ""
 }

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -18,9 +19,10 @@ import (
 // dataServer is the plugin side of the data socket. One goroutine reads a
 // batch of requests and answers it itself, in order, as the router does in
 // process: no request waits for a hand-off between goroutines, which costs
-// more than the request here. When a batch takes longer than slowBatch (a
-// slow or hung handler), a new goroutine takes over the reading, so other
-// batches are held up by at most that long.
+// more than the request here. When a request takes longer than slowBatch
+// (a slow or hung handler), a new goroutine takes over the rest of its
+// batch and the reading, so other requests, which may have come in the
+// same write from other clients, are held up by at most that long.
 type dataServer struct {
 	handlers map[string]core.Handler
 	log      hclog.Logger
@@ -39,11 +41,11 @@ func (s *dataServer) serve(l net.Listener, cleanup func()) {
 	c := &dataConn{s: s, nc: nc, w: &frameWriter{nc: nc}, inflight: make(map[uint64]context.CancelFunc)}
 	c.base, c.cancelAll = context.WithCancel(context.Background())
 	c.dec.MaxContentLength = -1 // the router has applied its limits
-	c.loop()
+	c.loop(nil)
 }
 
-// slowBatch is how long a batch may take before another goroutine takes
-// over reading the connection.
+// slowBatch is how long one request may take before another goroutine
+// takes over the rest of its batch and the reading of the connection.
 const slowBatch = time.Millisecond
 
 // dataConn is the plugin side of one data connection.
@@ -61,35 +63,55 @@ type dataConn struct {
 
 var readBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
-// loop reads and answers batches until the connection ends, or until a
-// batch is slow and another loop has taken over.
-func (c *dataConn) loop() {
+// work is a batch of requests being answered. Its requests are claimed
+// one at a time, so that a goroutine taking over from a slow one answers
+// the rest of the batch.
+type work struct {
+	batch []*core.Message
+	next  atomic.Int32
+}
+
+// loop answers what is left of w, if any, then reads and answers batches
+// until the connection ends, or until a request is slow and another loop
+// has taken over.
+func (c *dataConn) loop(w *work) {
 	bp := readBufs.Get().(*[]byte)
-	defer readBufs.Put(bp)
-	var batch []*core.Message
-	takeover := time.AfterFunc(time.Hour, func() { go c.loop() })
+	var cur atomic.Pointer[work]
+	takeover := time.AfterFunc(time.Hour, func() { c.loop(cur.Load()) })
 	takeover.Stop()
 	for {
-		var err error
-		batch, err = c.readBatch(*bp, batch[:0])
-		if err != nil {
-			// The router closed the connection or died: stop what runs.
-			c.nc.Close()
-			c.cancelAll()
-			return
+		if w == nil {
+			batch, err := c.readBatch(*bp)
+			if err != nil {
+				// The router closed the connection or died: stop what runs.
+				c.nc.Close()
+				c.cancelAll()
+				readBufs.Put(bp)
+				return
+			}
+			w = &work{batch: batch}
 		}
-		takeover.Reset(slowBatch)
-		for _, m := range batch {
-			c.answer(m)
+		cur.Store(w)
+		for {
+			i := int(w.next.Add(1)) - 1
+			if i >= len(w.batch) {
+				break
+			}
+			takeover.Reset(slowBatch)
+			c.answer(w.batch[i])
+			if !takeover.Stop() {
+				// Slow: another loop has the rest. The batch may still
+				// alias bp, so it is left to the garbage collector.
+				return
+			}
 		}
-		if !takeover.Stop() {
-			return // slow: another loop reads now
-		}
+		w = nil
 	}
 }
 
 // readBatch reads once into buf and decodes the requests it completes.
-func (c *dataConn) readBatch(buf []byte, batch []*core.Message) ([]*core.Message, error) {
+func (c *dataConn) readBatch(buf []byte) ([]*core.Message, error) {
+	var batch []*core.Message
 	n, err := c.nc.Read(buf)
 	p := buf[:n]
 	for len(p) > 0 {

@@ -251,14 +251,18 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 	if desc.DataProtocol != dataProtocol {
 		return fail("describe", fmt.Errorf("data protocol %d, want %d", desc.DataProtocol, dataProtocol))
 	}
-	if p.cfg.Settings != nil {
-		b, err := json.Marshal(p.cfg.Settings)
-		if err != nil {
-			return fail("settings", err)
-		}
-		if _, err := ctrl.Init(ctx, &pluginpb.InitRequest{Config: b}); err != nil {
-			return fail("init", err)
-		}
+	// Init runs before the first request even without settings, so a
+	// plugin can rely on it.
+	settings := p.cfg.Settings
+	if settings == nil {
+		settings = map[string]any{}
+	}
+	b, err := json.Marshal(settings)
+	if err != nil {
+		return fail("settings", err)
+	}
+	if _, err := ctrl.Init(ctx, &pluginpb.InitRequest{Config: b}); err != nil {
+		return fail("init", err)
 	}
 	info := Info{Name: desc.Name, Version: desc.Version}
 	for _, h := range desc.Handlers {

@@ -547,3 +547,27 @@ func TestPluginNoOrphans(t *testing.T) {
 	host.Wait()
 	waitGone(t, pid)
 }
+
+// TestPluginSlowInBatch sends a slow request and quick ones in one write:
+// the quick ones are answered, not held up behind the slow one.
+func TestPluginSlowInBatch(t *testing.T) {
+	p := start(t, "basic", nil)
+	h, _ := p.Handler("sleep")
+	var reqs []*core.Message
+	for _, d := range []string{"1h", "1ms", "2ms"} {
+		reqs = append(reqs, core.NewBinary("text/plain", []byte(d)))
+	}
+	answers := make([]*core.Message, len(reqs))
+	errs := make([]error, len(reqs))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	h.(core.BatchHandler).HandleBatch(ctx, reqs, answers, errs)
+	if !errors.Is(errs[0], core.ErrHandlerTimeout) {
+		t.Errorf("the slow request: %v, want ErrHandlerTimeout", errs[0])
+	}
+	for i, want := range []string{"", "slept 1ms", "slept 2ms"} {
+		if i > 0 && (errs[i] != nil || string(answers[i].Content) != want) {
+			t.Errorf("request %d: %v, %v; want %q", i, answers[i], errs[i], want)
+		}
+	}
+}

@@ -90,6 +90,12 @@ func Serve(handlers Handlers) {
 // Run directly rather than by a router, it explains that and exits with
 // status 1.
 func ServePlugin(p *Plugin) {
+	if os.Getenv(Handshake.MagicCookieKey) != Handshake.MagicCookieValue {
+		// Not started by a router: go-plugin explains and exits, before
+		// anything (the data socket's directory) is created.
+		plugin.Serve(&plugin.ServeConfig{HandshakeConfig: Handshake})
+		os.Exit(1)
+	}
 	log := Logger()
 	srv, err := newPluginServer(p, log)
 	if err != nil {
@@ -171,7 +177,7 @@ func (s *pluginServer) Describe(context.Context, *pluginpb.DescribeRequest) (*pl
 	}
 	if version == "" {
 		version = "devel"
-		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			version = bi.Main.Version
 		}
 	}
