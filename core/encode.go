@@ -14,6 +14,13 @@ import (
 //
 // On error dst is returned unchanged.
 func AppendFrame(dst []byte, m *Message) ([]byte, error) {
+	return AppendFrameWith(dst, m)
+}
+
+// AppendFrameWith is AppendFrame with extra extension headers written after
+// m's own, without changing m: a proxy adds its headers this way to a
+// message it does not own.
+func AppendFrameWith(dst []byte, m *Message, extra ...Header) ([]byte, error) {
 	start := len(dst)
 	dst = append(dst, 0, 0)
 	dst = append(dst, `{"byteorder": `...)
@@ -24,14 +31,16 @@ func AppendFrame(dst []byte, m *Message) ([]byte, error) {
 	dst = AppendString(dst, or(m.ContentEncoding, EncodingBinary))
 	dst = append(dst, `, "content-length": `...)
 	dst = strconv.AppendInt(dst, int64(len(m.Content)), 10)
-	for _, h := range m.Headers {
-		if len(h.Value) == 0 {
-			return dst[:start], fmt.Errorf("core: extension header %q has no value", h.Key)
+	for _, hs := range [2][]Header{m.Headers, extra} {
+		for _, h := range hs {
+			if len(h.Value) == 0 {
+				return dst[:start], fmt.Errorf("core: extension header %q has no value", h.Key)
+			}
+			dst = append(dst, ", "...)
+			dst = AppendString(dst, h.Key)
+			dst = append(dst, ": "...)
+			dst = append(dst, h.Value...)
 		}
-		dst = append(dst, ", "...)
-		dst = AppendString(dst, h.Key)
-		dst = append(dst, ": "...)
-		dst = append(dst, h.Value...)
 	}
 	dst = append(dst, '}')
 	hlen := len(dst) - start - 2

@@ -345,3 +345,24 @@ func TestAppendJSONErrors(t *testing.T) {
 		t.Errorf("NewJSON(NaN) = %v, %v", m, err)
 	}
 }
+
+func TestAppendFrameWith(t *testing.T) {
+	m := &Message{ContentType: "x/y", ContentEncoding: "binary", Content: []byte("c"),
+		Headers: []Header{{"a", []byte(`"1"`)}}}
+	extra := []Header{{"router-id", []byte("7")}, {"b", []byte(`true`)}}
+	got, err := AppendFrameWith(nil, m, extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Headers) != 1 || cap(m.Headers) != 1 {
+		t.Errorf("m.Headers changed: %v", m.Headers)
+	}
+	want, _ := AppendFrame(nil, &Message{ByteOrder: m.ByteOrder, ContentType: "x/y", ContentEncoding: "binary",
+		Content: []byte("c"), Headers: append(append([]Header(nil), m.Headers...), extra...)})
+	if !bytes.Equal(got, want) {
+		t.Errorf("AppendFrameWith = %q\nwant %q", got, want)
+	}
+	if _, err := AppendFrameWith(nil, m, Header{Key: "empty"}); err == nil {
+		t.Error("an extra header with no value was accepted")
+	}
+}

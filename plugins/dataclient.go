@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -92,7 +93,7 @@ func (c *dataClient) do(ctx context.Context, h *remoteHandler, reqs, answers []*
 	werr := c.w.add(func(dst []byte) ([]byte, error) {
 		for i, req := range reqs {
 			extra[0].Value = strconv.AppendUint(idBuf[:0], first+uint64(i), 10)
-			out, err := appendWithHeaders(dst, req, extra[:nextra]...)
+			out, err := core.AppendFrameWith(dst, req, extra[:nextra]...)
 			if err != nil {
 				encodeErrs = append(encodeErrs, i)
 				continue
@@ -109,15 +110,27 @@ func (c *dataClient) do(ctx context.Context, h *remoteHandler, reqs, answers []*
 		c.resolve(first+uint64(i), nil, fmt.Errorf("plugins: cannot send request to plugin: headers too large"))
 	}
 
+	timeout := func(err error) error {
+		return fmt.Errorf("%w: plugin handler %q: %w", core.ErrHandlerTimeout, h.name, err)
+	}
 	select {
 	case <-b.done:
+		// The plugin's own clock may have ended a request a moment
+		// before ours: report it as the timeout it is.
+		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+			for i, err := range errs {
+				if err != nil && !errors.Is(err, core.ErrHandlerTimeout) {
+					errs[i] = timeout(err)
+				}
+			}
+		}
 		return
 	case <-ctx.Done():
 	}
 	// Give up on the answers still missing, and tell the plugin.
 	err := ctx.Err()
 	if errors.Is(err, context.DeadlineExceeded) {
-		err = fmt.Errorf("%w: plugin handler %q: %w", core.ErrHandlerTimeout, h.name, err)
+		err = timeout(err)
 	}
 	var cancelled []uint64
 	c.mu.Lock()

@@ -254,7 +254,7 @@ func (w *frameWriter) answer(id uint64, ans *core.Message, err error, log hclog.
 	idHdr := core.Header{Key: hdrID, Value: strconv.AppendUint(idBuf[:0], id, 10)}
 	if err == nil {
 		err = w.add(func(dst []byte) ([]byte, error) {
-			return appendWithHeaders(dst, ans, idHdr)
+			return core.AppendFrameWith(dst, ans, idHdr)
 		})
 		if err == nil || errors.Is(err, net.ErrClosed) {
 			return
@@ -264,6 +264,6 @@ func (w *frameWriter) answer(id uint64, ans *core.Message, err error, log hclog.
 	}
 	w.add(func(dst []byte) ([]byte, error) {
 		e := &core.Message{ContentType: core.ContentTypeJSON, ContentEncoding: core.EncodingUTF8}
-		return appendWithHeaders(dst, e, idHdr, core.Header{Key: hdrError, Value: core.AppendString(nil, err.Error())})
+		return core.AppendFrameWith(dst, e, idHdr, core.Header{Key: hdrError, Value: core.AppendString(nil, err.Error())})
 	})
 }

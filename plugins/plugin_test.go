@@ -98,6 +98,11 @@ func testHandlers() plugins.Handlers {
 			s, _ := settings.Load().(string)
 			return text(s), nil
 		}),
+		"log": core.HandlerFunc(func(_ context.Context, m *core.Message) (*core.Message, error) {
+			// A logger made after Serve replaced os.Stderr.
+			plugins.Logger().Info("logged by the handler", "content", string(m.Content))
+			return text("logged"), nil
+		}),
 		"headers": core.HandlerFunc(func(_ context.Context, m *core.Message) (*core.Message, error) {
 			var keys []string
 			for _, h := range m.Headers {
@@ -121,7 +126,7 @@ func serveTestPlugin() {
 			return nil
 		},
 	}
-	for _, name := range []string{"upper", "sleep", "hang", "panic", "deadline", "pid", "fail", "settings", "headers"} {
+	for _, name := range []string{"upper", "sleep", "hang", "panic", "deadline", "pid", "fail", "settings", "headers", "log"} {
 		spec := plugins.HandlerSpec{Name: name, Handler: hs[name]}
 		if name == "upper" {
 			spec.Actions = []string{"upper", "shout"}
@@ -201,7 +206,7 @@ func call(t *testing.T, p *plugins.Process, handler, content string, timeout tim
 func TestPluginDescribeAndCall(t *testing.T) {
 	p := start(t, "basic", nil)
 	info := p.Info()
-	if info.Name != "testplugin" || info.Version != "v0.0.1-test" || len(info.Handlers) != 9 {
+	if info.Name != "testplugin" || info.Version != "v0.0.1-test" || len(info.Handlers) != 10 {
 		t.Fatalf("Info = %+v", info)
 	}
 	up := info.Handlers[0]
@@ -569,5 +574,40 @@ func TestPluginSlowInBatch(t *testing.T) {
 		if i > 0 && (errs[i] != nil || string(answers[i].Content) != want) {
 			t.Errorf("request %d: %v, %v; want %q", i, answers[i], errs[i], want)
 		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestPluginLogsReachTheRouter(t *testing.T) {
+	var logs syncBuffer
+	p := start(t, "basic", func(c *plugins.Config) {
+		c.Logger = hclog.New(&hclog.LoggerOptions{Name: "router", Output: &logs, Level: hclog.Info})
+	})
+	if _, err := call(t, p, "log", "hello", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "logged by the handler: content=hello") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := logs.String(); !strings.Contains(got, "[INFO]  router.test-basic.plugins.test: logged by the handler: content=hello") {
+		t.Errorf("the plugin's log line did not reach the router's logger under the plugin's name; logs:\n%s", got)
 	}
 }

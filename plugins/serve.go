@@ -60,12 +60,18 @@ type Initializer interface {
 	Init(ctx context.Context, config map[string]any) error
 }
 
+// stderr is the process's standard error as it was before go-plugin's
+// Serve replaced os.Stderr with a pipe of its own: the router reads
+// hclog JSON from this one and re-emits it under the plugin's name.
+var stderr = os.Stderr
+
 // Logger returns the logger a plugin should use: hclog JSON on stderr,
-// which the router re-emits under the plugin's name.
+// which the router re-emits under the plugin's name. It may be called at
+// any time, before or after Serve.
 func Logger() hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{
 		Level:      hclog.Trace,
-		Output:     os.Stderr,
+		Output:     stderr,
 		JSONFormat: true,
 	})
 }

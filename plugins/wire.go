@@ -50,14 +50,3 @@ func stripRouterHeaders(m *core.Message) {
 	}
 	m.Headers = out
 }
-
-// appendWithHeaders encodes m with extra headers appended, without
-// changing what m's Headers hold.
-func appendWithHeaders(dst []byte, m *core.Message, extra ...core.Header) ([]byte, error) {
-	n := len(m.Headers)
-	m.Headers = append(m.Headers, extra...)
-	out, err := core.AppendFrame(dst, m)
-	clear(m.Headers[n:])
-	m.Headers = m.Headers[:n]
-	return out, err
-}
