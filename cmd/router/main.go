@@ -2,11 +2,12 @@
 //
 //	router serve     run the router (default: 127.0.0.1:65432, built-in routes)
 //	router send      send one request and print the answer
+//	router plugin    serve a built-in handler as a plugin process (run by serve)
 //	router version   print the version
 //	router help      show help for a command
 //
-// Exit codes: 0 success; 1 runtime failure (cannot bind, cannot connect,
-// the server answered an error); 2 usage error.
+// Exit codes: 0 success; 1 runtime failure (cannot bind, a plugin cannot
+// start, cannot connect, the server answered an error); 2 usage error.
 package main
 
 import (
@@ -20,6 +21,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/msgrouter/router/plugins"
 )
 
 // Exit codes.
@@ -57,6 +60,15 @@ type cli struct {
 	// framed ones (--listen), then the raw ones (--raw). Tests use it to
 	// learn the ports chosen for port 0.
 	listening func(framed, raw []net.Addr)
+
+	// executable, if set, is the router executable that serve runs for
+	// "builtin:" plugins, instead of this process's own executable.
+	// Tests set it: their binary is not the router.
+	executable string
+
+	// servePlugin, if set, replaces plugins.ServePlugin, which does not
+	// return, for the plugin command. Tests use it.
+	servePlugin func(*plugins.Plugin)
 }
 
 // command is one subcommand. setup declares its flags on fs and returns
@@ -74,7 +86,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{serveCmd, sendCmd, versionCmd, helpCmd}
+	commands = []*command{serveCmd, sendCmd, pluginCmd, versionCmd, helpCmd}
 }
 
 func lookup(name string) *command {
@@ -178,8 +190,9 @@ and examples.
 Exit codes:
 
 	0  success
-	1  runtime failure: cannot listen, cannot connect, the server answered
-	   an error, or the server stopped with an error
+	1  runtime failure: cannot listen, a plugin cannot start or its routes
+	   conflict, cannot connect, the server answered an error, or the
+	   server stopped with an error
 	2  usage error: unknown command or flag, bad flag value, wrong number
 	   of arguments
 `)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"runtime/debug"
@@ -19,17 +20,39 @@ import (
 	"testing"
 
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/plugins"
 )
 
-// TestMain lets a test run the real main in a child process: the test
-// binary re-executes itself with ROUTER_TEST_MAIN=1 and the router's
-// arguments.
+// TestMain lets the test binary stand in for the router executable (the
+// re-exec trick). A test runs the real main in a child process by
+// re-executing the binary with ROUTER_TEST_MAIN=1 and the router's
+// arguments. A serve running in the test process starts its "builtin:"
+// plugins from its own executable, this binary, as "router plugin NAME",
+// with go-plugin's handshake cookie in the environment: that runs main
+// too. Started under the name testPluginName, the binary is the test
+// plugin instead.
 func TestMain(m *testing.M) {
-	if os.Getenv("ROUTER_TEST_MAIN") == "1" {
+	if filepath.Base(os.Args[0]) == testPluginName {
+		serveTestPlugin()
+	}
+	if os.Getenv("ROUTER_TEST_MAIN") == "1" || os.Getenv(plugins.Handshake.MagicCookieKey) != "" {
 		main()
 		return
 	}
+	// Children built with -race exit without the race detector's
+	// default one-second pause, which would slow every plugin shutdown.
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	os.Exit(m.Run())
+}
+
+// modes are the ways serve runs the built-in handlers; tests of answers
+// run in each.
+var modes = []struct {
+	name string
+	args []string
+}{
+	{"plugins", nil},
+	{"in-process", []string{"--in-process"}},
 }
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a
@@ -123,8 +146,15 @@ func addrString(a net.Addr) string {
 }
 
 func TestSend(t *testing.T) {
-	s := startServe(t, "--listen", "127.0.0.1:0")
-	addr := s.framed[0]
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			s := startServe(t, append([]string{"--listen", "127.0.0.1:0"}, mode.args...)...)
+			testSend(t, s.framed[0])
+		})
+	}
+}
+
+func testSend(t *testing.T, addr string) {
 	tests := []struct {
 		args []string
 		want string
@@ -166,7 +196,15 @@ func TestSendRawGolden(t *testing.T) {
 	if core.NativeByteOrder() != core.ByteOrderLittle {
 		t.Skip("the golden files were recorded on a little-endian host")
 	}
-	s := startServe(t, "--listen", "127.0.0.1:0")
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			s := startServe(t, append([]string{"--listen", "127.0.0.1:0"}, mode.args...)...)
+			testSendRawGolden(t, s.framed[0])
+		})
+	}
+}
+
+func testSendRawGolden(t *testing.T, addr string) {
 	tests := []struct {
 		golden string
 		args   []string
@@ -203,7 +241,7 @@ func TestSendRawGolden(t *testing.T) {
 			}
 
 			// The answer, as it came off the wire.
-			args := append([]string{"send", "--raw", "--addr", s.framed[0]}, tt.args...)
+			args := append([]string{"send", "--raw", "--addr", addr}, tt.args...)
 			code, stdout, stderr := routerCmd(t, args...)
 			if code != exitOK || stderr != "" {
 				t.Fatalf("router %q = exit %d, stderr %q", args, code, stderr)
@@ -385,6 +423,16 @@ func TestUsage(t *testing.T) {
 		{args: []string{"version", "x"}, code: exitUsage, stderr: "router version: takes no arguments"},
 		{args: []string{"help", "bogus"}, code: exitUsage, stderr: "router help: unknown command \"bogus\""},
 		{args: []string{"help", "a", "b"}, code: exitUsage, stderr: "router help: want at most one command"},
+		{args: []string{"plugin"}, code: exitUsage, stderr: "router plugin: want one NAME (search, binary, echo), got 0 arguments\n"},
+		{args: []string{"plugin", "nope"}, code: exitUsage, stderr: "router plugin: unknown built-in \"nope\"; the built-ins are search, binary, echo\n"},
+		{args: []string{"plugin", "search", "extra"}, code: exitUsage, stderr: "got 2 arguments"},
+		{args: []string{"serve", "--plugin", "upper"}, code: exitUsage, stderr: `invalid value "upper" for flag -plugin: want NAME=CMD`},
+		{args: []string{"serve", "--plugin", "=./upper"}, code: exitUsage, stderr: "want NAME=CMD"},
+		{args: []string{"serve", "--plugin", "upper="}, code: exitUsage, stderr: "want NAME=CMD"},
+		{args: []string{"serve", "--plugin", "up per=./upper"}, code: exitUsage, stderr: `plugin name "up per": want letters, digits`},
+		{args: []string{"serve", "--plugin", "search=./search"}, code: exitUsage, stderr: `plugin name "search" is the built-in plugin's`},
+		{args: []string{"serve", "--plugin", "a=./a", "--plugin", "a=./b"}, code: exitUsage, stderr: `plugin name "a" is given twice`},
+		{args: []string{"serve", "--plugin", "a=builtin:nope"}, code: exitUsage, stderr: `unknown built-in "nope"; the built-ins are search, binary, echo`},
 
 		{args: []string{"help"}, code: exitOK, stdout: "Exit codes:", wantNoErrs: true},
 		{args: []string{"-h"}, code: exitOK, stdout: "Commands:", wantNoErrs: true},
@@ -396,6 +444,12 @@ func TestUsage(t *testing.T) {
 		{args: []string{"send", "-h"}, code: exitOK, stdout: "router send search morpheus", wantNoErrs: true},
 		{args: []string{"version", "--help"}, code: exitOK, stdout: "Usage: router version\n", wantNoErrs: true},
 		{args: []string{"help", "help"}, code: exitOK, stdout: "Usage: router help [command]\n", wantNoErrs: true},
+		{args: []string{"help", "plugin"}, code: exitOK, stdout: "Usage: router plugin NAME\n", wantNoErrs: true},
+		{args: []string{"plugin", "--help"}, code: exitOK, stdout: "\tsearch   ", wantNoErrs: true},
+		{args: []string{"plugin", "-h"}, code: exitOK, stdout: "\techo     ", wantNoErrs: true},
+		{args: []string{"serve", "--help"}, code: exitOK, stdout: "-in-process", wantNoErrs: true},
+		{args: []string{"serve", "-h"}, code: exitOK, stdout: "-plugin NAME=CMD", wantNoErrs: true},
+		{args: []string{"help"}, code: exitOK, stdout: "\tplugin   ", wantNoErrs: true},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -694,6 +748,16 @@ func TestSignal(t *testing.T) {
 			if code, out, _ := routerCmd(t, "send", "--addr", addr, "search", "morpheus"); code != exitOK || out != "Follow the white rabbit. 🐰\n" {
 				t.Errorf("send: exit %d, stdout %q", code, out)
 			}
+			// The built-in plugins run before the router listens.
+			var kids map[string][]int
+			if runtime.GOOS == "linux" {
+				kids = pluginChildren(t, cmd.Process.Pid)
+				for _, b := range builtins {
+					if len(kids[b.name]) != 1 {
+						t.Errorf("the router runs %d \"plugin %s\" processes, want 1 (children: %v)", len(kids[b.name]), b.name, kids)
+					}
+				}
+			}
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
@@ -704,6 +768,16 @@ func TestSignal(t *testing.T) {
 			}
 			if !strings.Contains(logs.String(), "router: stopped") {
 				t.Errorf("no \"stopped\" in the logs:\n%s", logs.String())
+			}
+			// The router stops its plugins and waits for them before it
+			// exits: none may outlive it.
+			for name, pids := range kids {
+				for _, pid := range pids {
+					if processAlive(pid) {
+						t.Errorf("plugin %s (pid %d) is still running after the router exited", name, pid)
+						syscall.Kill(pid, syscall.SIGKILL)
+					}
+				}
 			}
 		})
 	}

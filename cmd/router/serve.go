@@ -13,9 +13,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/msgrouter/router/core"
-	"github.com/msgrouter/router/plugins/binary"
+	"github.com/msgrouter/router/plugins"
 	"github.com/msgrouter/router/plugins/echo"
-	"github.com/msgrouter/router/plugins/search"
 )
 
 // defaultAddr is the reference app-server's address.
@@ -27,6 +26,8 @@ const shutdownTimeout = 10 * time.Second
 
 type serveFlags struct {
 	listen, raw    addrList
+	inProcess      bool
+	plugins        pluginList
 	logLevel       string
 	logJSON        bool
 	maxConns       int
@@ -47,6 +48,18 @@ var serveCmd = &command{
 	                                       other actions get "invalid action")
 	anything else              -> binary  (the reference's binary answer)
 
+Each built-in runs as a plugin process, the router executable started as
+"router plugin NAME" (see 'router help plugin'); the three start together
+before the router accepts requests. A plugin that dies is restarted: the
+requests it had in flight are answered {"error": ...}, and the other routes
+are untouched. --in-process runs the built-ins inside the router instead.
+
+--plugin NAME=CMD starts one more plugin, from the executable CMD (a path) or
+builtin:X, and routes to it, ahead of the default routes, every action and
+content-type its handlers declare (actions first). A route that another
+makes unreachable, or that repeats one, is an error: a plugin cannot take
+over the default routes' matches. NAME names the plugin in the logs.
+
 With neither --listen nor --raw it listens on ` + defaultAddr + `, the
 reference app-server's address. --listen and --raw may be repeated; an ADDR is
 host:port, [ipv6]:port, :port, tcp://host:port, tcp4://..., tcp6://... or
@@ -57,14 +70,17 @@ A --raw listener is unframed: every chunk of bytes a client sends is echoed
 back as it is, like the tutorial's echo-server (for its echo-client and
 multiconn-client).
 
-Logs go to stderr. SIGINT or SIGTERM stops the router gracefully: it stops
-accepting, answers the requests it has received, and closes; what is still
-open after 10s is closed. A second signal stops it at once.
+Logs go to stderr, the plugins' under their names. SIGINT or SIGTERM stops
+the router gracefully: it stops accepting, answers the requests it has
+received, closes, then stops its plugins; what is still open after 10s is
+closed. A second signal stops it at once.
 
 A limit or timeout of 0 means none.
 `,
 	examples: []string{
 		"# The reference app-server, on 127.0.0.1:65432:\nrouter serve",
+		"# The same with the built-ins inside the router process:\nrouter serve --in-process",
+		"# A custom plugin ahead of the built-ins; it declares the action \"upper\":\nrouter serve --plugin upper=./upper\nrouter send --json upper hello",
 		"# IPv4 and IPv6 loopback, a Unix socket, and a raw echo listener:\nrouter serve --listen 127.0.0.1:65432 --listen [::1]:65432 \\\n    --listen unix:///tmp/router.sock --raw 127.0.0.1:65433",
 		"# A free port, debug logs as JSON, tighter limits:\nrouter serve --listen 127.0.0.1:0 --log-level debug --log-json \\\n    --max-connections 100 --max-content-length 65536 --handler-timeout 1s",
 	},
@@ -72,6 +88,8 @@ A limit or timeout of 0 means none.
 		f := new(serveFlags)
 		fs.Var(&f.listen, "listen", "listen on `ADDR` with the framed protocol (repeatable; default "+defaultAddr+" unless --raw is given)")
 		fs.Var(&f.raw, "raw", "listen on `ADDR` unframed, echoing bytes back (repeatable)")
+		fs.BoolVar(&f.inProcess, "in-process", false, "run the built-in handlers inside the router, not as plugin processes")
+		fs.Var(&f.plugins, "plugin", "start the plugin `NAME=CMD` (CMD a path or builtin:X) and route its declared actions and content-types to it (repeatable)")
 		fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: trace, debug, info, warn, error or off")
 		fs.BoolVar(&f.logJSON, "log-json", false, "log JSON lines instead of text")
 		fs.IntVar(&f.maxConns, "max-connections", core.DefaultMaxConnections, "most open connections; a client over it is answered an error and closed")
@@ -106,14 +124,44 @@ func noneIfZero[T int | int64 | time.Duration](v T) T {
 	return v
 }
 
-// newMux returns the default route table, the one the default config
-// describes.
-func newMux() (*core.Mux, error) {
-	return core.NewMux(
-		core.Route{Action: "echo", Handler: echo.New()},
-		core.Route{ContentType: core.ContentTypeJSON, Handler: search.Default()},
-		core.Route{Handler: binary.New()},
-	)
+// defaultRoutes returns the default route table, the one the default
+// config describes, to the built-ins' handlers: to maps a built-in's name
+// to a route whose Handler and label are that built-in's.
+func defaultRoutes(to map[string]route) []route {
+	at := func(name string, r core.Route) route {
+		r.Handler = to[name].Handler
+		return route{Route: r, label: to[name].label}
+	}
+	return []route{
+		at("echo", core.Route{Action: "echo"}),
+		at("search", core.Route{ContentType: core.ContentTypeJSON}),
+		at("binary", core.Route{}),
+	}
+}
+
+// route is a core.Route and, for logs and errors, what it leads to.
+type route struct {
+	core.Route
+	label string
+}
+
+// newMux validates routes and returns the Mux for them. Its error lists
+// the table, numbered as core's errors number it.
+func newMux(routes []route) (*core.Mux, error) {
+	crs := make([]core.Route, len(routes))
+	for i, r := range routes {
+		crs[i] = r.Route
+	}
+	mux, err := core.NewMux(crs...)
+	if err != nil {
+		desc := make([]string, len(routes))
+		for i, r := range routes {
+			desc[i] = fmt.Sprintf("%d: %s -> %s", i, r.Route, r.label)
+		}
+		return nil, fmt.Errorf("invalid route table: %s (routes %s)",
+			strings.TrimPrefix(err.Error(), "core: "), strings.Join(desc, "; "))
+	}
+	return mux, nil
 }
 
 func (f *serveFlags) run(ctx context.Context, c *cli, args []string) error {
@@ -135,26 +183,8 @@ func (f *serveFlags) run(ctx context.Context, c *cli, args []string) error {
 		Color:      hclog.ColorOff,
 	})
 
-	mux, err := newMux()
-	if err != nil {
-		return err
-	}
-	for _, r := range mux.Routes() {
-		log.Debug("route", "match", r.String(), "handler", fmt.Sprintf("%T", r.Handler))
-	}
-	srv := &core.Server{
-		Handler:          mux,
-		Logger:           log,
-		MaxConnections:   noneIfZero(f.maxConns),
-		MaxContentLength: noneIfZero(f.maxContent),
-		IdleTimeout:      noneIfZero(f.idleTimeout),
-		ReadTimeout:      noneIfZero(f.readTimeout),
-		WriteTimeout:     noneIfZero(f.writeTimeout),
-		HandlerTimeout:   noneIfZero(f.handlerTimeout),
-	}
-
 	// Open every listener before serving any, so that a bad address fails
-	// the start as a whole.
+	// the start as a whole, before any plugin is started.
 	var framed, raw []net.Listener
 	closeAll := func() {
 		for _, l := range append(framed, raw...) {
@@ -173,6 +203,79 @@ func (f *serveFlags) run(ctx context.Context, c *cli, args []string) error {
 			}
 			*group.ls = append(*group.ls, l)
 		}
+	}
+
+	// The plugins, built-in and --plugin, start together: startup takes
+	// as long as the slowest, not the sum.
+	var cfgs []plugins.Config
+	if !f.inProcess {
+		for _, b := range builtins {
+			cfgs = append(cfgs, c.pluginConfig(b.name, plugins.BuiltinPrefix+b.name, log))
+		}
+	}
+	for _, p := range f.plugins {
+		cfgs = append(cfgs, c.pluginConfig(p.name, p.cmd, log))
+	}
+	procs, err := startPlugins(ctx, cfgs)
+	if err != nil {
+		closeAll()
+		if ctx.Err() != nil {
+			log.Info("stop requested while starting plugins")
+			return nil
+		}
+		return err
+	}
+	// From here on, every way out stops the plugins; after the server,
+	// so that the requests in flight get their answers first.
+	abort := func(err error) error {
+		closeAll()
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		shutdownPlugins(sctx, procs, log)
+		return err
+	}
+
+	byName := make(map[string]*plugins.Process, len(procs))
+	for _, p := range procs {
+		byName[p.Name()] = p
+	}
+	var routes []route
+	for _, p := range f.plugins {
+		rs, err := pluginRoutes(byName[p.name], p.cmd, log)
+		if err != nil {
+			return abort(err)
+		}
+		routes = append(routes, rs...)
+	}
+	defaults := make(map[string]route, len(builtins))
+	for _, b := range builtins {
+		if f.inProcess {
+			defaults[b.name] = route{Route: core.Route{Handler: b.spec().Handler}, label: b.name + " (in-process)"}
+			continue
+		}
+		h, err := byName[b.name].Handler(b.name)
+		if err != nil {
+			return abort(err)
+		}
+		defaults[b.name] = route{Route: core.Route{Handler: h}, label: "plugin " + b.name + " handler " + b.name}
+	}
+	routes = append(routes, defaultRoutes(defaults)...)
+	mux, err := newMux(routes)
+	if err != nil {
+		return abort(err)
+	}
+	for _, r := range routes {
+		log.Debug("route", "match", r.Route.String(), "handler", r.label)
+	}
+	srv := &core.Server{
+		Handler:          mux,
+		Logger:           log,
+		MaxConnections:   noneIfZero(f.maxConns),
+		MaxContentLength: noneIfZero(f.maxContent),
+		IdleTimeout:      noneIfZero(f.idleTimeout),
+		ReadTimeout:      noneIfZero(f.readTimeout),
+		WriteTimeout:     noneIfZero(f.writeTimeout),
+		HandlerTimeout:   noneIfZero(f.handlerTimeout),
 	}
 	if c.listening != nil {
 		c.listening(addrsOf(framed), addrsOf(raw))
@@ -209,6 +312,7 @@ func (f *serveFlags) run(ctx context.Context, c *cli, args []string) error {
 			serveErr = err
 		}
 	}
+	shutdownPlugins(sctx, procs, log)
 	if serveErr != nil {
 		return fmt.Errorf("server stopped: %w", serveErr)
 	}

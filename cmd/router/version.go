@@ -27,13 +27,21 @@ version and platform.
 	},
 }
 
-// versionText describes the build.
-func versionText(bi *debug.BuildInfo, ok bool) string {
-	version, revision, modified := "devel", "", false
+// routerVersion returns the router's module version, or "devel" for a
+// build from a source tree.
+func routerVersion(bi *debug.BuildInfo, ok bool) string {
 	if ok {
 		if v := bi.Main.Version; v != "" && v != "(devel)" {
-			version = v
+			return v
 		}
+	}
+	return "devel"
+}
+
+// versionText describes the build.
+func versionText(bi *debug.BuildInfo, ok bool) string {
+	version, revision, modified := routerVersion(bi, ok), "", false
+	if ok {
 		for _, s := range bi.Settings {
 			switch s.Key {
 			case "vcs.revision":
