@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -17,9 +19,10 @@ import (
 // dataClient is the router side of a plugin's data socket: requests are
 // written with an id, answers matched to their waiting callers by it.
 type dataClient struct {
-	nc  net.Conn
-	w   *frameWriter
-	log hclog.Logger
+	nc    net.Conn
+	label string
+	w     *frameWriter
+	log   hclog.Logger
 
 	mu      sync.Mutex
 	pending map[uint64]slot
@@ -42,7 +45,9 @@ type slot struct {
 	i int
 }
 
-func dialData(ctx context.Context, path string, log hclog.Logger, onFail func(error)) (*dataClient, error) {
+// dialData connects to a plugin's data socket at path; label names the
+// plugin in errors.
+func dialData(ctx context.Context, path, label string, log hclog.Logger, onFail func(error)) (*dataClient, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
@@ -50,6 +55,7 @@ func dialData(ctx context.Context, path string, log hclog.Logger, onFail func(er
 	}
 	c := &dataClient{
 		nc:      nc,
+		label:   label,
 		w:       &frameWriter{nc: nc},
 		log:     log,
 		pending: make(map[uint64]slot),
@@ -235,7 +241,10 @@ func (c *dataClient) fail(cause error) {
 		c.mu.Unlock()
 		return
 	}
-	c.err = fmt.Errorf("%w: %w", ErrExited, cause)
+	if errors.Is(cause, io.EOF) || errors.Is(cause, syscall.ECONNRESET) {
+		cause = errors.New("connection closed (the process died or was killed)")
+	}
+	c.err = fmt.Errorf("%w: %s: %w", ErrExited, c.label, cause)
 	for id, s := range c.pending {
 		delete(c.pending, id)
 		s.b.errs[s.i] = c.err

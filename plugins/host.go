@@ -131,6 +131,7 @@ type Process struct {
 	inflight int
 	idle     *sync.Cond // signalled when inflight drops to 0
 	stop     chan struct{}
+	bg       sync.WaitGroup // kills and restarts running in the background
 }
 
 // instance is one process of a plugin: it is replaced on restart.
@@ -269,7 +270,8 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 		info.Handlers = append(info.Handlers, HandlerInfo{Name: h.Name, Actions: h.Actions, ContentTypes: h.ContentTypes})
 	}
 	inst.socket = desc.DataSocket
-	data, err := dialData(ctx, desc.DataSocket, p.log, func(err error) { p.crashed(inst, err) })
+	label := fmt.Sprintf("%q (%s, pid %d)", p.cfg.Name, p.path, client.ReattachConfig().Pid)
+	data, err := dialData(ctx, desc.DataSocket, label, p.log, func(err error) { p.crashed(inst, err) })
 	if err != nil {
 		return fail("data socket", err)
 	}
@@ -350,10 +352,8 @@ func (p *Process) crashed(inst *instance, cause error) {
 	if max < 0 || p.restarts > max {
 		p.failErr = fmt.Errorf("%w: %q (%s) died %d times in a row; last: %w", ErrFailed, p.cfg.Name, p.path, p.restarts, cause)
 		p.log.Error("plugin failed; not restarting", "error", cause, "restarts", p.restarts-1)
+		p.background(inst.kill)
 		p.mu.Unlock()
-		if inst != nil {
-			go inst.kill()
-		}
 		return
 	}
 	delay := orDuration(pol.Backoff, DefaultBackoff) << (p.restarts - 1)
@@ -361,11 +361,19 @@ func (p *Process) crashed(inst *instance, cause error) {
 		delay = mb
 	}
 	p.log.Warn("plugin died; restarting", "error", cause, "attempt", p.restarts, "delay", delay)
+	p.background(inst.kill)
+	p.background(func() { p.restartAfter(delay) })
 	p.mu.Unlock()
-	if inst != nil {
-		go inst.kill()
-	}
-	go p.restartAfter(delay)
+}
+
+// background runs f in a goroutine that Shutdown waits for. It is called
+// with p.mu held and before Shutdown has begun.
+func (p *Process) background(f func()) {
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		f()
+	}()
 }
 
 func (p *Process) restartAfter(delay time.Duration) {
@@ -374,7 +382,16 @@ func (p *Process) restartAfter(delay time.Duration) {
 	case <-p.stop:
 		return
 	}
-	inst, info, err := p.launch(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-p.stop: // Shutdown does not wait for a whole start
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	inst, info, err := p.launch(ctx)
 	if err != nil {
 		p.crashed(nil, err)
 		return
@@ -440,12 +457,16 @@ func (p *Process) Shutdown(ctx context.Context) error {
 	if inst := p.cur.Swap(nil); inst != nil {
 		inst.kill()
 	}
+	p.bg.Wait()
 	p.log.Debug("plugin stopped")
 	return err
 }
 
 // kill stops the process and its data connection.
 func (inst *instance) kill() {
+	if inst == nil {
+		return
+	}
 	if inst.data != nil {
 		inst.data.close()
 	}

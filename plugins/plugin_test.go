@@ -611,3 +611,24 @@ func TestPluginLogsReachTheRouter(t *testing.T) {
 		t.Errorf("the plugin's log line did not reach the router's logger under the plugin's name; logs:\n%s", got)
 	}
 }
+
+func TestPluginExitedErrorNamesThePlugin(t *testing.T) {
+	p := start(t, "basic", func(c *plugins.Config) { c.Restart.MaxRestarts = -1 })
+	pid := pidOf(t, p)
+	res := make(chan error, 1)
+	go func() {
+		_, err := call(t, p, "sleep", "1h", 10*time.Second)
+		res <- err
+	}()
+	// Kill it with the request in flight (the sleep is surely running
+	// once a later request has been answered).
+	if _, err := call(t, p, "upper", "x", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	err := <-res
+	want := fmt.Sprintf(`plugins: plugin exited: "test-basic" (%s, pid %d): connection closed (the process died or was killed)`, os.Args[0], pid)
+	if !errors.Is(err, plugins.ErrExited) || err.Error() != want {
+		t.Errorf("in flight when killed: %v\nwant %s", err, want)
+	}
+}
