@@ -77,7 +77,11 @@ type work struct {
 func (c *dataConn) loop(w *work) {
 	bp := readBufs.Get().(*[]byte)
 	var cur atomic.Pointer[work]
-	takeover := time.AfterFunc(time.Hour, func() { c.loop(cur.Load()) })
+	out := &pending{w: c.w}
+	takeover := time.AfterFunc(time.Hour, func() {
+		out.flush() // what this loop answered before it got stuck
+		c.loop(cur.Load())
+	})
 	takeover.Stop()
 	for {
 		if w == nil {
@@ -98,14 +102,38 @@ func (c *dataConn) loop(w *work) {
 				break
 			}
 			takeover.Reset(slowBatch)
-			c.answer(w.batch[i])
+			c.answer(w.batch[i], out)
 			if !takeover.Stop() {
 				// Slow: another loop has the rest. The batch may still
 				// alias bp, so it is left to the garbage collector.
+				out.flush()
 				return
 			}
 		}
+		out.flush() // the answers of a batch go out in one write
 		w = nil
+	}
+}
+
+// pending holds the answers a loop has encoded and not yet written.
+type pending struct {
+	w   *frameWriter
+	mu  sync.Mutex // the loop appends; its takeover timer may flush
+	buf []byte
+}
+
+func (p *pending) add(id uint64, ans *core.Message, err error, log hclog.Logger) {
+	p.mu.Lock()
+	p.buf = appendAnswer(p.buf, id, ans, err, log)
+	p.mu.Unlock()
+}
+
+func (p *pending) flush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.buf) > 0 {
+		p.w.add(func(dst []byte) ([]byte, error) { return append(dst, p.buf...), nil })
+		p.buf = p.buf[:0]
 	}
 }
 
@@ -142,7 +170,7 @@ func (c *dataConn) readBatch(buf []byte) ([]*core.Message, error) {
 }
 
 // answer runs one request's handler and writes its answer.
-func (c *dataConn) answer(m *core.Message) {
+func (c *dataConn) answer(m *core.Message, out *pending) {
 	id, ok := uintHeader(m, hdrID)
 	if !ok {
 		c.s.log.Error("request without router-id from the router")
@@ -168,7 +196,7 @@ func (c *dataConn) answer(m *core.Message) {
 		c.mu.Unlock()
 		cancel()
 	}
-	c.w.answer(id, ans, err, c.s.log)
+	out.add(id, ans, err, c.s.log)
 }
 
 func (s *dataServer) handlerFor(m *core.Message) (core.Handler, error) {
@@ -248,22 +276,19 @@ func (w *frameWriter) add(encode func([]byte) ([]byte, error)) error {
 	return err
 }
 
-// answer writes a plugin answer, or the error that replaced it.
-func (w *frameWriter) answer(id uint64, ans *core.Message, err error, log hclog.Logger) {
+// appendAnswer encodes a plugin answer, or the error that replaced it.
+func appendAnswer(dst []byte, id uint64, ans *core.Message, err error, log hclog.Logger) []byte {
 	var idBuf [20]byte
 	idHdr := core.Header{Key: hdrID, Value: strconv.AppendUint(idBuf[:0], id, 10)}
 	if err == nil {
-		err = w.add(func(dst []byte) ([]byte, error) {
-			return core.AppendFrameWith(dst, ans, idHdr)
-		})
-		if err == nil || errors.Is(err, net.ErrClosed) {
-			return
+		out, eerr := core.AppendFrameWith(dst, ans, idHdr)
+		if eerr == nil {
+			return out
 		}
-		log.Error("cannot encode answer", "error", err)
-		err = fmt.Errorf("plugin: cannot encode answer: %w", err)
+		log.Error("cannot encode answer", "error", eerr)
+		err = fmt.Errorf("plugin: cannot encode answer: %w", eerr)
 	}
-	w.add(func(dst []byte) ([]byte, error) {
-		e := &core.Message{ContentType: core.ContentTypeJSON, ContentEncoding: core.EncodingUTF8}
-		return core.AppendFrameWith(dst, e, idHdr, core.Header{Key: hdrError, Value: core.AppendString(nil, err.Error())})
-	})
+	e := core.Message{ContentType: core.ContentTypeJSON, ContentEncoding: core.EncodingUTF8}
+	out, _ := core.AppendFrameWith(dst, &e, idHdr, core.Header{Key: hdrError, Value: core.AppendString(nil, err.Error())})
+	return out
 }
