@@ -1,0 +1,116 @@
+package config
+
+import (
+	"errors"
+	"strings"
+)
+
+// The classes of configuration errors. Every error of Load, Validate,
+// Start and Reload is an *Error, or several joined with errors.Join, and
+// each wraps one of these: test for them with errors.Is.
+var (
+	// ErrFile: the file cannot be read, or its name has no known
+	// extension.
+	ErrFile = errors.New("config: cannot read file")
+	// ErrSyntax: the file is not valid YAML, TOML or JSON.
+	ErrSyntax = errors.New("config: syntax error")
+	// ErrUnknownKey: a key, or a ROUTER_ environment variable, that the
+	// configuration does not have.
+	ErrUnknownKey = errors.New("config: unknown key")
+	// ErrType: a value of the wrong type, such as a string where a
+	// number is wanted.
+	ErrType = errors.New("config: wrong type")
+	// ErrValue: a value of the right type that is not valid: a bad
+	// duration, size, address, level, a missing required key.
+	ErrValue = errors.New("config: invalid value")
+	// ErrRoute: a route names an undefined plugin or handler, repeats
+	// or can never match because of an earlier route, or names an action
+	// or content-type its handler does not declare.
+	ErrRoute = errors.New("config: invalid route")
+	// ErrListen: a listener cannot be opened.
+	ErrListen = errors.New("config: cannot listen")
+	// ErrPlugin: a plugin cannot be started.
+	ErrPlugin = errors.New("config: cannot start plugin")
+)
+
+// Error is one problem with a configuration, with where it is. Its text
+// is one line:
+//
+//	SOURCE: KEY: what is wrong (want WHAT)
+//
+// SOURCE is the file, "$ROUTER_..." for an environment variable,
+// "flags" for LoadOptions.Flags, or "default config"; KEY is the key as
+// written in a file, such as "routes[2].plugin" or "limits.max_connections".
+type Error struct {
+	Source string // where the value came from; may be empty
+	Key    string // the key; empty for the file as a whole
+	Msg    string // what is wrong
+	Want   string // what was expected; may be empty
+	Err    error  // the class: ErrUnknownKey, ErrType, ...
+	Cause  error  // the underlying error, if any
+}
+
+func (e *Error) Error() string {
+	var sb strings.Builder
+	if e.Source != "" {
+		sb.WriteString(e.Source)
+		sb.WriteString(": ")
+	}
+	if e.Key != "" {
+		sb.WriteString(e.Key)
+		sb.WriteString(": ")
+	}
+	// One line, whatever a cause (a plugin's error) holds.
+	sb.WriteString(strings.NewReplacer("\r\n", "; ", "\n", "; ", "\r", "; ").Replace(e.Msg))
+	if e.Want != "" {
+		sb.WriteString(" (want ")
+		sb.WriteString(e.Want)
+		sb.WriteString(")")
+	}
+	return sb.String()
+}
+
+// Unwrap returns the class and the cause.
+func (e *Error) Unwrap() []error {
+	if e.Cause != nil {
+		return []error{e.Err, e.Cause}
+	}
+	return []error{e.Err}
+}
+
+// errList collects errors in the order they are found.
+type errList []error
+
+func (l *errList) add(err error) {
+	if err != nil {
+		*l = append(*l, err)
+	}
+}
+
+func (l errList) err() error { return errors.Join(l...) }
+
+// Errors returns the *Errors in err, one per problem, in order. It
+// unwraps errors.Join.
+func Errors(err error) []*Error {
+	var out []*Error
+	var walk func(error)
+	walk = func(err error) {
+		if e, ok := err.(*Error); ok {
+			out = append(out, e)
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		if e := errors.Unwrap(err); e != nil {
+			walk(e)
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
+}

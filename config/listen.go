@@ -1,0 +1,143 @@
+package config
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+
+	"github.com/msgrouter/router/core"
+)
+
+var tlsVersions = map[string]uint16{"": tls.VersionTLS12, "1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13}
+
+// listener is one open listener of a Router.
+type listener struct {
+	key   string // what identifies it across reloads; see listenerKeys
+	cfg   Listener
+	ln    net.Listener // TLS-wrapped for a TLS listener
+	tls   *atomic.Pointer[tls.Config]
+	bound net.Addr
+
+	serving bool        // Serve has been called on it; guarded by Router.mu
+	closing atomic.Bool // closed on purpose: its Serve's error is expected
+}
+
+// listenerKeys identify the listeners of ls across reloads: by network
+// and address, and whether they are raw or TLS, which decide how their
+// connections are served; a change of anything else (a TLS certificate,
+// a raw listener's plugin) is applied to the open listener. Listeners
+// alike in all that (several on port 0) are told apart by their order.
+func listenerKeys(ls []Listener) []string {
+	keys := make([]string, len(ls))
+	seen := make(map[string]int)
+	for i, l := range ls {
+		network, address, err := core.ParseAddr(l.Addr)
+		if err != nil {
+			network, address = "invalid", l.Addr
+		}
+		k := fmt.Sprintf("%s %s raw=%t tls=%t", network, address, l.Raw, l.TLS != nil)
+		keys[i] = fmt.Sprintf("%s #%d", k, seen[k])
+		seen[k]++
+	}
+	return keys
+}
+
+// addrKey is the network and address alone: two listeners with the same
+// one cannot both be open. It is "" for port 0, which never collides.
+func addrKey(l Listener) string {
+	network, address, _ := core.ParseAddr(l.Addr)
+	if _, port, err := net.SplitHostPort(address); network != "unix" && (err != nil || port == "0") {
+		return ""
+	}
+	return network + " " + address
+}
+
+// openListener opens the listener cfg.Listen[i].
+func openListener(ctx context.Context, cfg *Config, i int) (*listener, error) {
+	l := cfg.Listen[i]
+	key := fmt.Sprintf("listen[%d]", i)
+	out := &listener{key: listenerKeys(cfg.Listen)[i], cfg: l}
+	var tc *tls.Config
+	if l.TLS != nil {
+		var err error
+		if tc, err = loadTLS(cfg, key+".tls", l.TLS); err != nil {
+			return nil, err
+		}
+	}
+	ln, err := core.Listen(ctx, l.Addr)
+	if err != nil {
+		return nil, &Error{
+			Source: cfg.src.of(key), Key: key,
+			Msg:  fmt.Sprintf("cannot listen on %s: %s", l.Addr, listenReason(err)),
+			Want: "an address that is free and that this user may listen on; port 0 picks a free port",
+			Err:  ErrListen, Cause: err,
+		}
+	}
+	out.bound = ln.Addr()
+	out.ln = ln
+	if tc != nil {
+		out.tls = new(atomic.Pointer[tls.Config])
+		out.tls.Store(tc)
+		ptr := out.tls
+		out.ln = tls.NewListener(ln, &tls.Config{
+			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return ptr.Load(), nil },
+		})
+	}
+	return out, nil
+}
+
+// loadTLS reads a listener's certificate, key and client CAs.
+func loadTLS(cfg *Config, key string, t *TLS) (*tls.Config, error) {
+	fail := func(k, msg, want string, err error) error {
+		return &Error{Source: cfg.src.of(k), Key: k, Msg: msg, Want: want, Err: ErrValue, Cause: err}
+	}
+	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+	if err != nil {
+		return nil, fail(key, fmt.Sprintf("cannot load certificate %q and key %q: %s", t.Cert, t.Key, tlsReason(err)), "a PEM certificate and its PEM private key", err)
+	}
+	tc := &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tlsVersions[t.MinVersion],
+	}
+	if t.ClientCA != "" {
+		pem, err := os.ReadFile(t.ClientCA)
+		if err != nil {
+			return nil, fail(key+".client_ca", "cannot read "+t.ClientCA+": "+tlsReason(err), "a PEM file of CA certificates", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fail(key+".client_ca", fmt.Sprintf("no PEM certificate in %q", t.ClientCA), "a PEM file of CA certificates", nil)
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
+}
+
+func tlsReason(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return strings.TrimPrefix(err.Error(), "tls: ")
+}
+
+// listenReason shortens a listen error to what the user needs, e.g.
+// "address already in use", without the repeated address.
+func listenReason(err error) string {
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		return se.Err.Error()
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err.Error()
+	}
+	return strings.TrimPrefix(err.Error(), "core: ")
+}

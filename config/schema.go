@@ -1,0 +1,555 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The schema is the Config type itself: its koanf tags name the keys.
+// check walks a parsed file (or an override) along it, reports unknown
+// keys and values of the wrong type with the key they are at, and
+// returns the value in the one form koanf's Unmarshal then decodes
+// without hooks: durations as time.Duration, sizes and integers as
+// int64, a listener's string shorthand as {addr: ...}.
+
+var (
+	typeConfig   = reflect.TypeFor[Config]()
+	typeDuration = reflect.TypeFor[time.Duration]()
+	typeSize     = reflect.TypeFor[Size]()
+	typeListener = reflect.TypeFor[Listener]()
+	typePlugin   = reflect.TypeFor[Plugin]()
+)
+
+const (
+	wantPluginName = "letters, digits, '-' and '_', starting with a letter or digit"
+	wantDuration   = "a duration such as 500ms, 10s or 1m30s, or 0 for none"
+	wantSize       = "a number of bytes, or a number and a unit such as 64KiB, 16MiB or 1GB"
+)
+
+// checker checks the values of one source.
+type checker struct {
+	src  string
+	errs *errList
+}
+
+func (c *checker) fail(class error, key, msg, want string) {
+	c.errs.add(&Error{Source: c.src, Key: key, Msg: msg, Want: want, Err: class})
+}
+
+func (c *checker) wrongType(key string, v any, want string) {
+	c.fail(ErrType, key, "got "+describe(v), want)
+}
+
+// check checks v, found at key, against t; ok is false if it reported a
+// problem.
+func (c *checker) check(key string, v any, t reflect.Type) (out any, ok bool) {
+	switch t {
+	case typeDuration:
+		return c.duration(key, v)
+	case typeSize:
+		return c.size(key, v)
+	case typeListener:
+		if s, isStr := v.(string); isStr {
+			return map[string]any{"addr": s}, true
+		}
+		if _, isMap := asMap(v); !isMap {
+			c.wrongType(key, v, "an address such as tcp://127.0.0.1:65432, or a map with keys "+fieldList(t))
+			return nil, false
+		}
+	}
+	switch t.Kind() {
+	case reflect.Interface:
+		return plain(v), true // inside a plugin's settings
+	case reflect.Pointer:
+		return c.check(key, v, t.Elem())
+	case reflect.Struct:
+		m, isMap := asMap(v)
+		if !isMap {
+			c.wrongType(key, v, "a map with keys "+fieldList(t))
+			return nil, false
+		}
+		out := make(map[string]any, len(m))
+		ok := true
+		for _, k := range sortedKeys(m) {
+			sub := join(key, k)
+			f, found := fieldByKey(t, k)
+			if !found {
+				c.unknownKey(sub, k, t)
+				ok = false
+				continue
+			}
+			if m[k] == nil {
+				continue // "key:" with no value: as if left out
+			}
+			nv, fok := c.check(sub, m[k], f.Type)
+			ok = ok && fok
+			if fok {
+				out[k] = nv
+			}
+		}
+		return out, ok
+	case reflect.Map:
+		m, isMap := asMap(v)
+		if !isMap {
+			c.wrongType(key, v, "a map")
+			return nil, false
+		}
+		if t.Elem().Kind() == reflect.Interface {
+			return plain(m), true // free-form: the plugin's settings
+		}
+		out := make(map[string]any, len(m))
+		ok := true
+		for _, k := range sortedKeys(m) {
+			if t.Elem() == typePlugin && !pluginNameRE.MatchString(k) {
+				c.fail(ErrValue, key, fmt.Sprintf("invalid plugin name %q", k), wantPluginName)
+				ok = false
+				continue
+			}
+			if m[k] == nil {
+				c.fail(ErrType, join(key, k), "got nothing", want(t.Elem()))
+				ok = false
+				continue
+			}
+			if t.Elem().Kind() == reflect.String && isScalar(m[k]) {
+				// env: {PORT: 8080}: YAML reads a number.
+				c.fail(ErrType, join(key, k), "got "+describe(m[k]), fmt.Sprintf("a string: quote it, %q", fmt.Sprint(m[k])))
+				ok = false
+				continue
+			}
+			nv, eok := c.check(join(key, k), m[k], t.Elem())
+			ok = ok && eok
+			if eok {
+				out[k] = nv
+			}
+		}
+		return out, ok
+	case reflect.Slice:
+		if s, isStr := v.(string); isStr && t.Elem() == typeListener {
+			v = []any{s} // listen: 127.0.0.1:65432, one address
+		}
+		rv := reflect.ValueOf(v)
+		if v == nil || rv.Kind() != reflect.Slice {
+			c.wrongType(key, v, want(t))
+			return nil, false
+		}
+		out := make([]any, rv.Len())
+		ok := true
+		for i := range rv.Len() {
+			nv, eok := c.check(fmt.Sprintf("%s[%d]", key, i), rv.Index(i).Interface(), t.Elem())
+			ok = ok && eok
+			out[i] = nv
+		}
+		return out, ok
+	case reflect.String:
+		if s, isStr := v.(string); isStr {
+			return s, true
+		}
+		c.wrongType(key, v, "a string")
+		return nil, false
+	case reflect.Bool:
+		if b, isBool := v.(bool); isBool {
+			return b, true
+		}
+		c.wrongType(key, v, "true or false")
+		return nil, false
+	case reflect.Int, reflect.Int64:
+		if n, isInt := asInt(v); isInt {
+			return n, true
+		}
+		c.wrongType(key, v, "an integer")
+		return nil, false
+	}
+	panic(fmt.Sprintf("config: no check for %s at %s", t, key))
+}
+
+func (c *checker) duration(key string, v any) (any, bool) {
+	switch x := v.(type) {
+	case time.Duration:
+		return x, true
+	case string:
+		d, err := parseDuration(x)
+		if n, nerr := strconv.ParseInt(strings.TrimSpace(x), 10, 64); err != nil && nerr == nil && n != 0 {
+			c.fail(ErrValue, key, fmt.Sprintf("got %q, a duration without a unit", x), fmt.Sprintf("a duration with a unit, such as %ds", n))
+			return nil, false
+		}
+		if err != nil {
+			c.fail(ErrValue, key, fmt.Sprintf("invalid duration %q", x), wantDuration)
+			return nil, false
+		}
+		return d, true
+	}
+	if n, isInt := asInt(v); isInt {
+		if n == 0 {
+			return time.Duration(0), true
+		}
+		c.fail(ErrValue, key, fmt.Sprintf("got %s, a duration without a unit", describe(v)), fmt.Sprintf("a duration with a unit, such as %ds", n))
+		return nil, false
+	}
+	c.wrongType(key, v, wantDuration)
+	return nil, false
+}
+
+func (c *checker) size(key string, v any) (any, bool) {
+	switch x := v.(type) {
+	case Size:
+		return int64(x), true
+	case string:
+		s, err := ParseSize(x)
+		if err != nil {
+			c.fail(ErrValue, key, fmt.Sprintf("invalid size %q", x), wantSize)
+			return nil, false
+		}
+		return int64(s), true
+	}
+	if n, isInt := asInt(v); isInt {
+		if n < 0 {
+			c.fail(ErrValue, key, fmt.Sprintf("negative size %d", n), "0 or more bytes")
+			return nil, false
+		}
+		return n, true
+	}
+	c.wrongType(key, v, wantSize)
+	return nil, false
+}
+
+// unknownKey reports the key k of the struct type t, with the key it
+// most likely meant.
+func (c *checker) unknownKey(key, k string, t reflect.Type) {
+	known := fieldKeys(t)
+	msg := "unknown key"
+	if s := suggest(k, known); s != "" {
+		msg += fmt.Sprintf(", did you mean %q?", s)
+	}
+	c.fail(ErrUnknownKey, key, msg, "one of "+strings.Join(known, ", "))
+}
+
+// aliases are keys people write for ours, as other tools name them.
+var aliases = map[string]string{
+	"config":     "settings",
+	"options":    "settings",
+	"command":    "cmd",
+	"path":       "cmd",
+	"arguments":  "args",
+	"handler":    "plugin",
+	"type":       "content_type",
+	"address":    "addr",
+	"listeners":  "listen",
+	"route":      "routes",
+	"logging":    "log",
+	"certfile":   "cert",
+	"keyfile":    "key",
+	"ca":         "client_ca",
+	"limit":      "limits",
+	"timeout":    "timeouts",
+	"retries":    "max_restarts",
+	"maxretries": "max_restarts",
+}
+
+// suggest returns the key of known that k is most likely a misspelling
+// of, or "".
+func suggest(k string, known []string) string {
+	norm := func(s string) string {
+		return strings.NewReplacer("_", "", "-", "", " ", "").Replace(strings.ToLower(s))
+	}
+	nk := norm(k)
+	if a, ok := aliases[nk]; ok && slices.Contains(known, a) {
+		return a
+	}
+	best, bestDist := "", math.MaxInt
+	for _, cand := range known {
+		if norm(cand) == nk {
+			return cand
+		}
+		if d := editDistance(nk, norm(cand)); d < bestDist {
+			best, bestDist = cand, d
+		}
+	}
+	if bestDist <= max(1, min(3, len(nk)/3)) {
+		return best
+	}
+	return ""
+}
+
+// editDistance is the edit distance between a and b, a swap of two
+// neighbours counting as one edit (optimal string alignment).
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
+}
+
+// want describes what a value of type t looks like.
+func want(t reflect.Type) string {
+	switch t {
+	case typeDuration:
+		return wantDuration
+	case typeSize:
+		return wantSize
+	case typeListener:
+		return "an address, or a map with keys " + fieldList(typeListener)
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return want(t.Elem())
+	case reflect.Struct:
+		return "a map with keys " + fieldList(t)
+	case reflect.Map:
+		return "a map"
+	case reflect.Slice:
+		if t.Elem() == typeListener {
+			return "a list of addresses"
+		}
+		return "a list of " + strings.TrimPrefix(strings.TrimPrefix(want(t.Elem()), "a "), "an ") + "s"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64:
+		return "an integer"
+	}
+	return t.String()
+}
+
+// describe says what v is, for "got ...".
+func describe(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "nothing"
+	case string:
+		return fmt.Sprintf("string %q", x)
+	case bool:
+		return fmt.Sprintf("boolean %t", x)
+	case time.Duration:
+		return "duration " + formatDuration(x)
+	case time.Time:
+		return "date " + x.Format(time.RFC3339)
+	}
+	if n, ok := asInt(v); ok {
+		return fmt.Sprintf("integer %d", n)
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Float32, reflect.Float64:
+		return "number " + strconv.FormatFloat(rv.Float(), 'g', -1, 64)
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map:
+		return "a map"
+	}
+	return fmt.Sprintf("%T %v", v, v)
+}
+
+func isScalar(v any) bool {
+	switch reflect.ValueOf(v).Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return true
+	}
+	return false
+}
+
+// asInt returns v as an int64 if it is an integer: any Go integer type,
+// or a float64 with an integral value (JSON numbers).
+func asInt(v any) (int64, bool) {
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if rv.Type() == typeDuration {
+			return 0, false
+		}
+		return rv.Int(), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if rv.Uint() > math.MaxInt64 {
+			return 0, false
+		}
+		return int64(rv.Uint()), true
+	case reflect.Float32, reflect.Float64:
+		f := rv.Float()
+		if f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+			return int64(f), true
+		}
+	}
+	return 0, false
+}
+
+// asMap returns v as a map with string keys, if it is one.
+func asMap(v any) (map[string]any, bool) {
+	switch m := v.(type) {
+	case map[string]any:
+		return m, true
+	case map[any]any:
+		out := make(map[string]any, len(m))
+		for k, x := range m {
+			out[fmt.Sprint(k)] = x
+		}
+		return out, true
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Map && rv.Type().Key().Kind() == reflect.String {
+		out := make(map[string]any, rv.Len())
+		for it := rv.MapRange(); it.Next(); {
+			out[it.Key().String()] = it.Value().Interface()
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+// plain returns v with every nested map as a map[string]any, so that it
+// encodes as JSON, and every integer as an int64, so that the same
+// settings read from YAML, TOML or JSON are equal.
+func plain(v any) any {
+	if isScalar(v) {
+		if _, isBool := v.(bool); !isBool {
+			if n, ok := asInt(v); ok {
+				return n
+			}
+		}
+		return v
+	}
+	if m, ok := asMap(v); ok {
+		out := make(map[string]any, len(m))
+		for k, x := range m {
+			out[k] = plain(x)
+		}
+		return out
+	}
+	if s, ok := v.([]any); ok {
+		out := make([]any, len(s))
+		for i, x := range s {
+			out[i] = plain(x)
+		}
+		return out
+	}
+	return v
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func join(key, k string) string {
+	if key == "" {
+		return k
+	}
+	return key + "." + k
+}
+
+// fieldByKey returns the field of struct type t whose koanf tag is k.
+func fieldByKey(t reflect.Type, k string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Tag.Get("koanf") == k {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// fieldKeys returns the keys of struct type t, in declaration order.
+func fieldKeys(t reflect.Type) []string {
+	var keys []string
+	for i := range t.NumField() {
+		if k := t.Field(i).Tag.Get("koanf"); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+func fieldList(t reflect.Type) string {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return strings.Join(fieldKeys(t), ", ")
+}
+
+// typeAt returns the type of the value at the dotted key path (plugin
+// names included, as in "plugins.search.cmd"). Inside a free-form map
+// (settings) every path is valid and of type any.
+func typeAt(path string) (reflect.Type, bool) {
+	t := typeConfig
+	for seg := range strings.SplitSeq(path, ".") {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch t.Kind() {
+		case reflect.Struct:
+			f, ok := fieldByKey(t, seg)
+			if !ok {
+				return nil, false
+			}
+			t = f.Type
+		case reflect.Map:
+			if seg == "" {
+				return nil, false
+			}
+			t = t.Elem()
+		case reflect.Interface:
+			return t, true
+		default:
+			return nil, false
+		}
+	}
+	return t, true
+}
+
+// leaf is one key an environment variable can set.
+type leaf struct {
+	key string
+	t   reflect.Type
+}
+
+// leaves returns every key that an environment variable can set: the
+// scalars, lists and free-form maps of the schema, with the plugins'
+// keys for each plugin in names.
+func leaves(names []string) []leaf {
+	var out []leaf
+	var walk func(prefix string, t reflect.Type)
+	walk = func(prefix string, t reflect.Type) {
+		switch {
+		case t.Kind() == reflect.Struct && t != typeListener:
+			for _, k := range fieldKeys(t) {
+				f, _ := fieldByKey(t, k)
+				walk(join(prefix, k), f.Type)
+			}
+		case t.Kind() == reflect.Map && t.Elem().Kind() == reflect.Struct:
+			for _, n := range names {
+				walk(join(prefix, n), t.Elem())
+			}
+		default:
+			out = append(out, leaf{prefix, t})
+		}
+	}
+	walk("", typeConfig)
+	return out
+}

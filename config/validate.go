@@ -1,0 +1,363 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/plugins"
+)
+
+var pluginNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+
+// Log levels and formats, as Log takes them.
+var (
+	logLevels  = []string{"trace", "debug", "info", "warn", "error", "off"}
+	logFormats = []string{"text", "json"}
+)
+
+// Validate checks what can be checked without starting anything: that
+// there is a listener and a route, that addresses parse and TLS files
+// exist, that every route names a defined plugin and can match (no
+// route repeats an earlier one or follows one that matches all it
+// would), that sizes and durations are in range, and the log level and
+// format. Every problem is reported, each an *Error naming its key.
+//
+// What needs the plugins running (that a route's handler exists and
+// declares the route's action and content-type) and the network (that a
+// listener can bind) is checked by Start and Reload.
+func (c *Config) Validate() error {
+	v := &validator{c: c}
+	v.listeners()
+	v.plugins()
+	v.routes()
+	v.limits()
+	v.log()
+	return v.errs.err()
+}
+
+type validator struct {
+	c    *Config
+	errs errList
+}
+
+func (v *validator) fail(class error, key, msg, want string) {
+	v.errs.add(&Error{Source: v.c.src.of(key), Key: key, Msg: msg, Want: want, Err: class})
+}
+
+func (v *validator) listeners() {
+	c := v.c
+	if len(c.Listen) == 0 {
+		v.fail(ErrValue, "listen", "no listener", "at least one address, such as tcp://127.0.0.1:65432")
+	}
+	seen := make(map[string]int)
+	for i, l := range c.Listen {
+		key := fmt.Sprintf("listen[%d]", i)
+		network, address, ok := v.addr(key, l.Addr)
+		if _, port, _ := net.SplitHostPort(address); ok && !(network != "unix" && port == "0") {
+			id := network + " " + address
+			if j, dup := seen[id]; dup {
+				v.fail(ErrValue, key, fmt.Sprintf("duplicates listen[%d] (%s)", j, l.Addr), "each address once")
+			} else {
+				seen[id] = i
+			}
+		}
+		if l.Plugin != "" {
+			if !l.Raw {
+				v.fail(ErrValue, key+".plugin", "only a raw listener names a plugin; a framed one uses the routes", "raw: true, or no plugin")
+			} else {
+				v.pluginRef(key+".plugin", l.Plugin)
+			}
+		}
+		if t := l.TLS; t != nil {
+			tk := key + ".tls"
+			v.file(tk+".cert", t.Cert, "a PEM certificate file")
+			v.file(tk+".key", t.Key, "a PEM private key file")
+			if t.ClientCA != "" {
+				v.file(tk+".client_ca", t.ClientCA, "a PEM file of CA certificates")
+			}
+			if _, ok := tlsVersions[t.MinVersion]; !ok {
+				v.fail(ErrValue, tk+".min_version", fmt.Sprintf("unknown TLS version %q", t.MinVersion), `"1.2" or "1.3"`)
+			}
+		}
+	}
+}
+
+// addr checks a listen address as core.ParseAddr reads it, with a
+// reason a person can act on.
+func (v *validator) addr(key, addr string) (network, address string, ok bool) {
+	const wantAddr = "tcp://host:port, unix:///path/to/socket or host:port"
+	if addr == "" {
+		v.fail(ErrValue, key, "no address", "addr: "+wantAddr)
+		return "", "", false
+	}
+	network, address, err := core.ParseAddr(addr)
+	if err != nil {
+		scheme, rest, hasScheme := strings.Cut(addr, "://")
+		switch {
+		case hasScheme && !slices.Contains([]string{"tcp", "tcp4", "tcp6", "unix"}, scheme):
+			v.fail(ErrValue, key, fmt.Sprintf("unknown scheme %q in %q", scheme, addr), "tcp, tcp4, tcp6 or unix")
+		case scheme == "unix":
+			v.fail(ErrValue, key, fmt.Sprintf("no socket path in %q", addr), "unix:///path/to/socket")
+		default:
+			if !hasScheme {
+				rest = addr
+			}
+			reason := err.Error()
+			if _, _, serr := net.SplitHostPort(rest); serr != nil {
+				var ae *net.AddrError
+				reason = serr.Error()
+				if errors.As(serr, &ae) {
+					reason = ae.Err
+				}
+			}
+			v.fail(ErrValue, key, fmt.Sprintf("invalid address %q: %s", addr, reason), "host:port, [ipv6]:port or :port")
+		}
+		return "", "", false
+	}
+	if network != "unix" {
+		_, port, _ := net.SplitHostPort(address)
+		if n, err := strconv.Atoi(port); err == nil && (n < 0 || n > 65535) {
+			v.fail(ErrValue, key, fmt.Sprintf("invalid address %q: port %d out of range", addr, n), "a port from 0 to 65535")
+			return "", "", false
+		}
+	}
+	return network, address, true
+}
+
+func (v *validator) file(key, path, what string) {
+	if path == "" {
+		v.fail(ErrValue, key, "not set", what)
+		return
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		reason := err.Error()
+		if pe, ok := err.(*os.PathError); ok {
+			reason = pe.Err.Error()
+		}
+		v.fail(ErrValue, key, fmt.Sprintf("cannot read %q: %s", path, reason), what)
+	case fi.IsDir():
+		v.fail(ErrValue, key, fmt.Sprintf("%q is a directory", path), what)
+	}
+}
+
+func (v *validator) plugins() {
+	c := v.c
+	for _, name := range sortedPluginNames(c.Plugins) {
+		p := c.Plugins[name]
+		key := "plugins." + name
+		if !pluginNameRE.MatchString(name) {
+			v.fail(ErrValue, "plugins", fmt.Sprintf("invalid plugin name %q", name), wantPluginName)
+		}
+		switch b, isBuiltin := strings.CutPrefix(p.Cmd, plugins.BuiltinPrefix); {
+		case p.Cmd == "":
+			v.fail(ErrValue, key+".cmd", "no command", "the plugin executable's path, or builtin:NAME")
+		case isBuiltin && b == "":
+			v.fail(ErrValue, key+".cmd", "no built-in named after builtin:", "builtin:NAME, such as builtin:search")
+		}
+		for k := range p.Env {
+			if k == "" || strings.ContainsAny(k, "=\x00") {
+				v.fail(ErrValue, key+".env", fmt.Sprintf("invalid variable name %q", k), "a name without '='")
+			}
+		}
+		v.positive(key+".start_timeout", p.StartTimeout)
+		v.nonNegative(key+".health_interval", p.HealthInterval)
+		if p.Restart.MaxRestarts < 0 {
+			v.fail(ErrValue, key+".restart.max_restarts", fmt.Sprintf("negative count %d", p.Restart.MaxRestarts), "0 or more; 0 means never restart")
+		}
+		v.positive(key+".restart.backoff", p.Restart.Backoff)
+		v.positive(key+".restart.reset_after", p.Restart.ResetAfter)
+		if v.positive(key+".restart.max_backoff", p.Restart.MaxBackoff) && p.Restart.MaxBackoff < p.Restart.Backoff {
+			v.fail(ErrValue, key+".restart.max_backoff", fmt.Sprintf("%s is less than backoff %s", formatDuration(p.Restart.MaxBackoff), formatDuration(p.Restart.Backoff)), "max_backoff at least backoff")
+		}
+	}
+}
+
+func (v *validator) positive(key string, d time.Duration) bool {
+	if d <= 0 {
+		v.fail(ErrValue, key, "duration "+formatDuration(d)+" is not positive", "a duration above 0, such as 10s")
+		return false
+	}
+	return true
+}
+
+func (v *validator) nonNegative(key string, d time.Duration) {
+	if d < 0 {
+		v.fail(ErrValue, key, "negative duration "+formatDuration(d), "0 or more; 0 means none")
+	}
+}
+
+// pluginRef checks that ref ("NAME" or "NAME.HANDLER") names a defined
+// plugin.
+func (v *validator) pluginRef(key, ref string) {
+	name, handler, dotted := strings.Cut(ref, ".")
+	names := sortedPluginNames(v.c.Plugins)
+	if name == "" || (dotted && handler == "") {
+		v.fail(ErrRoute, key, fmt.Sprintf("invalid plugin %q", ref), "NAME or NAME.HANDLER")
+		return
+	}
+	if _, ok := v.c.Plugins[name]; ok {
+		return
+	}
+	msg := fmt.Sprintf("no plugin %q is defined", name)
+	if s := suggest(name, names); s != "" {
+		msg += fmt.Sprintf(", did you mean %q?", s)
+	}
+	w := "one of the plugins: " + strings.Join(names, ", ")
+	if len(names) == 0 {
+		w = "a plugin defined under plugins"
+	}
+	v.fail(ErrRoute, key, msg, w)
+}
+
+func (v *validator) routes() {
+	c := v.c
+	if len(c.Routes) == 0 {
+		v.fail(ErrRoute, "routes", "no route", "at least one route; {plugin: NAME} alone answers every request")
+	}
+	for j, r := range c.Routes {
+		key := fmt.Sprintf("routes[%d]", j)
+		if r.Plugin == "" {
+			v.fail(ErrRoute, key+".plugin", "no plugin", "the handler that answers: NAME or NAME.HANDLER")
+		} else {
+			v.pluginRef(key+".plugin", r.Plugin)
+		}
+		for i, prev := range c.Routes[:j] {
+			if !covers(prev, r) {
+				continue
+			}
+			switch {
+			case isCatchAll(prev):
+				v.fail(ErrRoute, key, fmt.Sprintf("can never match: it follows the catch-all routes[%d]", i), "the catch-all route last")
+			case sameMatch(prev, r):
+				v.fail(ErrRoute, key, fmt.Sprintf("duplicates routes[%d] (%s)", i, describeRoute(r)), "each action and content_type once")
+			default:
+				v.fail(ErrRoute, key, fmt.Sprintf("can never match: routes[%d] (%s) matches every request it would", i, describeRoute(prev)), "the narrower route first")
+			}
+			break
+		}
+	}
+}
+
+// isCatchAll reports whether r matches every request.
+func isCatchAll(r Route) bool { return r.Action == "" && matchesAnyType(r.ContentType) }
+
+// matchesAnyType reports whether a route's content_type matches any
+// content-type: empty, or stars alone.
+func matchesAnyType(ct string) bool { return strings.Trim(ct, "*") == "" }
+
+func sameMatch(a, b Route) bool {
+	return a.Action == b.Action && (a.ContentType == b.ContentType ||
+		matchesAnyType(a.ContentType) && matchesAnyType(b.ContentType))
+}
+
+// covers reports whether route a matches every request route b does, so
+// that b after a never matches.
+func covers(a, b Route) bool {
+	if a.Action != "" && a.Action != b.Action {
+		return false
+	}
+	return typeCovers(a.ContentType, b.ContentType)
+}
+
+// typeCovers reports whether the content_type pattern a matches all
+// that b does.
+func typeCovers(a, b string) bool {
+	switch {
+	case matchesAnyType(a):
+		return true
+	case matchesAnyType(b):
+		return false
+	case a == b:
+		return true
+	case isGlob(a) && !isGlob(b):
+		return globMatch(a, b)
+	}
+	return false
+}
+
+func isGlob(s string) bool { return strings.ContainsAny(s, "*?") }
+
+// globMatch is core.Mux's glob: '*' is any run of bytes, '/' included,
+// and '?' any one byte.
+func globMatch(pattern, s string) bool {
+	px, sx := 0, 0
+	starP, starS := -1, 0
+	for sx < len(s) {
+		switch {
+		case px < len(pattern) && pattern[px] == '*':
+			starP, starS = px, sx
+			px++
+		case px < len(pattern) && (pattern[px] == '?' || pattern[px] == s[sx]):
+			px++
+			sx++
+		case starP >= 0:
+			starS++
+			px, sx = starP+1, starS
+		default:
+			return false
+		}
+	}
+	for px < len(pattern) && pattern[px] == '*' {
+		px++
+	}
+	return px == len(pattern)
+}
+
+func describeRoute(r Route) string {
+	a, ct := r.Action, r.ContentType
+	if a == "" {
+		a = "*"
+	}
+	if ct == "" {
+		ct = "*"
+	}
+	return fmt.Sprintf("action %s, content_type %s", a, ct)
+}
+
+func (v *validator) limits() {
+	l, t := v.c.Limits, v.c.Timeouts
+	if l.MaxContentLength < 0 {
+		v.fail(ErrValue, "limits.max_content_length", fmt.Sprintf("negative size %d", l.MaxContentLength), "0 or more bytes; 0 means no limit")
+	}
+	if l.MaxHeaderLength < 0 || l.MaxHeaderLength > core.MaxHeaderLength {
+		v.fail(ErrValue, "limits.max_header_length", fmt.Sprintf("%d is out of range", l.MaxHeaderLength), "0 to 65535 bytes, the protocol's limit; 0 means 65535")
+	}
+	if l.MaxConnections < 0 {
+		v.fail(ErrValue, "limits.max_connections", fmt.Sprintf("negative count %d", l.MaxConnections), "0 or more; 0 means no limit")
+	}
+	for _, d := range []struct {
+		key string
+		d   time.Duration
+	}{{"idle", t.Idle}, {"read", t.Read}, {"write", t.Write}, {"handler", t.Handler}, {"shutdown", t.Shutdown}} {
+		v.nonNegative("timeouts."+d.key, d.d)
+	}
+}
+
+func (v *validator) log() {
+	l := v.c.Log
+	if !slices.Contains(logLevels, l.Level) {
+		v.fail(ErrValue, "log.level", fmt.Sprintf("unknown level %q", l.Level), strings.Join(logLevels[:len(logLevels)-1], ", ")+" or off")
+	}
+	if !slices.Contains(logFormats, l.Format) {
+		v.fail(ErrValue, "log.format", fmt.Sprintf("unknown format %q", l.Format), "text or json")
+	}
+}
+
+func sortedPluginNames(m map[string]Plugin) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
