@@ -183,6 +183,14 @@ func (p *pluginRun) handler(name string) (core.Handler, error) {
 	return nil, fmt.Errorf("%w: %q", plugins.ErrNoHandler, name)
 }
 
+// err reports why the plugin no longer serves (see plugins.Process.Err).
+func (p *pluginRun) err() error {
+	if p.proc == nil {
+		return nil
+	}
+	return p.proc.Err()
+}
+
 func (p *pluginRun) shutdown(ctx context.Context) error {
 	if p.proc == nil {
 		return nil
@@ -448,11 +456,13 @@ func (r *Router) Reload(ctx context.Context, cfg *Config) error {
 	defer stop()
 	began := time.Now()
 
-	// Plugins: keep those whose config is the same, start the others.
+	// Plugins: keep those whose config is the same and that still serve;
+	// start the others (a plugin that hit its restart limit gets a fresh
+	// start from any reload).
 	procs := make(map[string]*pluginRun, len(cfg.Plugins))
 	var toStart []string
 	for _, name := range sortedPluginNames(cfg.Plugins) {
-		if p, ok := oldProcs[name]; ok && reflect.DeepEqual(p.cfg, cfg.Plugins[name]) {
+		if p, ok := oldProcs[name]; ok && reflect.DeepEqual(p.cfg, cfg.Plugins[name]) && p.err() == nil {
 			procs[name] = p
 		} else {
 			toStart = append(toStart, name)

@@ -205,6 +205,9 @@ func call(t *testing.T, p *plugins.Process, handler, content string, timeout tim
 
 func TestPluginDescribeAndCall(t *testing.T) {
 	p := start(t, "basic", nil)
+	if err := p.Err(); err != nil {
+		t.Errorf("Err() of a running plugin = %v", err)
+	}
 	info := p.Info()
 	if info.Name != "testplugin" || info.Version != "v0.0.1-test" || len(info.Handlers) != 10 {
 		t.Fatalf("Info = %+v", info)
@@ -441,6 +444,9 @@ func TestPluginRestartLimit(t *testing.T) {
 	if !errors.Is(err, plugins.ErrFailed) || !strings.Contains(err.Error(), `"test-flaky"`) || !strings.Contains(err.Error(), "died 3 times in a row") {
 		t.Fatalf("after repeated crashes: %v, want ErrFailed naming the plugin", err)
 	}
+	if !errors.Is(p.Err(), plugins.ErrFailed) {
+		t.Errorf("Err() = %v, want ErrFailed", p.Err())
+	}
 }
 
 func TestPluginStartErrors(t *testing.T) {
@@ -505,6 +511,9 @@ func TestPluginShutdownDrains(t *testing.T) {
 	}
 	if _, err := call(t, p, "upper", "x", time.Second); !errors.Is(err, plugins.ErrStopped) {
 		t.Errorf("after Shutdown: %v, want ErrStopped", err)
+	}
+	if !errors.Is(p.Err(), plugins.ErrStopped) {
+		t.Errorf("Err() after Shutdown = %v, want ErrStopped", p.Err())
 	}
 	waitGone(t, pid)
 }
