@@ -280,38 +280,12 @@ func typeCovers(a, b string) bool {
 	case a == b:
 		return true
 	case isGlob(a) && !isGlob(b):
-		return globMatch(a, b)
+		return core.MatchContentType(a, b)
 	}
 	return false
 }
 
 func isGlob(s string) bool { return strings.ContainsAny(s, "*?") }
-
-// globMatch is core.Mux's glob: '*' is any run of bytes, '/' included,
-// and '?' any one byte.
-func globMatch(pattern, s string) bool {
-	px, sx := 0, 0
-	starP, starS := -1, 0
-	for sx < len(s) {
-		switch {
-		case px < len(pattern) && pattern[px] == '*':
-			starP, starS = px, sx
-			px++
-		case px < len(pattern) && (pattern[px] == '?' || pattern[px] == s[sx]):
-			px++
-			sx++
-		case starP >= 0:
-			starS++
-			px, sx = starP+1, starS
-		default:
-			return false
-		}
-	}
-	for px < len(pattern) && pattern[px] == '*' {
-		px++
-	}
-	return px == len(pattern)
-}
 
 func describeRoute(r Route) string {
 	a, ct := r.Action, r.ContentType

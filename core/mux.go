@@ -240,6 +240,20 @@ func noRoute(req *Message) error {
 	return fmt.Errorf("%w: content-type %q", ErrNoRoute, req.ContentType)
 }
 
+// MatchContentType reports whether a route's ContentType pattern matches
+// the content-type ct, as the Mux matches it: exactly, or as a glob where
+// '*' is any run of bytes ('/' included) and '?' any one byte. An empty
+// pattern matches everything.
+func MatchContentType(pattern, ct string) bool {
+	if pattern == "" {
+		return true
+	}
+	if !strings.ContainsAny(pattern, "*?") {
+		return pattern == ct
+	}
+	return globMatch(pattern, ct)
+}
+
 // globMatch matches s against a pattern of literal bytes, '*' (any run of
 // bytes) and '?' (any one byte), without allocating.
 func globMatch(pattern, s string) bool {

@@ -489,3 +489,21 @@ func TestMuxHandleBatch(t *testing.T) {
 		}
 	}
 }
+
+func TestMatchContentType(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, ct string
+		want        bool
+	}{
+		{"", "anything", true},
+		{"text/json", "text/json", true},
+		{"text/json", "text/jsonx", false},
+		{"text/*", "text/json", true},
+		{"*", "a/b", true},
+		{"te?t/json", "text/json", true},
+	} {
+		if got := MatchContentType(tc.pattern, tc.ct); got != tc.want {
+			t.Errorf("MatchContentType(%q, %q) = %v, want %v", tc.pattern, tc.ct, got, tc.want)
+		}
+	}
+}
