@@ -100,3 +100,43 @@ func drive(b *testing.B, addr string, req []byte, conns, depth int) {
 	b.ReportMetric(res.Rate(), "req/s")
 	b.ReportMetric(float64(res.Quantile(0.5).Microseconds()), "p50-µs")
 }
+
+// BenchmarkCodec decodes the reference search request and encodes the
+// reference answer, each from and into a reused buffer.
+func BenchmarkCodec(b *testing.B) {
+	req := frame(b, jsonReq(b, "search", "morpheus"))
+	ans, err := core.NewJSON(core.Object{{Key: "result", Value: "Follow the white rabbit. 🐰"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("decode", func(b *testing.B) {
+		var d core.Decoder
+		b.ReportAllocs()
+		b.SetBytes(int64(len(req)))
+		for b.Loop() {
+			if _, m, err := d.Decode(req); err != nil || m == nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode+action", func(b *testing.B) {
+		var d core.Decoder
+		b.ReportAllocs()
+		for b.Loop() {
+			_, m, _ := d.Decode(req)
+			if a, err := m.Action(); err != nil || a != "search" {
+				b.Fatal(a, err)
+			}
+		}
+	})
+	b.Run("encode", func(b *testing.B) {
+		buf := make([]byte, 0, 256)
+		b.ReportAllocs()
+		for b.Loop() {
+			var err error
+			if buf, err = core.AppendFrame(buf[:0], ans); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
