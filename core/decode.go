@@ -263,7 +263,13 @@ func parseHeader(b []byte, m *Message, maxContent int64) (int64, error) {
 				return 0, fmt.Errorf("%w: %w", ErrHeaderSyntax, syntaxAt(b, i, "after object key"))
 			}
 			vstart := skipSpace(b, i+1)
-			vend, err := scanValue(b, vstart, 1)
+			var vend int
+			vesc := false
+			if vstart < len(b) && b[vstart] == '"' {
+				vend, vesc, err = scanString(b, vstart)
+			} else {
+				vend, err = scanValue(b, vstart, 1)
+			}
 			if err != nil {
 				return 0, fmt.Errorf("%w: %w", ErrHeaderSyntax, err)
 			}
@@ -274,7 +280,7 @@ func parseHeader(b []byte, m *Message, maxContent int64) (int64, error) {
 			}
 			switch string(name) {
 			case "byteorder":
-				s, err := stringField("byteorder", val)
+				s, err := stringField("byteorder", val, vesc)
 				if err != nil {
 					return 0, err
 				}
@@ -284,12 +290,12 @@ func parseHeader(b []byte, m *Message, maxContent int64) (int64, error) {
 				m.ByteOrder = s
 				have |= haveByteOrder
 			case "content-type":
-				if m.ContentType, err = stringField("content-type", val); err != nil {
+				if m.ContentType, err = stringField("content-type", val, vesc); err != nil {
 					return 0, err
 				}
 				have |= haveType
 			case "content-encoding":
-				if m.ContentEncoding, err = stringField("content-encoding", val); err != nil {
+				if m.ContentEncoding, err = stringField("content-encoding", val, vesc); err != nil {
 					return 0, err
 				}
 				have |= haveEncoding
@@ -330,11 +336,10 @@ func parseHeader(b []byte, m *Message, maxContent int64) (int64, error) {
 	return clen, nil
 }
 
-func stringField(name string, val []byte) (string, error) {
+func stringField(name string, val []byte, escaped bool) (string, error) {
 	if val[0] != '"' {
 		return "", fmt.Errorf("%w: %q must be a string, got %s", ErrFieldType, name, abbrev(val))
 	}
-	_, escaped, _ := scanString(val, 0)
 	return stringValue(val, escaped), nil
 }
 

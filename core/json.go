@@ -378,6 +378,13 @@ func scanNumber(b []byte, i int) (int, error) {
 func scanString(b []byte, i int) (end int, escaped bool, err error) {
 	i++
 	for i < len(b) {
+		// Most bytes need no decision: skip them with one table load.
+		for i < len(b) && plainStringByte[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		switch {
 		case c == '"':
@@ -411,6 +418,15 @@ func scanString(b []byte, i int) (end int, escaped bool, err error) {
 	}
 	return i, escaped, syntaxAt(b, i, "in string")
 }
+
+// plainStringByte marks the bytes that stand for themselves inside a JSON
+// string: all but '"', '\\' and the control characters.
+var plainStringByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func unhex(c byte) rune {
 	switch {
@@ -481,19 +497,47 @@ func stringValue(q []byte, escaped bool) string {
 		return unquote(q)
 	}
 	s := q[1 : len(q)-1]
-	for _, c := range commonStrings {
-		if string(s) == c {
-			return c
-		}
+	if c := internString(s); c != "" {
+		return c
 	}
 	return string(s)
 }
 
-// commonStrings are interned so that decoding the reference messages does
-// not allocate.
-var commonStrings = [...]string{
-	"little", "big", "text/json", "utf-8", "binary",
-	"binary/custom-client-binary-type", "binary/custom-server-binary-type",
-	"application/json", "application/octet-stream", "text/plain",
-	"close", "keep-alive", "connection", "search", "echo",
+// internString returns the constant equal to s for the values the
+// reference messages carry, so that decoding them does not allocate; ""
+// for any other s. A switch compiles to a search by length and value.
+func internString(s []byte) string {
+	switch string(s) {
+	case "little":
+		return "little"
+	case "big":
+		return "big"
+	case "text/json":
+		return "text/json"
+	case "utf-8":
+		return "utf-8"
+	case "binary":
+		return "binary"
+	case "binary/custom-client-binary-type":
+		return "binary/custom-client-binary-type"
+	case "binary/custom-server-binary-type":
+		return "binary/custom-server-binary-type"
+	case "application/json":
+		return "application/json"
+	case "application/octet-stream":
+		return "application/octet-stream"
+	case "text/plain":
+		return "text/plain"
+	case "close":
+		return "close"
+	case "keep-alive":
+		return "keep-alive"
+	case "connection":
+		return "connection"
+	case "search":
+		return "search"
+	case "echo":
+		return "echo"
+	}
+	return ""
 }
