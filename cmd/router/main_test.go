@@ -46,13 +46,43 @@ func TestMain(m *testing.M) {
 }
 
 // modes are the ways serve runs the built-in handlers; tests of answers
-// run in each.
+// run in each. args returns serve's arguments: each mode listens on one
+// framed free port on 127.0.0.1, and serves the default routes.
 var modes = []struct {
 	name string
-	args []string
+	args func(t *testing.T) []string
 }{
-	{"plugins", nil},
-	{"in-process", []string{"--in-process"}},
+	{"plugins", func(*testing.T) []string { return []string{"--listen", "127.0.0.1:0"} }},
+	{"in-process", func(*testing.T) []string { return []string{"--listen", "127.0.0.1:0", "--in-process"} }},
+	{"config file", func(t *testing.T) []string { return []string{"-c", writeFile(t, "router.yaml", builtinsYAML)} }},
+	{"config file in-process", func(t *testing.T) []string {
+		return []string{"--config", writeFile(t, "router.yaml", builtinsYAML), "--in-process"}
+	}},
+}
+
+// builtinsYAML is a config file that routes to the built-ins, under names
+// of its own, as the default config does.
+const builtinsYAML = `listen: tcp://127.0.0.1:0
+plugins:
+  find: { cmd: "builtin:search" }
+  bin: { cmd: "builtin:binary", restart: { max_restarts: 2 } }
+  echo: { cmd: "builtin:echo" }
+routes:
+  - { action: echo, plugin: echo }
+  - { content_type: text/json, plugin: find }
+  - { plugin: bin.binary }
+timeouts: { handler: 3s }
+`
+
+// writeFile writes content to the file name in a new temporary directory
+// and returns its path.
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a
@@ -96,22 +126,24 @@ type testServer struct {
 // returns once every listener is open.
 func startServe(t *testing.T, args ...string) *testServer {
 	t.Helper()
+	return startServeWith(t, new(cli), args...)
+}
+
+// startServeWith is startServe with the hooks of c.
+func startServeWith(t *testing.T, c *cli, args ...string) *testServer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &testServer{logs: new(syncBuffer), cancel: cancel, done: make(chan int, 1)}
 	ready := make(chan struct{})
-	c := &cli{
-		stdin:  strings.NewReader(""),
-		stdout: io.Discard,
-		stderr: s.logs,
-		listening: func(framed, raw []net.Addr) {
-			for _, a := range framed {
-				s.framed = append(s.framed, addrString(a))
-			}
-			for _, a := range raw {
-				s.raw = append(s.raw, addrString(a))
-			}
-			close(ready)
-		},
+	c.stdin, c.stdout, c.stderr = strings.NewReader(""), io.Discard, s.logs
+	c.listening = func(framed, raw []net.Addr) {
+		for _, a := range framed {
+			s.framed = append(s.framed, addrString(a))
+		}
+		for _, a := range raw {
+			s.raw = append(s.raw, addrString(a))
+		}
+		close(ready)
 	}
 	go func() { s.done <- c.run(ctx, append([]string{"serve"}, args...)) }()
 	select {
@@ -148,7 +180,7 @@ func addrString(a net.Addr) string {
 func TestSend(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
-			s := startServe(t, append([]string{"--listen", "127.0.0.1:0"}, mode.args...)...)
+			s := startServe(t, mode.args(t)...)
 			testSend(t, s.framed[0])
 		})
 	}
@@ -198,7 +230,7 @@ func TestSendRawGolden(t *testing.T) {
 	}
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
-			s := startServe(t, append([]string{"--listen", "127.0.0.1:0"}, mode.args...)...)
+			s := startServe(t, mode.args(t)...)
 			testSendRawGolden(t, s.framed[0])
 		})
 	}
@@ -422,7 +454,16 @@ func TestUsage(t *testing.T) {
 		{args: []string{"send", "--addr", "nope", "search", "x"}, code: exitUsage, stderr: `invalid value "nope" for flag -addr`},
 		{args: []string{"version", "x"}, code: exitUsage, stderr: "router version: takes no arguments"},
 		{args: []string{"help", "bogus"}, code: exitUsage, stderr: "router help: unknown command \"bogus\""},
-		{args: []string{"help", "a", "b"}, code: exitUsage, stderr: "router help: want at most one command"},
+		{args: []string{"help", "a", "b", "c"}, code: exitUsage, stderr: "router help: want at most a command and a subcommand"},
+		{args: []string{"help", "config", "bogus"}, code: exitUsage, stderr: `router help: unknown subcommand "bogus" of "config"`},
+		{args: []string{"config"}, code: exitUsage, stderr: "router config: want a subcommand: check or default\nRun 'router help config' for usage.\n"},
+		{args: []string{"config", "bogus"}, code: exitUsage, stderr: `router config: unknown subcommand "bogus"; want check or default`},
+		{args: []string{"config", "check", "a.yaml", "b.yaml"}, code: exitUsage, stderr: "router config check: want at most one FILE, got 2 arguments\nRun 'router help config check' for usage.\n"},
+		{args: []string{"config", "check", "-c", "a.yaml", "b.yaml"}, code: exitUsage, stderr: `FILE "b.yaml" and --config "a.yaml" disagree`},
+		{args: []string{"config", "check", "a.yaml", "--bogus"}, code: exitUsage, stderr: "router config check: flag provided but not defined: -bogus\n"},
+		{args: []string{"config", "check", "a.yaml", "--log-level", "loud"}, code: exitUsage, stderr: `invalid value "loud" for flag -log-level: want trace, debug, info, warn, error or off`},
+		{args: []string{"config", "default", "x"}, code: exitUsage, stderr: "router config default: takes no arguments\n"},
+		{args: []string{"serve", "--max-content-length", "16 MB/s"}, code: exitUsage, stderr: `invalid value "16 MB/s" for flag -max-content-length`},
 		{args: []string{"plugin"}, code: exitUsage, stderr: "router plugin: want one NAME (search, binary, echo), got 0 arguments\n"},
 		{args: []string{"plugin", "nope"}, code: exitUsage, stderr: "router plugin: unknown built-in \"nope\"; the built-ins are search, binary, echo\n"},
 		{args: []string{"plugin", "search", "extra"}, code: exitUsage, stderr: "got 2 arguments"},
@@ -430,7 +471,6 @@ func TestUsage(t *testing.T) {
 		{args: []string{"serve", "--plugin", "=./upper"}, code: exitUsage, stderr: "want NAME=CMD"},
 		{args: []string{"serve", "--plugin", "upper="}, code: exitUsage, stderr: "want NAME=CMD"},
 		{args: []string{"serve", "--plugin", "up per=./upper"}, code: exitUsage, stderr: `plugin name "up per": want letters, digits`},
-		{args: []string{"serve", "--plugin", "search=./search"}, code: exitUsage, stderr: `plugin name "search" is the built-in plugin's`},
 		{args: []string{"serve", "--plugin", "a=./a", "--plugin", "a=./b"}, code: exitUsage, stderr: `plugin name "a" is given twice`},
 		{args: []string{"serve", "--plugin", "a=builtin:nope"}, code: exitUsage, stderr: `unknown built-in "nope"; the built-ins are search, binary, echo`},
 
@@ -438,12 +478,17 @@ func TestUsage(t *testing.T) {
 		{args: []string{"-h"}, code: exitOK, stdout: "Commands:", wantNoErrs: true},
 		{args: []string{"--help"}, code: exitOK, stdout: "Commands:", wantNoErrs: true},
 		{args: []string{"help", "serve"}, code: exitOK, stdout: "Usage: router serve [flags]\n", wantNoErrs: true},
-		{args: []string{"serve", "-h"}, code: exitOK, stdout: "-max-content-length bytes", wantNoErrs: true},
+		{args: []string{"serve", "-h"}, code: exitOK, stdout: "-max-content-length size", wantNoErrs: true},
+		{args: []string{"serve", "-h"}, code: exitOK, stdout: "-config FILE", wantNoErrs: true},
+		{args: []string{"config", "-h"}, code: exitOK, stdout: "Usage: router config <subcommand> [flags] [arguments]\n", wantNoErrs: true},
+		{args: []string{"config", "check", "--help"}, code: exitOK, stdout: "Usage: router config check [flags] [FILE]\n", wantNoErrs: true},
+		{args: []string{"config", "default", "-h"}, code: exitOK, stdout: "Usage: router config default\n", wantNoErrs: true},
+		{args: []string{"help", "config", "check"}, code: exitOK, stdout: "-no-plugins", wantNoErrs: true},
 		{args: []string{"serve", "--help"}, code: exitOK, stdout: "Examples:", wantNoErrs: true},
 		{args: []string{"send", "--help"}, code: exitOK, stdout: "Usage: router send [flags] ACTION VALUE\n", wantNoErrs: true},
 		{args: []string{"send", "-h"}, code: exitOK, stdout: "router send search morpheus", wantNoErrs: true},
 		{args: []string{"version", "--help"}, code: exitOK, stdout: "Usage: router version\n", wantNoErrs: true},
-		{args: []string{"help", "help"}, code: exitOK, stdout: "Usage: router help [command]\n", wantNoErrs: true},
+		{args: []string{"help", "help"}, code: exitOK, stdout: "Usage: router help [command [subcommand]]\n", wantNoErrs: true},
 		{args: []string{"help", "plugin"}, code: exitOK, stdout: "Usage: router plugin NAME\n", wantNoErrs: true},
 		{args: []string{"plugin", "--help"}, code: exitOK, stdout: "\tsearch   ", wantNoErrs: true},
 		{args: []string{"plugin", "-h"}, code: exitOK, stdout: "\techo     ", wantNoErrs: true},
@@ -463,25 +508,58 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-// TestHelpIsComplete checks that every command's help has a description,
-// its flags and examples.
+// allCommands returns every command and subcommand, parents first.
+func allCommands() []*command {
+	var out []*command
+	var walk func([]*command)
+	walk = func(cmds []*command) {
+		for _, cmd := range cmds {
+			out = append(out, cmd)
+			walk(cmd.subs)
+		}
+	}
+	walk(commands)
+	return out
+}
+
+// TestHelpIsComplete checks that every command's help, by --help, -h and
+// help, has a description, its flags and examples of itself, and exits 0.
 func TestHelpIsComplete(t *testing.T) {
 	_, top, _ := routerCmd(t, "help")
 	for _, cmd := range commands {
 		if !strings.Contains(top, "\t"+cmd.name+" ") {
 			t.Errorf("top-level help does not list %q", cmd.name)
 		}
-		_, out, _ := routerCmd(t, "help", cmd.name)
-		fs := newFlagSet(cmd)
-		cmd.setup(fs)
-		fs.VisitAll(func(f *flag.Flag) {
-			if !strings.Contains(out, "  -"+f.Name) {
-				t.Errorf("help %s does not describe -%s", cmd.name, f.Name)
+	}
+	for _, cmd := range allCommands() {
+		words := strings.Fields(cmd.name)
+		code, out, stderr := routerCmd(t, append([]string{"help"}, words...)...)
+		if code != exitOK || stderr != "" || !strings.HasPrefix(out, "Usage: router "+cmd.name) {
+			t.Errorf("help %s: exit %d, stderr %q, stdout:\n%s", cmd.name, code, stderr, out)
+		}
+		for _, h := range []string{"--help", "-h"} {
+			code, o, stderr := routerCmd(t, append(words, h)...)
+			if code != exitOK || stderr != "" || o != out {
+				t.Errorf("%s %s: exit %d, stderr %q; stdout differs from help %s's:\n%s", cmd.name, h, code, stderr, cmd.name, o)
 			}
-		})
+		}
+		if cmd.setup != nil {
+			fs := newFlagSet(cmd)
+			cmd.setup(fs)
+			fs.VisitAll(func(f *flag.Flag) {
+				if !strings.Contains(out, "  -"+f.Name) {
+					t.Errorf("help %s does not describe -%s", cmd.name, f.Name)
+				}
+			})
+		}
+		for _, sub := range cmd.subs {
+			if !strings.Contains(out, "\t"+sub.base()+" ") {
+				t.Errorf("help %s does not list its subcommand %q", cmd.name, sub.base())
+			}
+		}
 		_, examples, _ := strings.Cut(out, "\nExamples:\n")
 		if cmd.desc == "" || !strings.Contains(examples, "\trouter "+cmd.name) {
-			t.Errorf("help %s lacks a description or examples:\n%s", cmd.name, out)
+			t.Errorf("help %s lacks a description or examples of itself:\n%s", cmd.name, out)
 		}
 	}
 }
@@ -524,7 +602,9 @@ func TestServeAddressInUse(t *testing.T) {
 	defer l.Close()
 	busy := l.Addr().String()
 	code, stdout, stderr := routerCmd(t, "serve", "--listen", "127.0.0.1:0", "--listen", busy)
-	if want := "router: cannot listen on " + busy + ": address already in use\n"; code != exitFailure || stdout != "" || stderr != want {
+	want := "flags: listen[1]: cannot listen on " + busy + ": address already in use " +
+		"(want an address that is free and that this user may listen on; port 0 picks a free port)\n"
+	if code != exitFailure || stdout != "" || !strings.HasSuffix(stderr, want) || strings.Contains(stderr, "plugin started") {
 		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1, stderr %q", code, stdout, stderr, want)
 	}
 }

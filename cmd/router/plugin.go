@@ -25,8 +25,7 @@ type builtin struct {
 	spec func() plugins.HandlerSpec
 }
 
-// builtins in the order help lists them, which is also the order serve
-// starts them in.
+// builtins in the order help lists them.
 var builtins = []builtin{
 	{
 		name:    "search",
@@ -96,9 +95,10 @@ var pluginCmd = &command{
 	args:    "NAME",
 	summary: "serve a built-in handler as a plugin process (run by serve)",
 	desc: `Plugin serves the built-in handler NAME as a plugin process, for a router
-that started it: "router serve" runs each built-in this way, as the plugin
-command "builtin:NAME". It is not meant to be run by hand: run outside a
-router, it says so and exits with status 1.
+that started it: "router serve" runs it this way for a config's plugin whose
+cmd is "builtin:NAME" (the default config's search, binary and echo). It is
+not meant to be run by hand: run outside a router, it says so and exits with
+status 1.
 
 The built-ins, with the actions and content-types they declare:
 
@@ -109,6 +109,7 @@ stops it or dies.
 `,
 	examples: []string{
 		"# What serve runs for the search route; by hand, it only explains itself:\nrouter plugin search",
+		"# The built-ins and what they declare:\nrouter plugin --help",
 	},
 	setup: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 		return func(_ context.Context, c *cli, args []string) error {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/plugins"
 )
@@ -99,29 +101,11 @@ func TestPluginDeclarations(t *testing.T) {
 		})
 	}
 
-	// And the declarations lead to the default routes.
-	defaults := map[string]route{}
-	for _, b := range builtins {
-		defaults[b.name] = route{Route: core.Route{Handler: b.spec().Handler}}
-	}
-	for _, r := range defaultRoutes(defaults) {
-		var found bool
-		for _, b := range builtins {
-			s := b.spec()
-			if r.Handler != defaults[b.name].Handler {
-				continue
-			}
-			found = true
-			match := slices.Contains(s.Actions, r.Action) && r.ContentType == "" ||
-				r.Action == "" && slices.Contains(s.ContentTypes, r.ContentType) ||
-				r.Action == "" && r.ContentType == "" && slices.Contains(s.ContentTypes, "*")
-			if !match {
-				t.Errorf("default route %s leads to %s, which does not declare it", r.Route, b.name)
-			}
-		}
-		if !found {
-			t.Errorf("default route %s leads to no built-in", r.Route)
-		}
+	// And the default config's routes to the built-ins are what they
+	// declare: config.Check checks each route against its handler's
+	// declarations.
+	if err := config.Check(t.Context(), config.Default(), config.StartOptions{InProcess: inProcessBuiltins()}); err != nil {
+		t.Errorf("the default config does not check with the built-ins in-process:\n%v", err)
 	}
 }
 
@@ -153,7 +137,7 @@ func TestServePluginFlag(t *testing.T) {
 	upper := testPlugin(t)
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
-			s := startServe(t, append([]string{"--listen", "127.0.0.1:0", "--plugin", "upper=" + upper, "--log-level", "debug"}, mode.args...)...)
+			s := startServe(t, append(mode.args(t), "--plugin", "upper="+upper, "--log-level", "debug")...)
 			for _, tt := range []struct {
 				args []string
 				want string
@@ -170,7 +154,7 @@ func TestServePluginFlag(t *testing.T) {
 					t.Errorf("router %q = exit %d, stdout %q, stderr %q; want %q", args, code, stdout, stderr, tt.want)
 				}
 			}
-			if logs := s.logs.String(); !strings.Contains(logs, `match="action=upper content-type=*" handler="plugin upper handler upper"`) {
+			if logs := s.logs.String(); !regexp.MustCompile(`router: route: index=0 action=upper .*plugin=upper\.upper\n`).MatchString(logs) {
 				t.Errorf("no route to upper in the debug logs:\n%s", logs)
 			}
 		})
@@ -178,31 +162,48 @@ func TestServePluginFlag(t *testing.T) {
 }
 
 // TestServePluginErrors: a plugin that cannot start, or whose routes
-// conflict with the default ones, stops serve with one line naming it.
+// conflict with the config's, stops serve with exit code 1 and one line
+// per problem, naming it, before it listens.
 func TestServePluginErrors(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "missing")
+	notFound := `exec: "` + missing + `": stat ` + missing + `: no such file or directory`
 	type test struct {
 		name       string
 		executable string // for builtin: plugins; "" means this binary
 		args       []string
-		want       string // the start of the last line of stderr
+		want       []string // the last lines of stderr; a line ending in "…" is a prefix
 	}
 	tests := []test{
-		{"missing plugin", "", []string{"--plugin", "up=" + missing},
-			`router: cannot start plugin "up" (` + missing + `): exec: "` + missing + `": stat ` + missing + `: no such file or directory`},
-		{"missing router", missing, nil,
-			`router: cannot start plugin "search" (builtin:search): exec: "` + missing + `": stat ` + missing + `: no such file or directory; ` +
-				`cannot start plugin "binary" (builtin:binary): exec: `},
-		{"duplicate action", "", []string{"--plugin", "echo2=builtin:echo"},
-			"router: invalid route table: route 1 (action=echo content-type=*) can never match: it duplicates route 0 (routes 0: action=echo content-type=* -> plugin echo2 handler echo; 1: "},
-		{"duplicate content-type", "", []string{"--in-process", "--plugin", "find=builtin:search"},
-			"router: invalid route table: route 3 (action=* content-type=text/json) can never match: it duplicates route 1 (routes 0: action=search content-type=* -> plugin find handler search; 1: action=* content-type=text/json -> plugin find handler search; 2: action=echo content-type=* -> echo (in-process); 3: "},
-		{"catch-all", "", []string{"--plugin", "bin=builtin:binary"},
-			"router: invalid route table: route 1 (action=echo content-type=*) can never match: it follows the catch-all route 0 ("},
+		{"missing plugin", "", []string{"--plugin", "up=" + missing}, []string{
+			`router: cannot start plugin "up" (` + missing + `): ` + notFound,
+		}},
+		{"missing router", missing, nil, []string{
+			"default config: plugins.binary: cannot start builtin:binary: " + notFound,
+			"default config: plugins.echo: cannot start builtin:echo: " + notFound,
+			"default config: plugins.search: cannot start builtin:search: " + notFound,
+		}},
+		{"duplicate action", "", []string{"--plugin", "echo2=builtin:echo"}, []string{
+			"default config: routes[1]: duplicates routes[0] (action echo, content_type *) (want each action and content_type once)",
+			"flags: routes[0] is --plugin's: {action echo, plugin echo2.echo}; the config's routes follow, from routes[1]",
+		}},
+		{"duplicate content-type", "", []string{"--in-process", "--plugin", "find=builtin:search"}, []string{
+			"default config: routes[3]: duplicates routes[1] (action *, content_type text/json) (want each action and content_type once)",
+			"flags: routes[0] to routes[1] are --plugin's: {action search, plugin find.search}, {content_type text/json, plugin find.search}; the config's routes follow, from routes[2]",
+		}},
+		{"catch-all", "", []string{"--plugin", "bin=builtin:binary"}, []string{
+			"default config: routes[1]: can never match: it follows the catch-all routes[0] (want the catch-all route last)",
+			"default config: routes[2]: can never match: it follows the catch-all routes[0] (want the catch-all route last)",
+			"default config: routes[3]: can never match: it follows the catch-all routes[0] (want the catch-all route last)",
+			"flags: routes[0] is --plugin's: {content_type *, plugin bin.binary}; the config's routes follow, from routes[1]",
+		}},
+		{"name taken", "", []string{"--plugin", "search=builtin:search"}, []string{
+			`router: --plugin search=builtin:search: the config already defines a plugin "search" (want another NAME)`,
+		}},
 	}
 	if _, err := os.Stat("/bin/true"); err == nil {
-		tests = append(tests, test{"not a plugin", "", []string{"--in-process", "--plugin", "t=/bin/true"},
-			`router: cannot start plugin "t" (/bin/true): handshake: Unrecognized remote plugin message: (not a router plugin, `})
+		tests = append(tests, test{"not a plugin", "", []string{"--in-process", "--plugin", "t=/bin/true"}, []string{
+			`router: cannot start plugin "t" (/bin/true): handshake: Unrecognized remote plugin message: (not a router plugin, …`,
+		}})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -210,8 +211,17 @@ func TestServePluginErrors(t *testing.T) {
 			c := &cli{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, executable: tt.executable}
 			code := c.run(t.Context(), append([]string{"serve", "--listen", "127.0.0.1:0"}, tt.args...))
 			lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
-			if last := lines[len(lines)-1]; code != exitFailure || !strings.HasPrefix(last, tt.want) {
-				t.Errorf("exit %d, last line of stderr:\n%s\nwant exit 1 and a line starting\n%s\nstderr:\n%s", code, last, tt.want, stderr.String())
+			ok := code == exitFailure && len(lines) >= len(tt.want)
+			if ok {
+				for i, w := range tt.want {
+					got := lines[len(lines)-len(tt.want)+i]
+					if p, prefix := strings.CutSuffix(w, "…"); got != w && !(prefix && strings.HasPrefix(got, p)) {
+						ok = false
+					}
+				}
+			}
+			if !ok {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit 1 and stderr ending in:\n%s", code, stderr.String(), strings.Join(tt.want, "\n"))
 			}
 			if strings.Contains(stderr.String(), "listening") {
 				t.Errorf("serve listened:\n%s", stderr.String())

@@ -56,6 +56,9 @@ The answer is printed on stdout:
 -v prints the answer's header first, one field a line, then an empty line.
 --raw writes the answer's exact bytes as they came off the wire instead
 (with -v, the header goes to stderr).
+
+Exit codes: 0 for an answer; 1 if it cannot connect, gets no answer or an
+invalid one, or the answer is {"error": ...}; 2 for a usage error.
 `,
 	examples: []string{
 		"router send search morpheus\n# Follow the white rabbit. 🐰",

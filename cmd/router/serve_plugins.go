@@ -10,7 +10,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/plugins"
 )
 
@@ -38,9 +38,6 @@ func (l *pluginList) Set(s string) error {
 	if !pluginName.MatchString(name) {
 		return fmt.Errorf("plugin name %q: want letters, digits, '-' and '_'", name)
 	}
-	if _, ok := lookupBuiltin(name); ok {
-		return fmt.Errorf("plugin name %q is the built-in plugin's; choose another", name)
-	}
 	for _, p := range *l {
 		if p.name == name {
 			return fmt.Errorf("plugin name %q is given twice", name)
@@ -55,44 +52,89 @@ func (l *pluginList) Set(s string) error {
 	return nil
 }
 
-// pluginConfig returns the configuration of the plugin name, run from cmd.
-func (c *cli) pluginConfig(name, cmd string, log hclog.Logger) plugins.Config {
-	return plugins.Config{
-		Name:       name,
-		Cmd:        cmd,
-		Logger:     log,
-		Executable: c.executable,
-	}
-}
-
-// startPlugins starts the plugins cfgs describes, all at once. If any
-// fails, it stops the others and returns an error naming each that failed
-// and its command.
-func startPlugins(ctx context.Context, cfgs []plugins.Config) ([]*plugins.Process, error) {
-	procs := make([]*plugins.Process, len(cfgs))
-	errs := make([]error, len(cfgs))
+// learnRoutes returns the routes to what the --plugin plugins declare: for
+// each in turn, one per action its handlers declare, then one per
+// content-type. A built-in's declarations are known; any other plugin is
+// started, all at once, to learn them, and stopped. (Its config entry
+// then starts it again, with the others: a config names its routes, it
+// does not derive them from a plugin; see the note in serve's help.)
+func learnRoutes(ctx context.Context, list pluginList, executable string, log hclog.Logger) ([]config.Route, error) {
+	infos := make([]plugins.Info, len(list))
+	errs := make([]error, len(list))
 	var wg sync.WaitGroup
-	for i, cfg := range cfgs {
-		wg.Go(func() { procs[i], errs[i] = plugins.Start(ctx, cfg) })
+	for i, p := range list {
+		if b, ok := strings.CutPrefix(p.cmd, plugins.BuiltinPrefix); ok {
+			bt, _ := lookupBuiltin(b) // the flag checked it
+			infos[i] = declared(builtinPlugin(bt))
+			continue
+		}
+		wg.Go(func() {
+			log.Debug("starting the plugin to learn what it declares", "plugin", p.name, "cmd", p.cmd)
+			proc, err := plugins.Start(ctx, plugins.Config{Name: p.name, Cmd: p.cmd, Logger: log, Executable: executable})
+			if err != nil {
+				errs[i] = fmt.Errorf("cannot start plugin %q (%s): %s", p.name, p.cmd, startReason(err))
+				return
+			}
+			infos[i] = proc.Info()
+			proc.Shutdown(context.WithoutCancel(ctx))
+		})
 	}
 	wg.Wait()
-	var failed []string
-	for i, err := range errs {
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var routes []config.Route
+	for i, p := range list {
+		rs, err := pluginRoutes(p, infos[i], log)
 		if err != nil {
-			failed = append(failed, fmt.Sprintf("cannot start plugin %q (%s): %s", cfgs[i].Name, cfgs[i].Cmd, startReason(err)))
+			return nil, err
+		}
+		routes = append(routes, rs...)
+	}
+	return routes, nil
+}
+
+// declared returns what an in-process plugin declares, as its process
+// would (see plugins.HandlerSpec).
+func declared(p *plugins.Plugin) plugins.Info {
+	info := plugins.Info{Name: p.Name, Version: p.Version}
+	for _, h := range p.Handlers {
+		actions := h.Actions
+		if actions == nil {
+			actions = []string{h.Name}
+		}
+		info.Handlers = append(info.Handlers, plugins.HandlerInfo{Name: h.Name, Actions: actions, ContentTypes: h.ContentTypes})
+	}
+	return info
+}
+
+// pluginRoutes returns the routes to the handlers of the --plugin p,
+// which declared info: one for each action they declare, then one for
+// each content-type.
+func pluginRoutes(p pluginFlag, info plugins.Info, log hclog.Logger) ([]config.Route, error) {
+	var actions, types []config.Route
+	for _, h := range info.Handlers {
+		ref := p.name + "." + h.Name
+		for _, a := range h.Actions {
+			if a == "" {
+				return nil, fmt.Errorf("plugin %q (%s): handler %q declares an empty action", p.name, p.cmd, h.Name)
+			}
+			actions = append(actions, config.Route{Action: a, Plugin: ref})
+		}
+		for _, ct := range h.ContentTypes {
+			if ct == "" {
+				return nil, fmt.Errorf("plugin %q (%s): handler %q declares an empty content-type", p.name, p.cmd, h.Name)
+			}
+			types = append(types, config.Route{ContentType: ct, Plugin: ref})
+		}
+		if len(h.Actions) == 0 && len(h.ContentTypes) == 0 {
+			log.Warn("handler declares no action or content-type; no route leads to it", "plugin", p.name, "handler", h.Name)
 		}
 	}
-	if failed == nil {
-		return procs, nil
+	if len(actions) == 0 && len(types) == 0 {
+		return nil, fmt.Errorf("plugin %q (%s) declares no action or content-type: no route would lead to it", p.name, p.cmd)
 	}
-	var started []*plugins.Process
-	for _, p := range procs {
-		if p != nil {
-			started = append(started, p)
-		}
-	}
-	shutdownPlugins(ctx, started, hclog.NewNullLogger())
-	return nil, errors.New(strings.Join(failed, "; "))
+	return append(actions, types...), nil
 }
 
 // startReason shortens an error of plugins.Start to one line, without
@@ -115,56 +157,4 @@ func startReason(err error) string {
 		}
 	}
 	return strings.Join(strings.Fields(msg), " ")
-}
-
-// shutdownPlugins stops procs, all at once.
-func shutdownPlugins(ctx context.Context, procs []*plugins.Process, log hclog.Logger) {
-	var wg sync.WaitGroup
-	for _, p := range procs {
-		wg.Go(func() {
-			if err := p.Shutdown(ctx); err != nil {
-				log.Warn("plugin did not stop gracefully; killed", "plugin", p.Name(), "error", err)
-			}
-		})
-	}
-	wg.Wait()
-}
-
-// pluginRoutes returns the routes to the handlers of p, a --plugin run
-// from cmd: one for each action they declare, then one for each
-// content-type.
-func pluginRoutes(p *plugins.Process, cmd string, log hclog.Logger) ([]route, error) {
-	var actions, types []route
-	for _, h := range p.Info().Handlers {
-		handler, err := p.Handler(h.Name)
-		if err != nil {
-			return nil, err
-		}
-		label := fmt.Sprintf("plugin %s handler %s", p.Name(), h.Name)
-		for _, a := range h.Actions {
-			if a == "" {
-				return nil, fmt.Errorf("plugin %q (%s): handler %q declares an empty action", p.Name(), cmd, h.Name)
-			}
-			actions = append(actions, route{Route: core.Route{Action: a, Handler: handler}, label: label})
-		}
-		for _, ct := range h.ContentTypes {
-			if ct == "" {
-				return nil, fmt.Errorf("plugin %q (%s): handler %q declares an empty content-type", p.Name(), cmd, h.Name)
-			}
-			// A glob of stars alone matches every request: it is the
-			// catch-all, and the Mux must see it as one to find the
-			// routes it would hide.
-			if strings.Trim(ct, "*") == "" {
-				ct = ""
-			}
-			types = append(types, route{Route: core.Route{ContentType: ct, Handler: handler}, label: label})
-		}
-		if len(h.Actions) == 0 && len(h.ContentTypes) == 0 {
-			log.Warn("handler declares no action or content-type; no route leads to it", "plugin", p.Name(), "handler", h.Name)
-		}
-	}
-	if len(actions) == 0 && len(types) == 0 {
-		return nil, fmt.Errorf("plugin %q (%s) declares no action or content-type: no route would lead to it", p.Name(), cmd)
-	}
-	return append(actions, types...), nil
 }

@@ -15,7 +15,7 @@ var versionCmd = &command{
 source tree), the VCS revision it was built from when known, and the Go
 version and platform.
 `,
-	examples: []string{"router version"},
+	examples: []string{"router version", "# The same:\nrouter --version"},
 	setup: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 		return func(_ context.Context, c *cli, args []string) error {
 			if len(args) > 0 {
