@@ -114,8 +114,8 @@ type Plugin struct {
 	// on top of the router's own. Default: none.
 	Env map[string]string `koanf:"env"`
 	// Settings are handed to the plugin's Init as a JSON object (key
-	// "settings"); their meaning is the plugin's. Default: none, and
-	// Init is not called.
+	// "settings"); their meaning is the plugin's. Default: none (Init
+	// still runs, with an empty object).
 	Settings map[string]any `koanf:"settings"`
 	// StartTimeout bounds starting the plugin (key "start_timeout").
 	// Default: 10s.

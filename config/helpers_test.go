@@ -67,7 +67,12 @@ func testPlugin(name string) *plugins.Plugin {
 				}),
 			}},
 			Init: func(_ context.Context, s map[string]any) error {
-				t, ok := s["tag"].(string)
+				v, given := s["tag"]
+				if !given {
+					tag.Store("untagged")
+					return nil
+				}
+				t, ok := v.(string)
 				if !ok {
 					return errors.New(`settings: want "tag", a string`)
 				}

@@ -673,7 +673,7 @@ func (r *Router) startPlugin(ctx context.Context, cfg *Config, name string) (*pl
 			return nil, fail("the in-process plugin has no handlers", nil)
 		}
 		run := &pluginRun{name: name, cfg: pc, inproc: p, info: declared(p)}
-		if err := initInProcess(ctx, p, pc.Settings); err != nil {
+		if err := p.Initialize(ctx, pc.Settings); err != nil {
 			return nil, &Error{Source: cfg.src.of(key + ".settings"), Key: key, Msg: "in-process Init failed: " + err.Error(), Err: ErrPlugin, Cause: err}
 		}
 		return run, nil
@@ -725,24 +725,6 @@ func declared(p *plugins.Plugin) plugins.Info {
 
 // initInProcess hands settings to an in-process plugin as its process
 // would: only when there are settings.
-func initInProcess(ctx context.Context, p *plugins.Plugin, settings map[string]any) error {
-	if settings == nil {
-		return nil
-	}
-	if p.Init != nil {
-		if err := p.Init(ctx, settings); err != nil {
-			return err
-		}
-	}
-	for _, h := range p.Handlers {
-		if in, ok := h.Handler.(plugins.Initializer); ok {
-			if err := in.Init(ctx, settings); err != nil {
-				return fmt.Errorf("handler %q: %w", h.Name, err)
-			}
-		}
-	}
-	return nil
-}
 
 // startReason shortens an error of plugins.Start to one line, without
 // the plugin's name and path that the caller gives.

@@ -530,6 +530,9 @@ routes: [{action: tagged, plugin: tag}, {plugin: fallback}]
 	// A listener that changes mode on the same address is closed and
 	// opened again; a connection opened to it before stays.
 	kaNew := dial(t, "unix://"+dir+"/new.sock")
+	// Once answered, the connection is surely accepted: one still in the
+	// listener's backlog would be reset when the listener closes.
+	expect(t, kaNew, action("tag", nil), "v2:tag")
 	writeFile(t, dir, "r.yaml", `
 listen: ["127.0.0.1:0", {addr: "unix://`+dir+`/new.sock", raw: true, plugin: echo}]
 plugins:

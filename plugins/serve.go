@@ -214,19 +214,33 @@ func (s *pluginServer) Init(ctx context.Context, req *pluginpb.InitRequest) (*pl
 			return nil, fmt.Errorf("plugin config is not a JSON object: %w", err)
 		}
 	}
-	if s.p.Init != nil {
-		if err := s.p.Init(ctx, config); err != nil {
-			return nil, err
+	if err := s.p.Initialize(ctx, config); err != nil {
+		return nil, err
+	}
+	return &pluginpb.InitResponse{}, nil
+}
+
+// Initialize hands settings to p's Init and to each handler that is an
+// Initializer, as a plugin process does before its first request. A
+// program that runs a Plugin in process calls it itself. Nil settings
+// are an empty map.
+func (p *Plugin) Initialize(ctx context.Context, settings map[string]any) error {
+	if settings == nil {
+		settings = map[string]any{}
+	}
+	if p.Init != nil {
+		if err := p.Init(ctx, settings); err != nil {
+			return err
 		}
 	}
-	for _, h := range s.p.Handlers {
+	for _, h := range p.Handlers {
 		if in, ok := h.Handler.(Initializer); ok {
-			if err := in.Init(ctx, config); err != nil {
-				return nil, fmt.Errorf("handler %q: %w", h.Name, err)
+			if err := in.Init(ctx, settings); err != nil {
+				return fmt.Errorf("handler %q: %w", h.Name, err)
 			}
 		}
 	}
-	return &pluginpb.InitResponse{}, nil
+	return nil
 }
 
 // grpcPlugin binds the control service to go-plugin, on both sides.
