@@ -547,7 +547,7 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{
 				`DIR/r.yaml: plugins.p.cmd: no command (want the plugin executable's path, or builtin:NAME)`,
 				`DIR/r.yaml: plugins.q.cmd: no built-in named after builtin: (want builtin:NAME, such as builtin:search)`,
-				`DIR/r.yaml: plugins.q.start_timeout: duration 0s is not positive (want a duration above 0, such as 10s)`,
+				`DIR/r.yaml: plugins.q.start_timeout: duration 0 is not positive (want a duration above 0, such as 10s)`,
 				`DIR/r.yaml: plugins.q.restart.max_restarts: negative count -1 (want 0 or more; 0 means never restart)`,
 				`DIR/r.yaml: plugins.q.restart.max_backoff: 1s is less than backoff 2s (want max_backoff at least backoff)`,
 			},

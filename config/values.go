@@ -87,6 +87,9 @@ func parseDuration(s string) (time.Duration, error) {
 // formatDuration writes d the way a person would: "10s", "1m", "100ms",
 // "1m30s", "0".
 func formatDuration(d time.Duration) string {
+	if d == 0 {
+		return "0"
+	}
 	s := d.String()
 	// time.Duration.String writes 1m0s, 1h0m0s: drop the zero parts.
 	if strings.HasSuffix(s, "m0s") {

@@ -93,7 +93,7 @@ func (f *checkFlags) run(ctx context.Context, c *cli, fs *flag.FlagSet) error {
 		}
 		what = fmt.Sprintf("%d plugins started, %d routes checked against their declarations", len(cfg.Plugins), len(cfg.Routes))
 	}
-	out, err := configYAML(cfg, f.file)
+	out, err := effectiveYAML(cfg, f.file)
 	if err != nil {
 		return err
 	}
@@ -128,4 +128,19 @@ change, and a key you leave out of your file keeps its value here.
 			return err
 		}
 	},
+}
+
+// effectiveYAML writes cfg as YAML under a heading that says where it came
+// from.
+func effectiveYAML(cfg *config.Config, file string) ([]byte, error) {
+	out, err := cfg.YAML()
+	if err != nil {
+		return nil, err
+	}
+	src := "the default config"
+	if file != "" {
+		src = file
+	}
+	head := "# The effective config: " + src + ", under the ROUTER_ environment\n# variables and the flags, with every default.\n"
+	return append([]byte(head), out...), nil
 }

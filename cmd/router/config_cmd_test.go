@@ -334,7 +334,7 @@ func TestConfigCheck(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the effective config does not load: %v\n%s", err, stdout)
 	}
-	if again, err := configYAML(cfg, valid); err != nil || string(again) != stdout {
+	if again, err := effectiveYAML(cfg, valid); err != nil || string(again) != stdout {
 		t.Errorf("the effective config, loaded and written again, differs (%v):\n%s\nwant:\n%s", err, again, stdout)
 	}
 

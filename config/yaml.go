@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -9,26 +9,19 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/msgrouter/router/config"
 )
 
-// configYAML writes cfg as a config file that config.Load reads back to
-// the same config: every key, in the order of config.Config, the
-// defaults included. Durations and sizes are written as a person would
-// ("10s", "16MiB"); what is empty (a plugin's args, a route's action) is
-// left out. Listeners, routes and restart policies take one line each.
-// file names the file cfg was loaded from, for the heading comment.
-func configYAML(cfg *config.Config, file string) ([]byte, error) {
-	root, err := yamlNode(reflect.ValueOf(*cfg), "")
+// YAML writes c as a config file that Load reads back to the same config:
+// every key, in the order of Config, the defaults included. Durations and
+// sizes are written as a person would ("10s", "16MiB"); what is empty (a
+// plugin's args, a route's action) is left out. Listeners, routes and
+// restart policies take one line each. `router config check` prints the
+// effective config this way.
+func (c *Config) YAML() ([]byte, error) {
+	root, err := yamlNode(reflect.ValueOf(*c), "")
 	if err != nil {
 		return nil, err
 	}
-	src := "the default config"
-	if file != "" {
-		src = file
-	}
-	root.HeadComment = "The effective config: " + src + ", under the ROUTER_ environment\nvariables and the flags, with every default."
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
@@ -42,11 +35,8 @@ func configYAML(cfg *config.Config, file string) ([]byte, error) {
 }
 
 var (
-	typeDuration = reflect.TypeFor[time.Duration]()
-	typeSize     = reflect.TypeFor[config.Size]()
-	typeListener = reflect.TypeFor[config.Listener]()
-	typeRoute    = reflect.TypeFor[config.Route]()
-	typeRestart  = reflect.TypeFor[config.Restart]()
+	typeRoute   = reflect.TypeFor[Route]()
+	typeRestart = reflect.TypeFor[Restart]()
 )
 
 // yamlNode returns the node for v, found at key.
@@ -55,13 +45,13 @@ func yamlNode(v reflect.Value, key string) (*yaml.Node, error) {
 	case typeDuration:
 		return scalar(formatDuration(time.Duration(v.Int())))
 	case typeSize:
-		s := config.Size(v.Int()).String()
+		s := Size(v.Int()).String()
 		if strings.Trim(s, "0123456789") == "" {
 			return scalar(v.Int()) // no unit: a number
 		}
 		return scalar(s)
 	case typeListener:
-		if l := v.Interface().(config.Listener); !l.Raw && l.Plugin == "" && l.TLS == nil {
+		if l := v.Interface().(Listener); !l.Raw && l.Plugin == "" && l.TLS == nil {
 			return scalar(l.Addr) // the short form
 		}
 	}
@@ -144,20 +134,4 @@ func omit(v reflect.Value) bool {
 		return v.IsNil()
 	}
 	return false
-}
-
-// formatDuration writes d as a person would: "10s", "1m", "1m30s", "0".
-func formatDuration(d time.Duration) string {
-	if d == 0 {
-		return "0"
-	}
-	s := d.String()
-	// time.Duration.String writes 1m0s, 1h0m0s: drop the zero parts.
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
 }
