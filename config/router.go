@@ -704,7 +704,7 @@ func (r *Router) startPlugin(ctx context.Context, cfg *Config, name string) (*pl
 		Executable: r.opts.Executable,
 	})
 	if err != nil {
-		return nil, fail(fmt.Sprintf("cannot start %s: %s", pc.Cmd, startReason(err)), err)
+		return nil, fail(fmt.Sprintf("cannot start %s: %s", pc.Cmd, plugins.ShortError(err)), err)
 	}
 	return &pluginRun{name: name, cfg: pc, proc: proc, info: proc.Info()}, nil
 }
@@ -721,24 +721,6 @@ func declared(p *plugins.Plugin) plugins.Info {
 		info.Handlers = append(info.Handlers, plugins.HandlerInfo{Name: h.Name, Actions: actions, ContentTypes: h.ContentTypes})
 	}
 	return info
-}
-
-// initInProcess hands settings to an in-process plugin as its process
-// would: only when there are settings.
-
-// startReason shortens an error of plugins.Start to one line, without
-// the plugin's name and path that the caller gives.
-func startReason(err error) string {
-	msg := err.Error()
-	if rest, ok := strings.CutPrefix(msg, plugins.ErrStart.Error()+" "); ok {
-		if _, after, ok := strings.Cut(rest, "): "); ok {
-			msg = after
-		}
-	}
-	if first, _, cut := strings.Cut(msg, "\n"); cut {
-		msg = first
-	}
-	return strings.Join(strings.Fields(msg), " ")
 }
 
 // build returns the route table of cfg over the running plugins procs,

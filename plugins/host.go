@@ -282,6 +282,28 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 	return inst, info, nil
 }
 
+// ShortError returns an error of Start in one line, without the plugin's
+// name and path, for a caller that names them itself: go-plugin explains a
+// failed handshake over several lines, of which the first says what
+// happened.
+func ShortError(err error) string {
+	msg := err.Error()
+	// Start's errors read `plugins: cannot start plugin "NAME" (PATH):
+	// what: cause`.
+	if rest, ok := strings.CutPrefix(msg, ErrStart.Error()+" "); ok {
+		if _, after, ok := strings.Cut(rest, "): "); ok {
+			msg = after
+		}
+	}
+	if first, _, cut := strings.Cut(msg, "\n"); cut {
+		msg = first
+		if strings.Contains(first, "Unrecognized remote plugin message") {
+			msg += " (not a router plugin, or it failed before the handshake; its output is in the debug log)"
+		}
+	}
+	return strings.Join(strings.Fields(msg), " ")
+}
+
 // Info returns what the plugin declared when it started.
 func (p *Process) Info() Info {
 	p.mu.Lock()

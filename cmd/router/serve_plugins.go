@@ -72,7 +72,7 @@ func learnRoutes(ctx context.Context, list pluginList, executable string, log hc
 			log.Debug("starting the plugin to learn what it declares", "plugin", p.name, "cmd", p.cmd)
 			proc, err := plugins.Start(ctx, plugins.Config{Name: p.name, Cmd: p.cmd, Logger: log, Executable: executable})
 			if err != nil {
-				errs[i] = fmt.Errorf("cannot start plugin %q (%s): %s", p.name, p.cmd, startReason(err))
+				errs[i] = fmt.Errorf("cannot start plugin %q (%s): %s", p.name, p.cmd, plugins.ShortError(err))
 				return
 			}
 			infos[i] = proc.Info()
@@ -135,26 +135,4 @@ func pluginRoutes(p pluginFlag, info plugins.Info, log hclog.Logger) ([]config.R
 		return nil, fmt.Errorf("plugin %q (%s) declares no action or content-type: no route would lead to it", p.name, p.cmd)
 	}
 	return append(actions, types...), nil
-}
-
-// startReason shortens an error of plugins.Start to one line, without
-// the plugin's name and path that the caller gives.
-func startReason(err error) string {
-	msg := err.Error()
-	// plugins.Start's errors read `plugins: cannot start plugin "NAME"
-	// (PATH): what: cause`.
-	if rest, ok := strings.CutPrefix(msg, plugins.ErrStart.Error()+" "); ok {
-		if _, after, ok := strings.Cut(rest, "): "); ok {
-			msg = after
-		}
-	}
-	// go-plugin explains a failed handshake over several lines; the
-	// first says what happened, the rest lists generic causes.
-	if first, _, cut := strings.Cut(msg, "\n"); cut {
-		msg = first
-		if strings.Contains(first, "Unrecognized remote plugin message") {
-			msg += " (not a router plugin, or it failed before the handshake; --log-level debug shows its output)"
-		}
-	}
-	return strings.Join(strings.Fields(msg), " ")
 }
