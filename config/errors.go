@@ -50,6 +50,7 @@ type Error struct {
 	Cause  error  // the underlying error, if any
 }
 
+// Error returns the one-line form: SOURCE: KEY: what is wrong (want WHAT).
 func (e *Error) Error() string {
 	var sb strings.Builder
 	if e.Source != "" {

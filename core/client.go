@@ -195,4 +195,5 @@ type RemoteError struct {
 	Text string
 }
 
+// Error returns the server's text after "server answered error: ".
 func (e *RemoteError) Error() string { return "server answered error: " + e.Text }

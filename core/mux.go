@@ -23,6 +23,7 @@ type Route struct {
 	Handler Handler
 }
 
+// String describes the route's match, "*" for what it leaves open.
 func (r Route) String() string {
 	a, ct := r.Action, r.ContentType
 	if a == "" {
