@@ -38,8 +38,7 @@ func main() {
 }
 
 // log writes hclog JSON to stderr, which the router re-emits under the
-// plugin's name; stdout belongs to the plugin handshake. It is made before
-// main runs, while os.Stderr is still the process's own stderr.
+// plugin's name; stdout belongs to the plugin handshake.
 var log = plugins.Logger()
 
 // upper is the plugin's one handler.
