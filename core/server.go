@@ -379,12 +379,16 @@ func (c *conn) loop(buf []byte) error {
 		case errors.Is(err, errDrained):
 			return nil
 		case errors.As(err, &ne) && ne.Timeout():
+			if c.dec.Partial() {
+				t := orDuration(c.s.ReadTimeout, DefaultReadTimeout)
+				if t <= 0 || time.Now().Before(c.partialSince.Add(t)) {
+					continue // woken early by Shutdown: finish the message
+				}
+				c.log.Debug("read timeout inside a message")
+				return c.fail(fmt.Errorf("%w: message not complete after %s", ErrReadTimeout, t))
+			}
 			if c.s.closing.Load() {
 				continue // woken by Shutdown: read what is left, then close
-			}
-			if c.dec.Partial() {
-				c.log.Debug("read timeout inside a message")
-				return c.fail(fmt.Errorf("%w: no data for %s", ErrReadTimeout, orDuration(c.s.ReadTimeout, DefaultReadTimeout)))
 			}
 			c.log.Trace("idle timeout")
 			return nil
@@ -481,6 +485,9 @@ func (c *conn) handleFramed(p []byte) error {
 			if !ok {
 				break
 			}
+			// The next message's read timeout runs from its own first
+			// bytes, not from those of this one.
+			c.partialSince = time.Time{}
 			batch = append(batch, m)
 			if m.WantsClose() {
 				closeAfter = true // what follows is not answered

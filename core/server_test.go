@@ -779,3 +779,65 @@ func TestServerReadTimeoutNotStretchedByDribbling(t *testing.T) {
 		t.Errorf("timed out only after all %d bytes: the dribble stretched the read timeout", n)
 	}
 }
+
+// TestServerReadTimeoutPerMessage streams pipelined messages in chunks
+// that each end inside the next message, for longer than the read
+// timeout: every message is complete in time, so none may time out.
+func TestServerReadTimeoutPerMessage(t *testing.T) {
+	addr := startServer(t, &core.Server{ReadTimeout: 300 * time.Millisecond})
+	c := dialT(t, addr)
+	const n = 20
+	var stream []byte
+	for i := range n {
+		stream = append(stream, frame(t, jsonReq(t, "m", fmt.Sprint(i)))...)
+	}
+	go func() {
+		// Chunks of 1.5 messages, every 60ms: about 0.8s in all.
+		step := len(stream) / n * 3 / 2
+		for len(stream) > 0 {
+			k := min(step, len(stream))
+			if _, err := c.Write(stream[:k]); err != nil {
+				return
+			}
+			stream = stream[k:]
+			time.Sleep(60 * time.Millisecond)
+		}
+	}()
+	fr := &frameReader{r: c}
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for i := range n {
+		m, err := fr.next()
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		if got, want := resultOf(t, m), fmt.Sprintf("m:%d", i); got != want {
+			t.Fatalf("answer %d = %q, want %q", i, got, want)
+		}
+	}
+}
+
+// TestServerShutdownWithHalfMessage: a client that stopped inside a
+// message gets the read-timeout error once its time is up, and Shutdown
+// completes instead of waiting for it forever.
+func TestServerShutdownWithHalfMessage(t *testing.T) {
+	s := &core.Server{ReadTimeout: 100 * time.Millisecond}
+	addr := startServer(t, s)
+	c := dialT(t, addr)
+	b := frame(t, jsonReq(t, "a", "1"))
+	c.Write(b[:10])
+	for s.Connections() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	m, err := readAnswer(t, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resultOf(t, m); !strings.Contains(got, "read timeout inside a message") {
+		t.Errorf("answer = %q, want a read timeout error", got)
+	}
+}

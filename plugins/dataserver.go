@@ -153,7 +153,15 @@ func (c *dataConn) readBatch(buf []byte) ([]*core.Message, error) {
 		if !ok {
 			break
 		}
-		if cid, ok := uintHeader(m, hdrCancel); ok {
+		// A cancel frame carries router-cancel and no router-id; a request
+		// always ends with the router's router-id, so a client's own
+		// router-cancel header cannot pass for one.
+		if _, isReq := rawHeader(m, hdrID); !isReq {
+			cid, ok := uintHeader(m, hdrCancel)
+			if !ok {
+				c.s.log.Error("frame from the router with neither router-id nor router-cancel")
+				continue
+			}
 			c.mu.Lock()
 			if cancel := c.inflight[cid]; cancel != nil {
 				cancel()

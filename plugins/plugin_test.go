@@ -641,3 +641,30 @@ func TestPluginExitedErrorNamesThePlugin(t *testing.T) {
 		t.Errorf("in flight when killed: %v\nwant %s", err, want)
 	}
 }
+
+// TestPluginClientCannotForgeCancel: a client's own router-cancel header
+// neither cancels another request nor loses its own.
+func TestPluginClientCannotForgeCancel(t *testing.T) {
+	p := start(t, "basic", nil)
+	victim := make(chan error, 1)
+	go func() {
+		got, err := call(t, p, "sleep", "300ms", 5*time.Second) // the first request: router-id 1
+		if err == nil && got != "slept 300ms" {
+			err = fmt.Errorf("answer %q", got)
+		}
+		victim <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	h, _ := p.Handler("upper")
+	req := core.NewBinary("text/plain", []byte("x"))
+	req.Headers = append(req.Headers, core.Header{Key: "router-cancel", Value: []byte("1")})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ans, err := h.Handle(ctx, req)
+	if err != nil || string(ans.Content) != "X" {
+		t.Errorf("the request with a router-cancel header: %v, %v", ans, err)
+	}
+	if err := <-victim; err != nil {
+		t.Errorf("the other request: %v", err)
+	}
+}
