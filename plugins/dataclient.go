@@ -56,7 +56,7 @@ func dialData(ctx context.Context, path, label string, log hclog.Logger, onFail 
 	c := &dataClient{
 		nc:      nc,
 		label:   label,
-		w:       &frameWriter{nc: nc},
+		w:       &frameWriter{nc: nc, timeout: dataWriteTimeout},
 		log:     log,
 		pending: make(map[uint64]slot),
 		onFail:  onFail,
@@ -259,6 +259,13 @@ func (c *dataClient) fail(cause error) {
 	if c.onFail != nil {
 		c.onFail(err)
 	}
+}
+
+// lost returns why the connection was lost, or nil while it works.
+func (c *dataClient) lost() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
 }
 
 // close ends the connection on purpose.

@@ -38,11 +38,17 @@ func (s *dataServer) serve(l net.Listener, cleanup func()) {
 		s.log.Error("data socket accept failed", "error", err)
 		return
 	}
-	c := &dataConn{s: s, nc: nc, w: &frameWriter{nc: nc}, inflight: make(map[uint64]context.CancelFunc)}
+	c := &dataConn{s: s, nc: nc, w: &frameWriter{nc: nc, timeout: dataWriteTimeout}, inflight: make(map[uint64]context.CancelFunc)}
 	c.base, c.cancelAll = context.WithCancel(context.Background())
 	c.dec.MaxContentLength = -1 // the router has applied its limits
 	c.loop(nil)
 }
+
+// dataWriteTimeout bounds one write on the data socket: a peer that is
+// frozen or stops reading fails the connection (and, seen from the router,
+// the plugin is restarted) instead of blocking writers and growing the
+// buffer without end.
+const dataWriteTimeout = 5 * time.Second
 
 // slowBatch is how long one request may take before another goroutine
 // takes over the rest of its batch and the reading of the connection.
@@ -242,6 +248,7 @@ func handle(ctx context.Context, h core.Handler, req *core.Message, log hclog.Lo
 // is written at once by its own goroutine.
 type frameWriter struct {
 	nc      net.Conn
+	timeout time.Duration // per write; a peer that stops reading fails the connection
 	mu      sync.Mutex
 	buf     []byte
 	spare   []byte
@@ -268,6 +275,9 @@ func (w *frameWriter) add(encode func([]byte) ([]byte, error)) error {
 		out := w.buf
 		w.buf, w.spare = w.spare[:0], nil
 		w.mu.Unlock()
+		if w.timeout > 0 {
+			w.nc.SetWriteDeadline(time.Now().Add(w.timeout))
+		}
 		_, werr := w.nc.Write(out)
 		w.mu.Lock()
 		w.spare = out[:0]

@@ -47,6 +47,7 @@ const BuiltinPrefix = "builtin:"
 const (
 	DefaultStartTimeout   = 10 * time.Second
 	DefaultHealthInterval = 10 * time.Second
+	DefaultHealthTimeout  = 5 * time.Second
 	DefaultMaxRestarts    = 5
 	DefaultBackoff        = 100 * time.Millisecond
 	DefaultMaxBackoff     = 5 * time.Second
@@ -76,6 +77,10 @@ type Config struct {
 	// HealthInterval is the time between health checks. Zero means
 	// DefaultHealthInterval; negative means none.
 	HealthInterval time.Duration
+	// HealthTimeout bounds one health check; a plugin that does not
+	// answer in time (frozen, deadlocked) is restarted. Zero means
+	// DefaultHealthTimeout.
+	HealthTimeout time.Duration
 	// Restart is what happens when the plugin dies.
 	Restart RestartPolicy
 	// Executable is the router executable that "builtin:" names run.
@@ -168,6 +173,9 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	}
 	p.info = info
 	p.cur.Store(inst)
+	if err := inst.data.lost(); err != nil {
+		p.crashed(inst, err) // it died between its start and now
+	}
 	if iv := orDuration(cfg.HealthInterval, DefaultHealthInterval); iv > 0 {
 		go p.healthLoop(iv)
 	}
@@ -442,6 +450,10 @@ func (p *Process) restartAfter(delay time.Duration) {
 	p.info = info
 	p.cur.Store(inst)
 	p.mu.Unlock()
+	if err := inst.data.lost(); err != nil {
+		p.crashed(inst, err) // it died between its start and now
+		return
+	}
 	p.log.Info("plugin restarted")
 }
 
@@ -458,8 +470,19 @@ func (p *Process) healthLoop(every time.Duration) {
 		if inst == nil {
 			continue
 		}
-		if err := inst.rpc.Ping(); err != nil {
-			p.crashed(inst, fmt.Errorf("health check: %w", err))
+		// go-plugin's Ping takes no deadline: a frozen plugin would hang
+		// it, so it runs aside and is given a limit.
+		pinged := make(chan error, 1)
+		go func() { pinged <- inst.rpc.Ping() }()
+		select {
+		case err := <-pinged:
+			if err != nil {
+				p.crashed(inst, fmt.Errorf("health check: %w", err))
+			}
+		case <-time.After(orDuration(p.cfg.HealthTimeout, DefaultHealthTimeout)):
+			p.crashed(inst, fmt.Errorf("health check: no answer in %s", orDuration(p.cfg.HealthTimeout, DefaultHealthTimeout)))
+		case <-p.stop:
+			return
 		}
 	}
 }

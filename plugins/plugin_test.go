@@ -668,3 +668,26 @@ func TestPluginClientCannotForgeCancel(t *testing.T) {
 		t.Errorf("the other request: %v", err)
 	}
 }
+
+// TestPluginFrozenIsRestarted: a plugin that stops answering (SIGSTOP)
+// fails its health check and is replaced.
+func TestPluginFrozenIsRestarted(t *testing.T) {
+	p := start(t, "basic", func(c *plugins.Config) {
+		c.HealthInterval = 50 * time.Millisecond
+		c.HealthTimeout = 200 * time.Millisecond
+		c.Restart = plugins.RestartPolicy{Backoff: 10 * time.Millisecond}
+	})
+	pid := pidOf(t, p)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if s, err := call(t, p, "pid", "", 500*time.Millisecond); err == nil && s != strconv.Itoa(pid) {
+			return // a new process answers
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the frozen plugin was not replaced")
+}
