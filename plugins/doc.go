@@ -38,12 +38,19 @@
 //
 // go-plugin's gRPC connection is the control channel (describe, init,
 // health checks, logs). Requests travel over a second connection, a Unix
-// socket that the plugin opens in a private directory and names in its
-// Describe answer, carrying the router's own framing: the request as it
-// arrived, plus the extension headers "router-id", "router-handler" and
-// "router-deadline" (Unix nanoseconds). Answers carry "router-id", and
-// "router-error" for a failure. Frames are pipelined and answered out of
-// order, so one slow request does not hold up the others, and every
-// request decoded from one client read goes to the plugin in one write.
-// This is several times faster than a gRPC call per request.
+// socket that the plugin opens in a private directory (and unlinks once the
+// router is connected) and names in its Describe answer. It carries the
+// router's own framing: the request as it arrived, plus the extension
+// headers "router-id", "router-handler" and "router-deadline" (Unix
+// nanoseconds). Answers carry "router-id", and "router-error" for a
+// failure; a frame with "router-cancel" and no "router-id" cancels a
+// request the router gave up on.
+//
+// Every request decoded from one client read goes to the plugin in one
+// write. The plugin answers a batch on the goroutine that read it and
+// writes its answers in one write; a request that takes longer than a
+// millisecond hands the rest of its batch, and the reading, to a new
+// goroutine, so a slow or hung handler holds up no other request for
+// longer than that. Answers may come back out of order; the router
+// matches them by id.
 package plugins
