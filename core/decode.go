@@ -245,6 +245,7 @@ func parseHeader(b []byte, m *Message, maxContent int64) (int64, error) {
 	)
 	var have int
 	var clen int64
+	var req [4]rawField // byteorder, content-type, content-encoding, content-length
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		i++
@@ -278,31 +279,20 @@ func parseHeader(b []byte, m *Message, maxContent int64) (int64, error) {
 			if kesc {
 				name = []byte(unquote(key))
 			}
+			// Required keys are checked after the scan: the last
+			// occurrence wins, as in Python's json.loads.
 			switch string(name) {
 			case "byteorder":
-				s, err := stringField("byteorder", val, vesc)
-				if err != nil {
-					return 0, err
-				}
-				if s != ByteOrderLittle && s != ByteOrderBig {
-					return 0, fmt.Errorf(`%w: "byteorder" must be "little" or "big", got %s`, ErrFieldType, abbrev(val))
-				}
-				m.ByteOrder = s
+				req[0] = rawField{val, vesc}
 				have |= haveByteOrder
 			case "content-type":
-				if m.ContentType, err = stringField("content-type", val, vesc); err != nil {
-					return 0, err
-				}
+				req[1] = rawField{val, vesc}
 				have |= haveType
 			case "content-encoding":
-				if m.ContentEncoding, err = stringField("content-encoding", val, vesc); err != nil {
-					return 0, err
-				}
+				req[2] = rawField{val, vesc}
 				have |= haveEncoding
 			case "content-length":
-				if clen, err = contentLength(val, maxContent); err != nil {
-					return 0, err
-				}
+				req[3] = rawField{val, vesc}
 				have |= haveLength
 			default:
 				k := stringValue(key, kesc)
@@ -333,7 +323,30 @@ func parseHeader(b []byte, m *Message, maxContent int64) (int64, error) {
 			}
 		}
 	}
+	var err error
+	if m.ByteOrder, err = stringField("byteorder", req[0].val, req[0].esc); err != nil {
+		return 0, err
+	}
+	if m.ByteOrder != ByteOrderLittle && m.ByteOrder != ByteOrderBig {
+		return 0, fmt.Errorf(`%w: "byteorder" must be "little" or "big", got %s`, ErrFieldType, abbrev(req[0].val))
+	}
+	if m.ContentType, err = stringField("content-type", req[1].val, req[1].esc); err != nil {
+		return 0, err
+	}
+	if m.ContentEncoding, err = stringField("content-encoding", req[2].val, req[2].esc); err != nil {
+		return 0, err
+	}
+	if clen, err = contentLength(req[3].val, maxContent); err != nil {
+		return 0, err
+	}
 	return clen, nil
+}
+
+// rawField is a header value as scanned: its JSON text, and whether a
+// string holds escapes.
+type rawField struct {
+	val []byte
+	esc bool
 }
 
 func stringField(name string, val []byte, escaped bool) (string, error) {

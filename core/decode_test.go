@@ -201,7 +201,7 @@ func TestDecodeErrors(t *testing.T) {
 		{name: "content-length 400 digits, no limit", dec: Decoder{MaxContentLength: -1}, in: frameOf(withLen(strings.Repeat("9", 400)), ""), want: ErrContentTooLarge},
 		{name: "content-length 2^63-1, no limit", dec: Decoder{MaxContentLength: -1}, in: frameOf(withLen(`9223372036854775807`), "x"), want: ErrContentTooLarge},
 		{name: "content-length 2^63-1, limit 2^63-1", dec: Decoder{MaxContentLength: 1<<63 - 1}, in: frameOf(withLen(`9223372036854775807`), "x"), want: ErrContentTooLarge},
-		{name: "first error wins", in: frameOf(`{"byteorder": "middle", "content-type": 5}`, ""), want: ErrFieldType},
+		{name: "missing keys before bad values", in: frameOf(`{"byteorder": "middle", "content-type": 5}`, ""), want: ErrMissingField},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -750,5 +750,27 @@ func TestDecodeToKeepsBatch(t *testing.T) {
 			}
 			sameMessages(t, fmt.Sprintf("splits %d, %d", s1, s2), got, want)
 		}
+	}
+}
+
+// TestDecodeDuplicateRequiredKeys: the last occurrence of a required key
+// wins, as in Python's json.loads, even when an earlier one is invalid.
+func TestDecodeDuplicateRequiredKeys(t *testing.T) {
+	for _, h := range []string{
+		`{"byteorder": "little", "content-type": "text/json", "content-encoding": "utf-8", "content-length": -1, "content-length": 2}`,
+		`{"byteorder": "middle", "byteorder": "little", "content-type": "text/json", "content-encoding": "utf-8", "content-length": 2}`,
+		`{"byteorder": "little", "content-type": 5, "content-type": "text/json", "content-encoding": "utf-8", "content-length": 2}`,
+		`{"byteorder": "little", "content-type": "text/json", "content-encoding": "utf-8", "content-length": 99999999999, "content-length": 2}`,
+	} {
+		var d Decoder
+		_, m, err := d.Decode(frameOf(h, "{}"))
+		if err != nil || m == nil || m.ContentType != "text/json" || m.ByteOrder != "little" || string(m.Content) != "{}" {
+			t.Errorf("%s: %v, %v; want the last duplicate to win", h, m, err)
+		}
+	}
+	// And the other way round: a valid value followed by an invalid one.
+	var d Decoder
+	if _, _, err := d.Decode(frameOf(`{"byteorder": "little", "content-type": "text/json", "content-encoding": "utf-8", "content-length": 2, "content-length": -1}`, "{}")); !errors.Is(err, ErrFieldType) {
+		t.Errorf("last duplicate invalid: %v, want ErrFieldType", err)
 	}
 }

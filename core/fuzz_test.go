@@ -342,7 +342,9 @@ func refParseHeader(header string) (*Message, int, error) {
 	}
 	m := &Message{}
 	clen := -1
-	have := map[string]bool{}
+	// The last occurrence of a required key wins, as in Python; the keys
+	// are checked once the whole object has been read.
+	last := map[string]json.RawMessage{}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -353,6 +355,21 @@ func refParseHeader(header string) (*Message, int, error) {
 		if err := dec.Decode(&raw); err != nil {
 			return nil, 0, err
 		}
+		switch key {
+		case "byteorder", "content-type", "content-encoding", "content-length":
+			last[key] = raw
+		default:
+			m.Headers = append(m.Headers, Header{Key: key, Value: raw})
+		}
+	}
+	order := []string{"byteorder", "content-type", "content-encoding", "content-length"}
+	for _, k := range order {
+		if last[k] == nil {
+			return nil, 0, ErrMissingField
+		}
+	}
+	for _, key := range order {
+		raw := last[key]
 		str := func() (string, error) {
 			var s string
 			if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
@@ -379,17 +396,9 @@ func refParseHeader(header string) (*Message, int, error) {
 			} else if n, err := fmt.Sscan(digits, &clen); n != 1 || err != nil || clen > DefaultMaxContentLength {
 				err2 = ErrContentTooLarge
 			}
-		default:
-			m.Headers = append(m.Headers, Header{Key: key, Value: raw})
 		}
 		if err2 != nil {
 			return nil, 0, err2
-		}
-		have[key] = true
-	}
-	for _, k := range []string{"byteorder", "content-type", "content-encoding", "content-length"} {
-		if !have[k] {
-			return nil, 0, ErrMissingField
 		}
 	}
 	return m, clen, nil
