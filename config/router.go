@@ -672,7 +672,7 @@ func (r *Router) startPlugin(ctx context.Context, cfg *Config, name string) (*pl
 		if p == nil || len(p.Handlers) == 0 {
 			return nil, fail("the in-process plugin has no handlers", nil)
 		}
-		run := &pluginRun{name: name, cfg: pc, inproc: p, info: declared(p)}
+		run := &pluginRun{name: name, cfg: pc, inproc: p, info: p.Info()}
 		if err := p.Initialize(ctx, pc.Settings); err != nil {
 			return nil, &Error{Source: cfg.src.of(key + ".settings"), Key: key, Msg: "in-process Init failed: " + err.Error(), Err: ErrPlugin, Cause: err}
 		}
@@ -707,20 +707,6 @@ func (r *Router) startPlugin(ctx context.Context, cfg *Config, name string) (*pl
 		return nil, fail(fmt.Sprintf("cannot start %s: %s", pc.Cmd, plugins.ShortError(err)), err)
 	}
 	return &pluginRun{name: name, cfg: pc, proc: proc, info: proc.Info()}, nil
-}
-
-// declared returns what an in-process plugin declares, as its process
-// would (see plugins.HandlerSpec).
-func declared(p *plugins.Plugin) plugins.Info {
-	info := plugins.Info{Name: p.Name, Version: p.Version}
-	for _, h := range p.Handlers {
-		actions := h.Actions
-		if actions == nil {
-			actions = []string{h.Name}
-		}
-		info.Handlers = append(info.Handlers, plugins.HandlerInfo{Name: h.Name, Actions: actions, ContentTypes: h.ContentTypes})
-	}
-	return info
 }
 
 // build returns the route table of cfg over the running plugins procs,

@@ -193,15 +193,11 @@ func (s *pluginServer) Describe(context.Context, *pluginpb.DescribeRequest) (*pl
 		DataSocket:   s.socket,
 		DataProtocol: dataProtocol,
 	}
-	for _, h := range s.p.Handlers {
-		actions := h.Actions
-		if actions == nil {
-			actions = []string{h.Name}
-		}
+	for _, h := range s.p.Info().Handlers {
 		resp.Handlers = append(resp.Handlers, &pluginpb.HandlerInfo{
 			Name:         h.Name,
-			Actions:      slices.Clone(actions),
-			ContentTypes: slices.Clone(h.ContentTypes),
+			Actions:      h.Actions,
+			ContentTypes: h.ContentTypes,
 		})
 	}
 	return resp, nil
@@ -218,6 +214,25 @@ func (s *pluginServer) Init(ctx context.Context, req *pluginpb.InitRequest) (*pl
 		return nil, err
 	}
 	return &pluginpb.InitResponse{}, nil
+}
+
+// Info returns what p declares to the router: its name and version, and
+// each handler's actions (its name when Actions is nil) and content-types.
+// Name and Version are as set; a plugin process fills in defaults.
+func (p *Plugin) Info() Info {
+	info := Info{Name: p.Name, Version: p.Version}
+	for _, h := range p.Handlers {
+		actions := h.Actions
+		if actions == nil {
+			actions = []string{h.Name}
+		}
+		info.Handlers = append(info.Handlers, HandlerInfo{
+			Name:         h.Name,
+			Actions:      slices.Clone(actions),
+			ContentTypes: slices.Clone(h.ContentTypes),
+		})
+	}
+	return info
 }
 
 // Initialize hands settings to p's Init and to each handler that is an

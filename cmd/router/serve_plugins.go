@@ -65,7 +65,7 @@ func learnRoutes(ctx context.Context, list pluginList, executable string, log hc
 	for i, p := range list {
 		if b, ok := strings.CutPrefix(p.cmd, plugins.BuiltinPrefix); ok {
 			bt, _ := lookupBuiltin(b) // the flag checked it
-			infos[i] = declared(builtinPlugin(bt))
+			infos[i] = builtinPlugin(bt).Info()
 			continue
 		}
 		wg.Go(func() {
@@ -92,20 +92,6 @@ func learnRoutes(ctx context.Context, list pluginList, executable string, log hc
 		routes = append(routes, rs...)
 	}
 	return routes, nil
-}
-
-// declared returns what an in-process plugin declares, as its process
-// would (see plugins.HandlerSpec).
-func declared(p *plugins.Plugin) plugins.Info {
-	info := plugins.Info{Name: p.Name, Version: p.Version}
-	for _, h := range p.Handlers {
-		actions := h.Actions
-		if actions == nil {
-			actions = []string{h.Name}
-		}
-		info.Handlers = append(info.Handlers, plugins.HandlerInfo{Name: h.Name, Actions: actions, ContentTypes: h.ContentTypes})
-	}
-	return info
 }
 
 // pluginRoutes returns the routes to the handlers of the --plugin p,
