@@ -52,20 +52,21 @@ type Error struct {
 
 // Error returns the one-line form: SOURCE: KEY: what is wrong (want WHAT).
 func (e *Error) Error() string {
+	// One line, whatever a key, a message or a cause holds.
+	oneLine := strings.NewReplacer("\r\n", "; ", "\n", "; ", "\r", "; ")
 	var sb strings.Builder
 	if e.Source != "" {
-		sb.WriteString(e.Source)
+		sb.WriteString(oneLine.Replace(e.Source))
 		sb.WriteString(": ")
 	}
 	if e.Key != "" {
-		sb.WriteString(e.Key)
+		sb.WriteString(oneLine.Replace(e.Key))
 		sb.WriteString(": ")
 	}
-	// One line, whatever a cause (a plugin's error) holds.
-	sb.WriteString(strings.NewReplacer("\r\n", "; ", "\n", "; ", "\r", "; ").Replace(e.Msg))
+	sb.WriteString(oneLine.Replace(e.Msg))
 	if e.Want != "" {
 		sb.WriteString(" (want ")
-		sb.WriteString(e.Want)
+		sb.WriteString(oneLine.Replace(e.Want))
 		sb.WriteString(")")
 	}
 	return sb.String()

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"go.uber.org/goleak"
 
 	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/plugins"
@@ -52,7 +53,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("ROUTER_TEST_HOST") != "" {
 		runTestHost()
 	}
-	os.Exit(m.Run())
+	// Only the test run checks for leaked goroutines: the plugin and
+	// host processes above never get here.
+	goleak.VerifyTestMain(m)
 }
 
 var settings atomic.Value // the plugin's Init config, as JSON
