@@ -198,16 +198,20 @@ func (c *dataClient) readLoop() {
 	for err == nil {
 		var n int
 		n, err = c.nc.Read(buf)
-		p := buf[:n]
+		// The answers outlive buf: they are decoded from one copy of what
+		// this read returned, which they then own (one allocation per
+		// read rather than a copy of each answer).
+		p := append([]byte(nil), buf[:n]...)
 		results = results[:0]
 		for len(p) > 0 {
-			k, m, derr := dec.Decode(p)
+			m := new(core.Message)
+			k, ok, derr := dec.DecodeTo(m, p)
 			p = p[k:]
 			if derr != nil {
 				err = fmt.Errorf("bad frame from plugin: %w", derr)
 				break
 			}
-			if m == nil {
+			if !ok {
 				break
 			}
 			id, ok := uintHeader(m, hdrID)
@@ -219,9 +223,8 @@ func (c *dataClient) readLoop() {
 				results = append(results, result{id: id, err: errors.New(text)})
 				continue
 			}
-			ans := m.Clone() // the answer outlives buf
-			stripRouterHeaders(ans)
-			results = append(results, result{id: id, ans: ans})
+			stripRouterHeaders(m)
+			results = append(results, result{id: id, ans: m})
 		}
 		// One lock for all the answers of a read.
 		c.mu.Lock()
