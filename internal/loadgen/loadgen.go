@@ -1,17 +1,27 @@
 // Package loadgen drives a router over the network: a number of
 // connections, each keeping a number of requests in flight (pipelined when
-// more than one), with round-trip latencies recorded. The benchmarks use
-// it, so that every figure comes from the same load generator.
+// more than one), with round-trip latencies recorded. The benchmarks and
+// `router bench` use it, so that every figure comes from the same load
+// generator.
+//
+// Latency is measured per batch: from writing a connection's Depth
+// requests together to reading the last of their answers. With Depth 1
+// (the default) that is the round trip of each request.
 package loadgen
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"slices"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/msgrouter/router/core"
@@ -21,27 +31,88 @@ import (
 type Options struct {
 	// Addr is the router's address (see core.ParseAddr).
 	Addr string
-	// Request is one encoded request frame, sent over and over.
+	// Request is one encoded request frame, sent over and over. It is
+	// used when Mix is empty.
 	Request []byte
+	// Mix, if not empty, holds encoded request frames sent round-robin
+	// instead of Request: each connection cycles through them, starting
+	// at a different one.
+	Mix [][]byte
 	// Conns is the number of connections; zero means 1.
 	Conns int
 	// Depth is the number of requests each connection keeps in flight,
 	// written together; zero means 1.
 	Depth int
-	// Requests is the total to send (rounded up to whole batches).
+	// Requests is the total to send (rounded up to whole batches), after
+	// the warmup. Zero means none, or no limit when Duration is set.
 	Requests int64
+	// Duration, if not zero, stops the run that long after the warmup
+	// (the batches in flight are finished).
+	Duration time.Duration
+	// Warmup is a period at the start whose requests, errors and bytes
+	// are not counted.
+	Warmup time.Duration
+	// OneShot opens a new connection for every batch (every request with
+	// Depth 1) and closes it after the answers, like the tutorial's
+	// app-client.
+	OneShot bool
+	// Progress, if set, is called about every 500ms while the run lasts,
+	// from a goroutine of its own.
+	Progress func(Progress)
 }
 
-// Result is what a run measured.
+// Progress is a snapshot of a running run.
+type Progress struct {
+	// Elapsed is the time since the end of the warmup; during the warmup
+	// (Warmup true) it is the time since the start.
+	Elapsed time.Duration
+	Warmup  bool
+	// Requests, Errors and the bytes are counted since the warmup.
+	Requests, Errors         int64
+	BytesSent, BytesReceived int64
+}
+
+// Error kinds, the keys of Result.Errors.
+const (
+	KindAnswer  = "answer"  // an {"error": ...} answer
+	KindConnect = "connect" // a connection could not be opened
+	KindClosed  = "closed"  // the server closed the connection before answering
+	KindReset   = "reset"   // the connection was reset
+	KindTimeout = "timeout" // a read or write timed out
+	KindInvalid = "invalid" // an answer that is not a valid frame
+	KindIO      = "io"      // another read or write error
+)
+
+// Result is what a run measured, after the warmup.
 type Result struct {
+	// Requests is the number of answers received, error answers included.
 	Requests int64
 	Elapsed  time.Duration
-	// Latencies holds the round trip of every batch, sorted.
+	// Latencies holds the round trip of every batch, sorted: of every
+	// request when Depth is 1.
 	Latencies []time.Duration
+	// Errors counts the errors by kind (KindAnswer...): error answers one
+	// per answer, failures one per failed connection attempt or broken
+	// connection. Nil when there were none. They do not stop the run: a
+	// broken connection is opened again.
+	Errors map[string]int64
+	// ErrorSamples holds the message of the first error of each kind.
+	ErrorSamples map[string]string
+	// BytesSent and BytesReceived count the bytes written and read.
+	BytesSent, BytesReceived int64
 }
 
 // Rate returns requests per second.
 func (r Result) Rate() float64 { return float64(r.Requests) / r.Elapsed.Seconds() }
+
+// ErrorCount returns the number of errors of every kind.
+func (r Result) ErrorCount() int64 {
+	var n int64
+	for _, v := range r.Errors {
+		n += v
+	}
+	return n
+}
 
 // Quantile returns the q-quantile (0..1) of the batch round trips.
 func (r Result) Quantile(q float64) time.Duration {
@@ -51,86 +122,351 @@ func (r Result) Quantile(q float64) time.Duration {
 	return r.Latencies[min(len(r.Latencies)-1, int(q*float64(len(r.Latencies))))]
 }
 
+// ErrNoConnection is returned, wrapped, when not one connection could be
+// opened at the start of a run.
+var ErrNoConnection = errors.New("cannot connect")
+
+// CountedErrors is the error Run returns when the run completed but
+// counted errors (Result.Errors).
+type CountedErrors struct {
+	Counts  map[string]int64
+	Samples map[string]string
+}
+
+func (e *CountedErrors) Error() string {
+	kinds := make([]string, 0, len(e.Counts))
+	for k := range e.Counts {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	var b strings.Builder
+	b.WriteString("loadgen: errors:")
+	for i, k := range kinds {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, " %d %s (%s)", e.Counts[k], k, e.Samples[k])
+	}
+	return b.String()
+}
+
+// worker is one connection's state; its counters are read by Progress.
+type worker struct {
+	requests, errors, sent, received atomic.Int64
+
+	lat     []time.Duration
+	kinds   map[string]int64
+	samples map[string]string
+	_       [64]byte // keep workers' counters off each other's cache lines
+}
+
+func (w *worker) fail(kind string, err error) {
+	w.errors.Add(1)
+	if w.kinds == nil {
+		w.kinds, w.samples = map[string]int64{}, map[string]string{}
+	}
+	if w.kinds[kind] == 0 {
+		w.samples[kind] = err.Error()
+	}
+	w.kinds[kind]++
+}
+
+// run is what every worker shares.
+type run struct {
+	o                Options
+	network, address string
+	depth            int
+	// ring holds the mix repeated so that the batch starting at mix index
+	// i is ring[offs[i]:offs[i+depth]].
+	ring     []byte
+	offs     []int
+	nmix     int
+	left     atomic.Int64
+	limit    bool      // left counts down
+	measure  time.Time // end of the warmup
+	deadline time.Time // zero for none
+}
+
 // Run sends the load and waits for every answer. Connections are opened
-// before the clock starts.
+// before the clock starts. It returns an error wrapping ErrNoConnection
+// when none could be opened, ctx's error when ctx ended the run early,
+// and *CountedErrors when the run completed with errors; the Result is
+// valid with the last two.
 func Run(ctx context.Context, o Options) (Result, error) {
 	conns, depth := max(o.Conns, 1), max(o.Depth, 1)
 	network, address, err := core.ParseAddr(o.Addr)
 	if err != nil {
 		return Result{}, err
 	}
+	mix := o.Mix
+	if len(mix) == 0 {
+		mix = [][]byte{o.Request}
+	}
+	r := &run{o: o, network: network, address: address, depth: depth, nmix: len(mix)}
+	for i := 0; i < len(mix)+depth; i++ {
+		r.offs = append(r.offs, len(r.ring))
+		r.ring = append(r.ring, mix[i%len(mix)]...)
+	}
+	r.offs = append(r.offs, len(r.ring))
+	r.left.Store(o.Requests)
+	r.limit = o.Requests > 0 || o.Duration == 0
+
+	ws := make([]worker, conns)
 	cs := make([]net.Conn, conns)
+	var firstErr error
+	opened := 0
 	for i := range cs {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, network, address)
-		if err != nil {
-			return Result{}, err
+		if o.OneShot && i > 0 {
+			break
 		}
-		defer c.Close()
-		cs[i] = c
+		c, err := r.dial(ctx)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			ws[i].fail(KindConnect, err)
+			continue
+		}
+		opened++
+		if o.OneShot {
+			c.Close() // only a check that the server is there
+		} else {
+			cs[i] = c
+		}
 	}
-	batch := make([]byte, 0, len(o.Request)*depth)
-	for range depth {
-		batch = append(batch, o.Request...)
+	if opened == 0 {
+		return Result{}, fmt.Errorf("%w to %s: %w", ErrNoConnection, o.Addr, firstErr)
 	}
-	var left atomic.Int64
-	left.Store(o.Requests)
-	var done atomic.Int64
-	lat := make([][]time.Duration, conns)
-	errs := make([]error, conns)
-	var wg sync.WaitGroup
+	if o.OneShot {
+		ws[0] = worker{} // the check is not part of the run
+	}
+
 	start := time.Now()
-	for i, c := range cs {
+	r.measure = start.Add(o.Warmup)
+	if o.Duration > 0 {
+		r.deadline = r.measure.Add(o.Duration)
+	}
+	var wg sync.WaitGroup
+	for i := range ws {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = drive(ctx, c, batch, depth, &left, &done, &lat[i])
+			r.drive(ctx, &ws[i], cs[i], i%r.nmix)
 		}()
 	}
+	stopProgress := make(chan struct{})
+	progressDone := make(chan struct{})
+	if o.Progress != nil {
+		go func() {
+			defer close(progressDone)
+			t := time.NewTicker(500 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-stopProgress:
+					return
+				case now := <-t.C:
+					o.Progress(r.snapshot(ws, start, now))
+				}
+			}
+		}()
+	} else {
+		close(progressDone)
+	}
 	wg.Wait()
-	res := Result{Requests: done.Load(), Elapsed: time.Since(start)}
-	for _, l := range lat {
-		res.Latencies = append(res.Latencies, l...)
+	end := time.Now()
+	close(stopProgress)
+	<-progressDone
+
+	res := Result{Elapsed: end.Sub(r.measure)}
+	if res.Elapsed < 0 {
+		res.Elapsed = 0
+	}
+	n := 0
+	for i := range ws {
+		n += len(ws[i].lat)
+	}
+	res.Latencies = make([]time.Duration, 0, n)
+	for i := range ws {
+		w := &ws[i]
+		res.Requests += w.requests.Load()
+		res.BytesSent += w.sent.Load()
+		res.BytesReceived += w.received.Load()
+		res.Latencies = append(res.Latencies, w.lat...)
+		for k, v := range w.kinds {
+			if res.Errors == nil {
+				res.Errors, res.ErrorSamples = map[string]int64{}, map[string]string{}
+			}
+			if res.Errors[k] == 0 {
+				res.ErrorSamples[k] = w.samples[k]
+			}
+			res.Errors[k] += v
+		}
 	}
 	slices.Sort(res.Latencies)
-	return res, errors.Join(errs...)
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	if res.Errors != nil {
+		return res, &CountedErrors{Counts: res.Errors, Samples: res.ErrorSamples}
+	}
+	return res, nil
 }
 
-func drive(ctx context.Context, c net.Conn, batch []byte, depth int, left, done *atomic.Int64, lat *[]time.Duration) error {
+func (r *run) snapshot(ws []worker, start, now time.Time) Progress {
+	p := Progress{Elapsed: now.Sub(r.measure)}
+	if now.Before(r.measure) {
+		p.Warmup, p.Elapsed = true, now.Sub(start)
+	}
+	for i := range ws {
+		w := &ws[i]
+		p.Requests += w.requests.Load()
+		p.Errors += w.errors.Load()
+		p.BytesSent += w.sent.Load()
+		p.BytesReceived += w.received.Load()
+	}
+	return p
+}
+
+func (r *run) dial(ctx context.Context) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, r.network, r.address)
+}
+
+// next says whether to send another batch started at t0, and whether it
+// is counted (after the warmup).
+func (r *run) next(ctx context.Context, t0 time.Time) (ok, counted bool) {
+	if ctx.Err() != nil {
+		return false, false
+	}
+	if t0.Before(r.measure) {
+		return true, false
+	}
+	if !r.deadline.IsZero() && !t0.Before(r.deadline) {
+		return false, false
+	}
+	if r.limit && r.left.Add(-int64(r.depth)) <= -int64(r.depth) {
+		return false, false
+	}
+	return true, true
+}
+
+// drive sends batches on c (nil: open one first) until the run ends.
+func (r *run) drive(ctx context.Context, w *worker, c net.Conn, pos int) {
+	depth := r.depth
 	var d core.Decoder
 	d.MaxContentLength = -1
 	buf := make([]byte, 64<<10)
-	for left.Add(-int64(depth)) > -int64(depth) {
-		if err := ctx.Err(); err != nil {
-			return err
+	var stop func() bool
+	closeConn := func() {
+		if c != nil {
+			stop()
+			c.Close()
+			c = nil
 		}
-		t0 := time.Now()
-		if _, err := c.Write(batch); err != nil {
-			return err
-		}
-		for got := 0; got < depth; {
-			n, err := c.Read(buf)
-			p := buf[:n]
-			for len(p) > 0 {
-				k, m, derr := d.Decode(p)
-				p = p[k:]
-				if derr != nil {
-					return derr
-				}
-				if m == nil {
-					break
-				}
-				if aerr := core.AnswerError(m); aerr != nil {
-					return fmt.Errorf("loadgen: %w", aerr)
-				}
-				got++
-			}
-			if err != nil {
-				return fmt.Errorf("loadgen: after %d of %d answers: %w", got, depth, err)
-			}
-		}
-		*lat = append(*lat, time.Since(t0))
-		done.Add(int64(depth))
 	}
-	return nil
+	defer closeConn()
+	watch := func() {
+		cc := c
+		stop = context.AfterFunc(ctx, func() { cc.SetDeadline(time.Unix(1, 0)) })
+	}
+	if c != nil {
+		watch()
+	}
+	for {
+		t0 := time.Now()
+		ok, counted := r.next(ctx, t0)
+		if !ok {
+			return
+		}
+		batch := r.ring[r.offs[pos]:r.offs[pos+depth]]
+		pos = (pos + depth) % r.nmix
+		if c == nil {
+			nc, err := r.dial(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				if counted {
+					w.fail(KindConnect, err)
+				}
+				time.Sleep(10 * time.Millisecond) // do not spin on a refusing server
+				continue
+			}
+			c = nc
+			d.Reset()
+			watch()
+		}
+		answered, errAnswers, recv, kind, err := exchange(c, &d, batch, depth, buf)
+		if counted {
+			w.sent.Add(int64(len(batch)))
+			w.received.Add(int64(recv))
+			w.requests.Add(int64(answered))
+			for range errAnswers {
+				w.fail(KindAnswer, errAnswers[0])
+			}
+			if err != nil && ctx.Err() == nil {
+				w.fail(kind, err)
+			}
+			if err == nil {
+				w.lat = append(w.lat, time.Since(t0))
+			}
+		}
+		if err != nil || r.o.OneShot {
+			closeConn()
+		}
+	}
+}
+
+// exchange writes batch, depth requests, and reads their answers. It
+// returns how many it read, the error answers' errors (only the first is
+// kept, with the count as length), the bytes read, and a failure with its
+// kind.
+func exchange(c net.Conn, d *core.Decoder, batch []byte, depth int, buf []byte) (answered int, errAnswers []error, recv int, kind string, err error) {
+	if _, err := c.Write(batch); err != nil {
+		return 0, nil, 0, ioKind(err), err
+	}
+	for answered < depth {
+		n, rerr := c.Read(buf)
+		recv += n
+		p := buf[:n]
+		for len(p) > 0 {
+			k, m, derr := d.Decode(p)
+			p = p[k:]
+			if derr != nil {
+				return answered, errAnswers, recv, KindInvalid, fmt.Errorf("invalid answer: %w", derr)
+			}
+			if m == nil {
+				break
+			}
+			if aerr := core.AnswerError(m); aerr != nil {
+				if errAnswers == nil {
+					errAnswers = []error{aerr}
+				} else {
+					errAnswers = append(errAnswers, errAnswers[0])
+				}
+			}
+			answered++
+		}
+		if rerr != nil && answered < depth {
+			if errors.Is(rerr, io.EOF) {
+				return answered, errAnswers, recv, KindClosed, fmt.Errorf("connection closed after %d of %d answers", answered, depth)
+			}
+			return answered, errAnswers, recv, ioKind(rerr), rerr
+		}
+	}
+	return answered, errAnswers, recv, "", nil
+}
+
+func ioKind(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return KindReset
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return KindTimeout
+	case errors.Is(err, io.EOF):
+		return KindClosed
+	}
+	return KindIO
 }
