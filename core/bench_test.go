@@ -1,9 +1,13 @@
 package core_test
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/msgrouter/router/core"
@@ -14,8 +18,12 @@ import (
 // connections, each keeping depth requests in flight (pipelined when
 // depth > 1), and report req/s. The load comes from internal/loadgen, the
 // generator every benchmark uses (a test-only import: core itself imports
-// none of the router's packages). The floor is a trivial echo server that
-// writes back whatever it reads: no decoding, no JSON, no dispatch.
+// none of the router's packages). Two floors run beside the router: a
+// trivial echo server that writes back whatever it reads (no framing), and
+// a trivial framed echo that reads 2-byte-length frames of 100 bytes and
+// writes each back (framing, but no JSON and no dispatch). The router's
+// sub-benchmark reports its rate over the framed echo's, measured just
+// before it, as x-framed-echo.
 //
 //	go test ./core -run '^$' -bench 'Loopback' -benchtime 200000x
 
@@ -34,11 +42,19 @@ var searchLike = core.HandlerFunc(func(_ context.Context, req *core.Message) (*c
 
 func BenchmarkLoopback(b *testing.B) {
 	req := frame(b, jsonReq(b, "search", "morpheus"))
+	echoReq := echoFrame(b, echoMessageSize)
 	for _, shape := range []struct{ conns, depth int }{{64, 16}, {64, 1}, {1, 1}} {
 		name := fmt.Sprintf("conns=%d/depth=%d", shape.conns, shape.depth)
+		// The floors run just before the router, so that the ratio
+		// compares figures measured side by side.
+		var framedRate float64
 		b.Run("echo-floor/"+name, func(b *testing.B) {
 			addr := startEchoFloor(b)
 			drive(b, addr, req, shape.conns, shape.depth)
+		})
+		b.Run("framed-echo/"+name, func(b *testing.B) {
+			addr := startFramedEcho(b)
+			framedRate = drive(b, addr, echoReq, shape.conns, shape.depth)
 		})
 		b.Run("router/"+name, func(b *testing.B) {
 			s := &core.Server{Handler: searchLike}
@@ -48,7 +64,10 @@ func BenchmarkLoopback(b *testing.B) {
 			}
 			go s.Serve(l)
 			defer s.Close()
-			drive(b, l.Addr().String(), req, shape.conns, shape.depth)
+			rate := drive(b, l.Addr().String(), req, shape.conns, shape.depth)
+			if framedRate > 0 {
+				b.ReportMetric(rate/framedRate, "x-framed-echo")
+			}
 		})
 	}
 }
@@ -86,9 +105,75 @@ func startEchoFloor(b *testing.B) string {
 	return l.Addr().String()
 }
 
-// drive sends b.N requests over conns connections, depth at a time, and
-// reports requests per second and the median batch round trip.
-func drive(b *testing.B, addr string, req []byte, conns, depth int) {
+// echoMessageSize is the size of the framed echo's messages, frame
+// included, as the issue sets it.
+const echoMessageSize = 100
+
+// echoFrame returns a size-byte frame the framed echo sends back as it is:
+// a 2-byte big-endian length and a payload, which is here a valid header
+// with no content, so that the load generator reads the echo as an answer.
+func echoFrame(b *testing.B, size int) []byte {
+	h := `{"byteorder":"big","content-type":"x","content-encoding":"x","content-length":0,"p":""}`
+	pad := size - 2 - len(h)
+	if pad < 0 {
+		b.Fatalf("echo header alone is %d bytes", len(h))
+	}
+	h = h[:len(h)-2] + strings.Repeat("x", pad) + `"}`
+	f := append([]byte{byte(len(h) >> 8), byte(len(h))}, h...)
+	if _, m, err := new(core.Decoder).Decode(f); err != nil || m == nil {
+		b.Fatalf("echo frame does not decode: %v", err)
+	}
+	return f
+}
+
+// startFramedEcho serves the trivial framed echo: it reads frames of a
+// 2-byte big-endian length and a payload, and writes each back, the
+// frames of one read together; no JSON, no dispatch. It is the floor a
+// framed protocol server can reach.
+func startFramedEcho(b *testing.B) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReaderSize(c, 16<<10)
+				w := bufio.NewWriterSize(c, 16<<10)
+				payload := make([]byte, 1<<16)
+				var hdr [2]byte
+				for {
+					if _, err := io.ReadFull(r, hdr[:]); err != nil {
+						return
+					}
+					p := payload[:binary.BigEndian.Uint16(hdr[:])]
+					if _, err := io.ReadFull(r, p); err != nil {
+						return
+					}
+					w.Write(hdr[:])
+					w.Write(p)
+					if r.Buffered() == 0 {
+						if w.Flush() != nil {
+							return
+						}
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// drive sends b.N requests over conns connections, depth at a time,
+// reports requests per second and the median batch round trip, and
+// returns the rate.
+func drive(b *testing.B, addr string, req []byte, conns, depth int) float64 {
 	b.ReportAllocs()
 	b.ResetTimer()
 	res, err := loadgen.Run(context.Background(), loadgen.Options{
@@ -99,6 +184,7 @@ func drive(b *testing.B, addr string, req []byte, conns, depth int) {
 	}
 	b.ReportMetric(res.Rate(), "req/s")
 	b.ReportMetric(float64(res.Quantile(0.5).Microseconds()), "p50-µs")
+	return res.Rate()
 }
 
 // BenchmarkCodec decodes the reference search request and encodes the
