@@ -78,6 +78,17 @@ type Server struct {
 	// DefaultHandlerTimeout.
 	HandlerTimeout time.Duration
 
+	// RequestIDHeader names the extension header that carries a
+	// request's id. A request that has it gets it back, unchanged, in its
+	// answer (error answers included), and the server's log lines about
+	// the request name it. Empty means DefaultRequestIDHeader
+	// ("request-id").
+	RequestIDHeader string
+	// GenerateRequestIDs gives a request that arrives without the
+	// request-id header a fresh one, before any handler sees it: plugins
+	// receive it, and the answer carries it.
+	GenerateRequestIDs bool
+
 	mu        sync.Mutex
 	listeners map[*net.Listener]struct{}
 	conns     map[*conn]struct{}
@@ -87,6 +98,8 @@ type Server struct {
 	baseCtx   context.Context
 	cancel    context.CancelFunc
 	log       hclog.Logger
+	ids       *idGenerator
+	stats     counters
 }
 
 func (s *Server) init() {
@@ -98,6 +111,7 @@ func (s *Server) init() {
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	s.listeners = make(map[*net.Listener]struct{})
 	s.conns = make(map[*conn]struct{})
+	s.ids = newIDGenerator()
 	if s.Logger == nil {
 		s.log = hclog.NewNullLogger()
 	} else {
@@ -212,6 +226,7 @@ func (s *Server) startConn(nc net.Conn, raw Handler) {
 	if max > 0 && s.nconns.Load() >= max {
 		s.wg.Add(1)
 		s.mu.Unlock()
+		s.stats.connsRejected.Add(1)
 		s.log.Warn("connection refused: limit reached", "remote", nc.RemoteAddr().String(), "limit", max)
 		go func() {
 			defer s.wg.Done()
@@ -220,6 +235,7 @@ func (s *Server) startConn(nc net.Conn, raw Handler) {
 		return
 	}
 	s.nconns.Add(1)
+	s.stats.connsTotal.Add(1)
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -321,6 +337,7 @@ type conn struct {
 	batch   []*Message
 	answers []*Message
 	errs    []error
+	ids     []Header // request-id of each request, Key "" for none
 }
 
 func (c *conn) wake() {
@@ -467,6 +484,7 @@ func (c *conn) drainRead(buf []byte) (int, error) {
 // batches of the messages one read delivered. It returns non-nil when the
 // connection must close.
 func (c *conn) handleFramed(p []byte) error {
+	c.s.stats.bytesRead.Add(uint64(len(p)))
 	for len(p) > 0 {
 		batch := c.batch[:0]
 		closeAfter := false
@@ -497,17 +515,28 @@ func (c *conn) handleFramed(p []byte) error {
 		c.batch = batch
 		if len(batch) > 0 {
 			c.dispatch(batch)
-			for i := range batch {
+			debug := c.log.IsDebug()
+			for i, m := range batch {
 				ans := c.answers[i]
-				if err := c.errs[i]; err != nil {
+				err := c.errs[i]
+				if err != nil {
 					ans = NewError(err.Error())
 				}
-				c.wbuf = c.appendAnswer(c.wbuf, ans)
+				id := c.ids[i]
+				if debug {
+					c.logRequest(m, id, err)
+				}
+				if id.Key != "" && !hasHeader(ans, id.Key) {
+					c.wbuf = c.appendAnswer(c.wbuf, ans, id)
+				} else {
+					c.wbuf = c.appendAnswer(c.wbuf, ans)
+				}
 			}
 			clear(c.answers)
 			clear(c.errs)
 		}
 		if frameErr != nil {
+			c.s.stats.invalidFrames.Add(1)
 			c.log.Warn("invalid frame; closing connection", "error", frameErr)
 			c.wbuf = c.appendAnswer(c.wbuf, NewError(frameErr.Error()))
 			c.flush()
@@ -528,24 +557,37 @@ func (c *conn) handleFramed(p []byte) error {
 	return c.flush()
 }
 
-// appendAnswer encodes an answer, or an error answer if it cannot be
-// encoded.
-func (c *conn) appendAnswer(dst []byte, ans *Message) []byte {
-	out, err := AppendFrame(dst, ans)
+// appendAnswer encodes an answer with the extra headers, or an error
+// answer if it cannot be encoded.
+func (c *conn) appendAnswer(dst []byte, ans *Message, extra ...Header) []byte {
+	out, err := AppendFrameWith(dst, ans, extra...)
 	if err != nil {
 		c.log.Error("cannot encode answer", "error", err)
-		out, _ = AppendFrame(dst, NewError("cannot encode answer: "+err.Error()))
+		out, _ = AppendFrameWith(dst, NewError("cannot encode answer: "+err.Error()), extra...)
 	}
 	return out
 }
 
+// logRequest writes the debug log line of one answered request.
+func (c *conn) logRequest(m *Message, id Header, err error) {
+	args := []any{"content_type", m.ContentType, "content_length", len(m.Content), "duration", time.Since(c.readAt)}
+	if id.Key != "" {
+		args = append(args, "request_id", jsonText(id.Value))
+	}
+	if err != nil {
+		args = append(args, "error", err)
+	}
+	c.log.Debug("request", args...)
+}
+
 func (c *conn) handleRaw(p []byte) error {
+	c.s.stats.bytesRead.Add(uint64(len(p)))
 	m := Message{ContentType: defaultContentType, ContentEncoding: EncodingBinary, Content: p}
 	ctx, release := c.requestContext()
 	ans, err := handleSafe(ctx, c.raw, &m)
 	release()
 	if err != nil {
-		c.logHandlerError(err)
+		c.logHandlerError(err, Header{})
 		c.log.Warn("raw handler failed; closing connection", "error", err)
 		return err
 	}
@@ -557,6 +599,12 @@ func (c *conn) handleRaw(p []byte) error {
 func (c *conn) dispatch(batch []*Message) {
 	c.answers = append(c.answers[:0], make([]*Message, len(batch))...)
 	c.errs = append(c.errs[:0], make([]error, len(batch))...)
+	c.ids = c.ids[:0]
+	for _, m := range batch {
+		id, _ := c.requestID(m)
+		c.ids = append(c.ids, id)
+	}
+	c.s.stats.requests.Add(uint64(len(batch)))
 	ctx, release := c.requestContext()
 	defer release()
 	if bh, ok := c.s.Handler.(BatchHandler); ok && len(batch) > 1 {
@@ -574,17 +622,21 @@ func (c *conn) dispatch(batch []*Message) {
 			err = fmt.Errorf("%w: %w", ErrHandlerTimeout, err)
 			c.errs[i] = err
 		}
-		c.logHandlerError(err)
+		c.logHandlerError(err, c.ids[i])
 	}
 }
 
-func (c *conn) logHandlerError(err error) {
+func (c *conn) logHandlerError(err error, id Header) {
+	log := c.log
+	if id.Key != "" {
+		log = log.With("request_id", jsonText(id.Value))
+	}
 	var pe *panicError
 	if errors.As(err, &pe) {
-		c.log.Error("handler panicked", "panic", pe.value, "stack", string(pe.stack))
+		log.Error("handler panicked", "panic", pe.value, "stack", string(pe.stack))
 		return
 	}
-	c.log.Debug("handler failed", "error", err)
+	log.Debug("handler failed", "error", err)
 }
 
 // requestContext returns the context for the requests of the current
@@ -605,7 +657,8 @@ func (c *conn) flush() error {
 	if t := orDuration(c.s.WriteTimeout, DefaultWriteTimeout); t > 0 {
 		c.nc.SetWriteDeadline(time.Now().Add(t))
 	}
-	_, err := c.nc.Write(c.wbuf)
+	n, err := c.nc.Write(c.wbuf)
+	c.s.stats.bytesWritten.Add(uint64(n))
 	c.wbuf = c.wbuf[:0]
 	if cap(c.wbuf) > writeBufKeep {
 		c.wbuf = nil
