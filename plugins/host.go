@@ -86,6 +86,13 @@ type Config struct {
 	// Executable is the router executable that "builtin:" names run.
 	// Empty means this process's executable (os.Executable).
 	Executable string
+	// MaxAnswerLength bounds the content-length of the plugin's answers,
+	// as core.Decoder's MaxContentLength does: zero means
+	// core.DefaultMaxContentLength, negative means no limit. A larger
+	// answer fails the plugin's data connection (its requests in flight
+	// are answered ErrExited, saying so) and the plugin is restarted:
+	// the router never buffers more than the limit.
+	MaxAnswerLength int64
 }
 
 // RestartPolicy says how a dead plugin is restarted: after Backoff, then
@@ -132,7 +139,8 @@ type Process struct {
 	info     Info
 	closing  bool
 	failErr  error // set once the restart limit is hit
-	restarts int
+	restarts int    // deaths in a row, for the restart limit
+	started  uint64 // restarts begun since Start, for metrics
 	inflight int
 	idle     *sync.Cond // signalled when inflight drops to 0
 	stop     chan struct{}
@@ -279,7 +287,7 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 	}
 	inst.socket = desc.DataSocket
 	label := fmt.Sprintf("%q (%s, pid %d)", p.cfg.Name, p.path, client.ReattachConfig().Pid)
-	data, err := dialData(ctx, desc.DataSocket, label, p.log, func(err error) { p.crashed(inst, err) })
+	data, err := dialData(ctx, desc.DataSocket, label, p.cfg.MaxAnswerLength, p.log, func(err error) { p.crashed(inst, err) })
 	if err != nil {
 		return fail("data socket", err)
 	}
@@ -405,6 +413,7 @@ func (p *Process) crashed(inst *instance, cause error) {
 	if mb := orDuration(pol.MaxBackoff, DefaultMaxBackoff); delay > mb || delay <= 0 {
 		delay = mb
 	}
+	p.started++
 	p.log.Warn("plugin died; restarting", "error", cause, "attempt", p.restarts, "delay", delay)
 	p.background(inst.kill)
 	p.background(func() { p.restartAfter(delay) })

@@ -1,0 +1,57 @@
+package plugins
+
+// State is where a plugin Process stands.
+type State int
+
+// The states of a Process.
+const (
+	// StateRunning: a process is up and takes requests.
+	StateRunning State = iota
+	// StateRestarting: the process died and a new one is being started;
+	// requests meanwhile get an error answer.
+	StateRestarting
+	// StateFailed: the restart limit was hit; see Process.Err.
+	StateFailed
+	// StateStopped: Shutdown began. It is the last State, so that
+	// code can report every state with a loop up to it.
+	StateStopped
+)
+
+// String returns the state's name: "running", "restarting", "failed" or
+// "stopped".
+func (s State) String() string {
+	switch s {
+	case StateRunning:
+		return "running"
+	case StateRestarting:
+		return "restarting"
+	case StateFailed:
+		return "failed"
+	case StateStopped:
+		return "stopped"
+	}
+	return "unknown"
+}
+
+// State returns where the plugin stands now.
+func (p *Process) State() State {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.closing:
+		return StateStopped
+	case p.failErr != nil:
+		return StateFailed
+	case p.cur.Load() == nil:
+		return StateRestarting
+	}
+	return StateRunning
+}
+
+// Restarts returns how many times the plugin has been restarted after it
+// died, since Start.
+func (p *Process) Restarts() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.started
+}

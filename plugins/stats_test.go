@@ -1,0 +1,69 @@
+package plugins_test
+
+import (
+	"context"
+	"errors"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/msgrouter/router/plugins"
+)
+
+// waitState waits until p is in state want.
+func waitState(t *testing.T, p *plugins.Process, want plugins.State) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for p.State() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("plugin state %s, want %s", p.State(), want)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestPluginStateAndRestarts(t *testing.T) {
+	p := start(t, "ok", func(c *plugins.Config) {
+		c.Restart = plugins.RestartPolicy{Backoff: 200 * time.Millisecond}
+	})
+	if got := p.State(); got != plugins.StateRunning {
+		t.Fatalf("State() after Start = %s, want running", got)
+	}
+	if got := p.Restarts(); got != 0 {
+		t.Fatalf("Restarts() after Start = %d, want 0", got)
+	}
+	if err := syscall.Kill(pidOf(t, p), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// The backoff keeps it restarting long enough to be seen.
+	waitState(t, p, plugins.StateRestarting)
+	waitState(t, p, plugins.StateRunning)
+	if got := p.Restarts(); got != 1 {
+		t.Errorf("Restarts() after one kill = %d, want 1", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.State(); got != plugins.StateStopped {
+		t.Errorf("State() after Shutdown = %s, want stopped", got)
+	}
+}
+
+func TestPluginStateFailed(t *testing.T) {
+	p := start(t, "flaky", func(c *plugins.Config) {
+		c.Restart = plugins.RestartPolicy{MaxRestarts: 1, Backoff: 5 * time.Millisecond}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for p.State() != plugins.StateFailed && time.Now().Before(deadline) {
+		call(t, p, "upper", "x", time.Second) // the flaky plugin dies on a request
+		time.Sleep(5 * time.Millisecond)
+	}
+	if p.State() != plugins.StateFailed || !errors.Is(p.Err(), plugins.ErrFailed) {
+		t.Fatalf("State() = %s, Err() = %v; want failed, ErrFailed", p.State(), p.Err())
+	}
+	if got := p.Restarts(); got != 1 {
+		t.Errorf("Restarts() = %d, want 1 (the limit)", got)
+	}
+}
