@@ -702,6 +702,8 @@ func (r *Router) startPlugin(ctx context.Context, cfg *Config, name string) (*pl
 			ResetAfter:  pc.Restart.ResetAfter,
 		},
 		Executable: r.opts.Executable,
+		// A plugin's answer may be as large as a request.
+		MaxAnswerLength: noneIfZero(int64(cfg.Limits.MaxContentLength)),
 	})
 	if err != nil {
 		return nil, fail(fmt.Sprintf("cannot start %s: %s", pc.Cmd, plugins.ShortError(err)), err)

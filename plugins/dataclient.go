@@ -30,6 +30,10 @@ type dataClient struct {
 	err     error // set once the connection is lost
 	onFail  func(error)
 	done    chan struct{}
+
+	// maxAnswer bounds an answer's content-length, as a core.Decoder's
+	// MaxContentLength does.
+	maxAnswer int64
 }
 
 // batchWait collects the answers of one HandleBatch call.
@@ -46,8 +50,9 @@ type slot struct {
 }
 
 // dialData connects to a plugin's data socket at path; label names the
-// plugin in errors.
-func dialData(ctx context.Context, path, label string, log hclog.Logger, onFail func(error)) (*dataClient, error) {
+// plugin in errors, and maxAnswer bounds its answers' content-length (see
+// Config.MaxAnswerLength).
+func dialData(ctx context.Context, path, label string, maxAnswer int64, log hclog.Logger, onFail func(error)) (*dataClient, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
@@ -62,6 +67,7 @@ func dialData(ctx context.Context, path, label string, log hclog.Logger, onFail 
 		onFail:  onFail,
 		done:    make(chan struct{}),
 	}
+	c.maxAnswer = maxAnswer
 	go c.readLoop()
 	return c, nil
 }
@@ -186,7 +192,7 @@ func (c *dataClient) resolveLocked(id uint64, ans *core.Message, err error) {
 
 func (c *dataClient) readLoop() {
 	defer close(c.done)
-	var dec core.Decoder
+	dec := core.Decoder{MaxContentLength: c.maxAnswer}
 	buf := make([]byte, 64<<10)
 	type result struct {
 		id  uint64
@@ -229,6 +235,13 @@ func (c *dataClient) readLoop() {
 		// One lock for all the answers of a read.
 		c.mu.Lock()
 		for _, r := range results {
+			if r.id == 0 || r.id > c.nextID {
+				// An id never sent: the plugin is broken. (An id sent
+				// before and no longer pending is the late answer of a
+				// request the router gave up on, or a repeat: dropped.)
+				err = fmt.Errorf("answer from plugin for router-id %d, which the router never sent", r.id)
+				break
+			}
 			c.resolveLocked(r.id, r.ans, r.err)
 		}
 		c.mu.Unlock()

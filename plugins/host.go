@@ -138,7 +138,7 @@ type Process struct {
 	mu       sync.Mutex
 	info     Info
 	closing  bool
-	failErr  error // set once the restart limit is hit
+	failErr  error  // set once the restart limit is hit
 	restarts int    // deaths in a row, for the restart limit
 	started  uint64 // restarts begun since Start, for metrics
 	inflight int
@@ -230,8 +230,21 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 	fail := func(what string, err error) (*instance, Info, error) {
 		return nil, Info{}, fmt.Errorf("%w %q (%s): %s: %w", ErrStart, p.cfg.Name, p.path, what, err)
 	}
+	// Mutual TLS on the control channel, with certificates made for this
+	// process (see mtls.go).
+	mtls, err := newHostTLS()
+	if err != nil {
+		return fail("tls", err)
+	}
+	identity, err := mtls.pipe()
+	if err != nil {
+		return fail("tls", err)
+	}
+	defer identity.Close() // the child has its own copy once started
 	cmd := exec.Command(p.path, p.args...)
 	cmd.Env = append(os.Environ(), p.cfg.Env...)
+	cmd.Env = append(cmd.Env, "PLUGIN_CLIENT_CERT="+string(mtls.certPEM), envTLSFD+"=3")
+	cmd.ExtraFiles = []*os.File{identity} // descriptor 3 in the child
 	setParentDeathSignal(cmd)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
@@ -240,7 +253,7 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           p.log,
 		StartTimeout:     orDuration(p.cfg.StartTimeout, DefaultStartTimeout),
-		AutoMTLS:         true,
+		TLSConfig:        mtls.config,
 	})
 	inst := &instance{client: client, started: time.Now()}
 	ok := false

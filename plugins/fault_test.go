@@ -1,0 +1,298 @@
+package plugins_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/plugins"
+)
+
+// faultyKind is the ROUTER_TEST_PLUGIN kind of the plugin that misbehaves
+// on the data path on request. It is served from init, before TestMain
+// (plugin_test.go) sees the kind, so that the two files stay apart.
+const faultyKind = "faulty"
+
+func init() {
+	if os.Getenv("ROUTER_TEST_PLUGIN") == faultyKind {
+		serveFaultyPlugin()
+	}
+}
+
+// serveFaultyPlugin serves the handlers:
+//
+//	pid     the plugin's pid
+//	upper   the content in capitals
+//	sleep   waits for the duration in the content (or its context)
+//	inject  writes the bytes the content names (see faultBytes) straight
+//	        to the data socket, past the plugin's own framing, then
+//	        answers "injected"
+//	big     an answer of as many bytes "x" as the content says
+func serveFaultyPlugin() {
+	text := func(s string) *core.Message { return core.NewBinary("text/plain", []byte(s)) }
+	plugins.ServePlugin(&plugins.Plugin{
+		Name: "faulty",
+		Handlers: []plugins.HandlerSpec{
+			{Name: "pid", Handler: core.HandlerFunc(func(context.Context, *core.Message) (*core.Message, error) {
+				return text(strconv.Itoa(os.Getpid())), nil
+			})},
+			{Name: "upper", Handler: core.HandlerFunc(func(_ context.Context, m *core.Message) (*core.Message, error) {
+				return core.NewBinary("text/plain", bytes.ToUpper(m.Content)), nil
+			})},
+			{Name: "sleep", Handler: core.HandlerFunc(func(ctx context.Context, m *core.Message) (*core.Message, error) {
+				d, err := time.ParseDuration(string(m.Content))
+				if err != nil {
+					return nil, err
+				}
+				select {
+				case <-time.After(d):
+					return text("slept"), nil
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			})},
+			{Name: "inject", Handler: core.HandlerFunc(func(_ context.Context, m *core.Message) (*core.Message, error) {
+				b, err := faultBytes(string(m.Content))
+				if err != nil {
+					return nil, err
+				}
+				if err := writeDataSocket(b); err != nil {
+					return nil, err
+				}
+				return text("injected"), nil
+			})},
+			{Name: "big", Handler: core.HandlerFunc(func(_ context.Context, m *core.Message) (*core.Message, error) {
+				n, err := strconv.Atoi(string(m.Content))
+				if err != nil {
+					return nil, err
+				}
+				return core.NewBinary("application/octet-stream", bytes.Repeat([]byte("x"), n)), nil
+			})},
+		},
+	})
+}
+
+// faultBytes returns the raw bytes of a data-path fault.
+func faultBytes(kind string) ([]byte, error) {
+	frame := func(header string, content string) []byte {
+		b := binary.BigEndian.AppendUint16(nil, uint16(len(header)))
+		return append(append(b, header...), content...)
+	}
+	answer := func(id string) []byte {
+		h := `{"byteorder":"little","content-type":"text/plain","content-encoding":"binary","content-length":5` + id + `}`
+		return frame(h, "forge")
+	}
+	switch kind {
+	case "notframe": // a header length, then a header that is not JSON
+		return frame("hello, router", ""), nil
+	case "zerolength": // a header length of zero
+		return []byte{0, 0, 'x'}, nil
+	case "badheader": // JSON, but no content-length
+		return frame(`{"byteorder":"little","content-type":"text/plain","content-encoding":"binary","router-id":1}`, ""), nil
+	case "noid": // a good frame without router-id
+		return answer(""), nil
+	case "unknownid": // an id the router never sent
+		return answer(`,"router-id":1000000`), nil
+	case "zeroid":
+		return answer(`,"router-id":0`), nil
+	case "dupid": // a second answer for the first request, long answered
+		return answer(`,"router-id":1`), nil
+	}
+	return nil, fmt.Errorf("no fault %q", kind)
+}
+
+// writeDataSocket writes b to the plugin's data connection, found among
+// this process's descriptors by its name (data.sock, see serve.go). The
+// test sends one request at a time, so nothing else writes meanwhile.
+func writeDataSocket(b []byte) error {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return err
+	}
+	for _, e := range fds {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		sa, err := syscall.Getsockname(fd)
+		if err != nil {
+			continue
+		}
+		if u, ok := sa.(*syscall.SockaddrUnix); ok && strings.HasSuffix(u.Name, "/data.sock") {
+			_, err := syscall.Write(fd, b)
+			return err
+		}
+	}
+	return errors.New("no data socket found")
+}
+
+// waitNewPid calls pid until a process other than old answers it, and
+// returns its pid. It gives up after 20s (a bound, not a speed check).
+func waitNewPid(t *testing.T, p *plugins.Process, old int) int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s, err := call(t, p, "pid", "", 5*time.Second)
+		if err == nil {
+			pid, _ := strconv.Atoi(s)
+			if pid != old {
+				return pid
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no restarted plugin after 20s: pid %q, %v (was %d)", s, err, old)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A plugin that answers garbage on the data path is broken: the request
+// that made it, and every other in flight, is answered an error saying
+// what was wrong; the plugin is restarted and serves again; another
+// plugin serves throughout. An answer for a request the router already
+// has answered is dropped instead: it cannot tell it from the late answer
+// of a request it gave up on.
+func TestPluginGarbageAnswers(t *testing.T) {
+	other := start(t, "basic", nil)
+	for _, tc := range []struct {
+		fault string
+		want  string // in the error; "" for a fault that is dropped
+	}{
+		{"notframe", "bad frame from plugin: core: header is not valid JSON"},
+		{"zerolength", "bad frame from plugin: core: invalid header length"},
+		{"badheader", "bad frame from plugin: core: required header missing"},
+		{"noid", "answer from plugin without router-id"},
+		{"unknownid", "answer from plugin for router-id 1000000, which the router never sent"},
+		{"zeroid", "answer from plugin for router-id 0, which the router never sent"},
+		{"dupid", ""},
+	} {
+		t.Run(tc.fault, func(t *testing.T) {
+			p := start(t, faultyKind, func(c *plugins.Config) {
+				c.Restart = plugins.RestartPolicy{Backoff: 10 * time.Millisecond}
+				c.HealthInterval = -1
+			})
+			pid := pidOf(t, p) // request 1
+			// A request in flight when the garbage arrives.
+			var wg sync.WaitGroup
+			var slowErr error
+			var slowAns *core.Message
+			sleep, _ := p.Handler("sleep")
+			slowCtx, stopSlow := context.WithCancel(context.Background())
+			defer stopSlow()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				slowAns, slowErr = sleep.Handle(slowCtx, core.NewBinary("text/plain", []byte("1m")))
+			}()
+			ans, err := call(t, p, "inject", tc.fault, time.Minute)
+			if tc.want == "" {
+				if err != nil || ans != "injected" {
+					t.Fatalf("inject %s = %q, %v; want the plugin's own answer", tc.fault, ans, err)
+				}
+				if got, err := call(t, p, "upper", "still", 5*time.Second); err != nil || got != "STILL" {
+					t.Errorf("after %s: upper = %q, %v", tc.fault, got, err)
+				}
+				if again := pidOf(t, p); again != pid {
+					t.Errorf("after %s the plugin was restarted (pid %d, was %d)", tc.fault, again, pid)
+				}
+				// The sleep is still waiting: it ends as cancelled.
+				stopSlow()
+				wg.Wait()
+				if !errors.Is(slowErr, context.Canceled) {
+					t.Errorf("in flight during %s: %v, %v; want it cancelled", tc.fault, slowAns, slowErr)
+				}
+				return
+			}
+			if !errors.Is(err, plugins.ErrExited) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("inject %s = %q, %v\nwant ErrExited with %q", tc.fault, ans, err, tc.want)
+			}
+			wg.Wait()
+			if !errors.Is(slowErr, plugins.ErrExited) || !strings.Contains(slowErr.Error(), tc.want) {
+				t.Errorf("in flight during %s: %v, %v\nwant ErrExited with %q", tc.fault, slowAns, slowErr, tc.want)
+			}
+			if got, err := call(t, other, "upper", "other", 5*time.Second); err != nil || got != "OTHER" {
+				t.Errorf("another plugin after %s: %q, %v", tc.fault, got, err)
+			}
+			waitNewPid(t, p, pid)
+			if got, err := call(t, p, "upper", "again", 5*time.Second); err != nil || got != "AGAIN" {
+				t.Errorf("restarted after %s: upper = %q, %v", tc.fault, got, err)
+			}
+			if err := p.Err(); err != nil {
+				t.Errorf("Err after the restart = %v", err)
+			}
+		})
+	}
+}
+
+// An answer above the limit (the default 16 MiB here: 100 MB) fails the
+// plugin with an error that says so, without the router buffering it;
+// the plugin is restarted. With the limit raised the answer arrives
+// whole.
+func TestPluginHugeAnswer(t *testing.T) {
+	const size = 100 << 20
+	for _, tc := range []struct {
+		name  string
+		limit int64
+		want  string // in the error; "" for an answer delivered intact
+	}{
+		{"default limit", 0, fmt.Sprintf("content-length %d is above the limit of %d bytes", size, core.DefaultMaxContentLength)},
+		{"limit 32MiB", 32 << 20, fmt.Sprintf("content-length %d is above the limit of %d bytes", size, 32<<20)},
+		{"limit raised", 128 << 20, ""},
+		{"no limit", -1, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := start(t, faultyKind, func(c *plugins.Config) {
+				c.Restart = plugins.RestartPolicy{Backoff: 10 * time.Millisecond}
+				c.HealthInterval = -1
+				c.MaxAnswerLength = tc.limit
+			})
+			pid := pidOf(t, p)
+			h, err := p.Handler("big")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			ans, err := h.Handle(ctx, core.NewBinary("text/plain", []byte(strconv.Itoa(size))))
+			runtime.ReadMemStats(&after)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("big = %v", err)
+				}
+				if len(ans.Content) != size || bytes.Count(ans.Content, []byte("x")) != size {
+					t.Fatalf("big: %d bytes, want %d bytes x", len(ans.Content), size)
+				}
+				if again := pidOf(t, p); again != pid {
+					t.Errorf("the plugin was restarted (pid %d, was %d)", again, pid)
+				}
+				return
+			}
+			if !errors.Is(err, plugins.ErrExited) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("big = %v\nwant ErrExited with %q", err, tc.want)
+			}
+			// The router read the header and at most one buffer of
+			// content before it gave up: nothing near the answer's size
+			// was allocated.
+			if grown := after.TotalAlloc - before.TotalAlloc; grown > size/4 {
+				t.Errorf("the router allocated %d bytes for a refused %d-byte answer", grown, size)
+			}
+			waitNewPid(t, p, pid)
+			if got, err := call(t, p, "upper", "ok", 5*time.Second); err != nil || got != "OK" {
+				t.Errorf("restarted: upper = %q, %v", got, err)
+			}
+		})
+	}
+}
