@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -109,13 +110,25 @@ func ServePlugin(p *Plugin) {
 		fmt.Fprintln(os.Stderr, "plugin:", err)
 		os.Exit(1)
 	}
-	go watchParent(log)
-	plugin.Serve(&plugin.ServeConfig{
+	tlsConfig, err := pluginTLS()
+	if err != nil {
+		log.Error("plugin cannot start", "error", err)
+		fmt.Fprintln(os.Stderr, "plugin:", err)
+		os.Exit(1)
+	}
+	cfg := &plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         plugin.PluginSet{pluginKey: &grpcPlugin{server: srv}},
 		GRPCServer:      plugin.DefaultGRPCServer,
 		Logger:          log,
-	})
+	}
+	if tlsConfig != nil {
+		// The router sent this process its certificate (mtls.go); without
+		// it, go-plugin's AutoMTLS makes one.
+		cfg.TLSProvider = func() (*tls.Config, error) { return tlsConfig, nil }
+	}
+	go watchParent(log)
+	plugin.Serve(cfg)
 	os.Exit(0)
 }
 
