@@ -100,6 +100,7 @@ type Server struct {
 	log       hclog.Logger
 	ids       *idGenerator
 	stats     counters
+	poll      *poller // the poll loop (Linux), started by the first connection it serves
 }
 
 func (s *Server) init() {
@@ -239,7 +240,7 @@ func (s *Server) startConn(nc net.Conn, raw Handler) {
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	go c.serve()
+	c.start() // in the poll loop, or in a goroutine running serve
 }
 
 // reject tells a client over the connection limit why, and closes.
@@ -275,6 +276,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.wake()
 	}
 	s.mu.Unlock()
+	s.pollWake()
 	s.log.Info("shutting down", "connections", s.nconns.Load())
 
 	done := make(chan struct{})
@@ -299,8 +301,10 @@ func (s *Server) Close() error {
 	s.closeListenersLocked()
 	for c := range s.conns {
 		c.nc.Close()
+		c.pollKick() // the poll loop closes it once it sees the error
 	}
 	s.mu.Unlock()
+	s.pollWake()
 	s.cancel()
 	return nil
 }
@@ -338,9 +342,14 @@ type conn struct {
 	answers []*Message
 	errs    []error
 	ids     []Header // request-id of each request, Key "" for none
+
+	pc pollConn // the poll loop's state, when it serves the connection
 }
 
 func (c *conn) wake() {
+	if c.pollKick() {
+		return
+	}
 	c.mu.Lock()
 	c.nc.SetReadDeadline(time.Now())
 	c.mu.Unlock()

@@ -1,0 +1,467 @@
+//go:build linux
+
+package core
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The poll loop serves plain TCP and Unix connections on Linux without a
+// goroutine or a read buffer per idle connection: one epoll instance per
+// Server, edge-triggered, watches every idle connection; when one becomes
+// readable a goroutine is started for it, borrows a read buffer from a
+// pool, reads what is there, and feeds it to the same handleFramed (or
+// handleRaw) as the goroutine loop, which decodes, dispatches, answers and
+// flushes exactly as it does there. The buffer goes back to the pool and
+// the goroutine ends when the socket is empty.
+//
+// Edge-triggered rather than one-shot: one-shot needs an epoll_ctl to
+// re-arm after every read, a system call per request on a keep-alive
+// connection; edge-triggered needs none. The price is that a connection
+// must be read until it is empty before it goes back to idle, and that an
+// edge arriving while a goroutine serves the connection must not be lost:
+// pollConn.state records it (pollPending), and the goroutine reads again
+// before it lets go.
+//
+// Idle and read timeouts have no timer per connection: the poll goroutine
+// sweeps the idle connections every sweepInterval and ends those whose
+// deadline has passed, so a timeout fires up to one interval late.
+//
+// Connections the poll loop cannot serve (TLS, or any net.Conn that is not
+// a *net.TCPConn or *net.UnixConn) use the goroutine loop, as on other
+// systems.
+
+// Connection states in the poll loop.
+const (
+	pollNone    int32 = iota // not in the poll loop (yet)
+	pollIdle                 // in epoll only; whoever moves it to pollBusy serves it
+	pollBusy                 // a goroutine serves it
+	pollPending              // a goroutine serves it and it was kicked again
+	pollDone                 // closed
+)
+
+// pollBufPool holds the read buffers of the poll loop's goroutines.
+var pollBufPool = sync.Pool{New: func() any {
+	b := make([]byte, readBufferSize)
+	return &b
+}}
+
+// pollConn is a connection's poll-loop state.
+type pollConn struct {
+	p     *poller
+	state atomic.Int32
+	hup   atomic.Bool // the peer closed or the socket failed: read to the end
+	fd    int32
+	// deadline is when the connection, idle, times out, in nanoseconds
+	// since p.epoch; 0 for never. Written by the goroutine that serves the
+	// connection before it lets go, read by the sweep once it holds it.
+	deadline int64
+
+	rc    syscall.RawConn
+	rfn   func(fd uintptr) bool // reads into rbuf; made once, so reads do not allocate
+	rbuf  []byte
+	rn    int
+	rerrn syscall.Errno
+}
+
+// poller is a Server's epoll instance and the goroutine that waits on it.
+type poller struct {
+	s     *Server
+	epfd  int
+	evfd  int // eventfd that wakes the poll goroutine
+	epoch time.Time
+	sweep time.Duration
+
+	mu     sync.Mutex
+	conns  map[int32]*conn // by fd
+	closed bool            // epfd and evfd are closed
+}
+
+// start serves c: in the poll loop when it can, in a goroutine of its own
+// otherwise.
+func (c *conn) start() {
+	if forceGoroutineLoop.Load() || !pollable(c.nc) {
+		go c.serve()
+		return
+	}
+	p, err := c.s.getPoller()
+	if err == nil {
+		err = p.add(c)
+	}
+	if err != nil {
+		c.s.log.Debug("poll loop unavailable; serving in a goroutine", "error", err)
+		go c.serve()
+	}
+}
+
+func pollable(nc net.Conn) bool {
+	switch nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return true
+	}
+	return false
+}
+
+// getPoller returns the Server's poller, starting it if need be.
+func (s *Server) getPoller() (*poller, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.poll != nil {
+		return s.poll, nil
+	}
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)}); err != nil {
+		unix.Close(epfd)
+		unix.Close(evfd)
+		return nil, fmt.Errorf("epoll_ctl: %w", err)
+	}
+	p := &poller{s: s, epfd: epfd, evfd: evfd, epoch: time.Now(), conns: make(map[int32]*conn)}
+	p.sweep = sweepInterval(s)
+	s.poll = p
+	go p.run()
+	return p, nil
+}
+
+// sweepInterval is a tenth of the shortest idle or read timeout, within
+// 10ms..500ms.
+func sweepInterval(s *Server) time.Duration {
+	d := 500 * time.Millisecond
+	for _, t := range []time.Duration{orDuration(s.IdleTimeout, DefaultIdleTimeout), orDuration(s.ReadTimeout, DefaultReadTimeout)} {
+		if t > 0 {
+			d = min(d, t/10)
+		}
+	}
+	return max(d, 10*time.Millisecond)
+}
+
+// add registers c, which the caller has counted in the Server.
+func (p *poller) add(c *conn) error {
+	sc := c.nc.(syscall.Conn)
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	fd := -1
+	if err := rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		return err
+	}
+	pc := &c.pc
+	pc.p, pc.rc, pc.fd = p, rc, int32(fd)
+	pc.rfn = func(fd uintptr) bool {
+		n, err := syscall.Read(int(fd), pc.rbuf)
+		pc.rn, pc.rerrn = n, 0
+		if err != nil {
+			pc.rerrn, _ = err.(syscall.Errno)
+			if pc.rerrn == 0 {
+				pc.rerrn = syscall.EIO
+			}
+		}
+		return true
+	}
+	c.log = c.s.log.With("remote", c.nc.RemoteAddr().String())
+	c.log.Trace("connection opened")
+	c.setPollDeadline()
+	// Busy until registered, so that an early edge waits for us. From
+	// here on a Shutdown or Close kicks c instead of waking a read.
+	pc.state.Store(pollBusy)
+
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return errors.New("poller closed")
+	}
+	p.conns[pc.fd] = c
+	err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{
+		Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET,
+		Fd:     pc.fd,
+	})
+	if err != nil {
+		delete(p.conns, pc.fd)
+	}
+	p.mu.Unlock()
+	if err != nil {
+		pc.state.Store(pollNone)
+		return fmt.Errorf("epoll_ctl: %w", err)
+	}
+	c.release()
+	if c.s.closing.Load() {
+		c.kick() // a Shutdown or Close may have missed c
+	}
+	return nil
+}
+
+// remove forgets c; closing its descriptor takes it out of epoll.
+func (p *poller) remove(c *conn) {
+	p.mu.Lock()
+	if p.conns[c.pc.fd] == c {
+		delete(p.conns, c.pc.fd)
+	}
+	p.mu.Unlock()
+}
+
+// wake makes the poll goroutine look whether it should stop.
+func (p *poller) wake() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		var one = [8]byte{1}
+		unix.Write(p.evfd, one[:])
+	}
+}
+
+// pollWake wakes the poll goroutine, if any, to stop once the server is
+// closing and has no connection left.
+func (s *Server) pollWake() {
+	s.mu.Lock()
+	p := s.poll
+	s.mu.Unlock()
+	if p != nil {
+		p.wake()
+	}
+}
+
+// run waits for readable connections and sweeps the idle ones, until the
+// server is closing and has no connection left.
+func (p *poller) run() {
+	events := make([]unix.EpollEvent, 256)
+	next := time.Now().Add(p.sweep)
+	for {
+		wait := max(time.Until(next), 0)
+		n, err := unix.EpollWait(p.epfd, events, int(wait.Milliseconds())+1)
+		if err != nil && err != unix.EINTR {
+			p.s.log.Error("epoll_wait failed", "error", err)
+			time.Sleep(10 * time.Millisecond)
+		}
+		p.mu.Lock()
+		for _, ev := range events[:max(n, 0)] {
+			if ev.Fd == int32(p.evfd) {
+				var b [8]byte
+				unix.Read(p.evfd, b[:])
+				continue
+			}
+			if c := p.conns[ev.Fd]; c != nil {
+				if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+					c.pc.hup.Store(true)
+				}
+				c.kick()
+			}
+		}
+		p.mu.Unlock()
+		if now := time.Now(); !now.Before(next) {
+			p.sweepIdle(now)
+			next = now.Add(p.sweep)
+		}
+		if p.s.closing.Load() && p.s.nconns.Load() == 0 {
+			p.mu.Lock()
+			p.closed = true
+			unix.Close(p.epfd)
+			unix.Close(p.evfd)
+			p.mu.Unlock()
+			return
+		}
+	}
+}
+
+// sweepIdle ends the idle connections whose deadline has passed.
+func (p *poller) sweepIdle(now time.Time) {
+	t := now.Sub(p.epoch).Nanoseconds()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		pc := &c.pc
+		if !pc.state.CompareAndSwap(pollIdle, pollBusy) {
+			continue
+		}
+		if pc.deadline != 0 && t >= pc.deadline {
+			go c.pollExpire()
+			continue
+		}
+		c.release()
+	}
+}
+
+// kick makes c served: by a new goroutine if it is idle, by the one that
+// serves it otherwise.
+func (c *conn) kick() {
+	pc := &c.pc
+	for {
+		switch pc.state.Load() {
+		case pollIdle:
+			if pc.state.CompareAndSwap(pollIdle, pollBusy) {
+				go c.pollServe()
+				return
+			}
+		case pollBusy:
+			if pc.state.CompareAndSwap(pollBusy, pollPending) {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// release lets go of c, held busy; if it was kicked meanwhile, it is
+// served at once.
+func (c *conn) release() {
+	if !c.pc.state.CompareAndSwap(pollBusy, pollIdle) {
+		c.pc.state.Store(pollBusy)
+		go c.pollServe()
+	}
+}
+
+// pollKick is wake for a connection of the poll loop: it reports false
+// for one of the goroutine loop.
+func (c *conn) pollKick() bool {
+	if c.pc.state.Load() == pollNone {
+		return false
+	}
+	c.kick()
+	return true
+}
+
+// pollServe reads and answers c, held busy, until its socket is empty,
+// then lets go of it or closes it.
+func (c *conn) pollServe() {
+	pc := &c.pc
+	for {
+		bp := pollBufPool.Get().(*[]byte)
+		err := c.pollRead(*bp)
+		pollBufPool.Put(bp)
+		if err != nil {
+			c.pollFinish(err)
+			return
+		}
+		if cap(c.wbuf) > 0 && len(c.wbuf) == 0 {
+			c.wbuf = nil // an idle connection keeps no buffer
+		}
+		c.setPollDeadline()
+		if pc.state.CompareAndSwap(pollBusy, pollIdle) {
+			return
+		}
+		pc.state.Store(pollBusy) // kicked meanwhile: read again
+	}
+}
+
+// pollRead reads c until its socket is empty, handling what it reads. It
+// returns nil when c should wait for more, and otherwise why c must close,
+// as loop does.
+func (c *conn) pollRead(buf []byte) error {
+	pc := &c.pc
+	for {
+		closing := c.s.closing.Load()
+		pc.rbuf = buf
+		err := pc.rc.Read(pc.rfn)
+		pc.rbuf = nil
+		n := pc.rn
+		if err != nil {
+			c.log.Trace("read failed", "error", err)
+			return err
+		}
+		switch errno := pc.rerrn; {
+		case errno == syscall.EAGAIN:
+			if closing && !c.dec.Partial() {
+				return errDrained
+			}
+			return nil
+		case errno == syscall.EINTR:
+			continue
+		case errno != 0:
+			c.log.Trace("read failed", "error", errno)
+			return errno
+		case n == 0:
+			if c.dec.Partial() {
+				c.log.Debug("client closed inside a message")
+			}
+			return io.EOF
+		}
+		c.readAt = time.Now()
+		var stop error
+		if c.raw != nil {
+			stop = c.handleRaw(buf[:n])
+		} else {
+			stop = c.handleFramed(buf[:n])
+		}
+		if stop != nil {
+			return stop
+		}
+		if c.dec.Partial() {
+			if c.partialSince.IsZero() {
+				c.partialSince = c.readAt
+			}
+		} else {
+			c.partialSince = time.Time{}
+		}
+		// A short read emptied the socket: bytes that arrive later raise
+		// a new edge. Not so for an end of stream already reported with
+		// the bytes; and when shutting down, read on until EAGAIN, so
+		// that everything already received is answered.
+		if n < len(buf) && !closing && !pc.hup.Load() {
+			return nil
+		}
+	}
+}
+
+// setPollDeadline sets when c, about to be idle, times out: the read
+// timeout from the first bytes of a message half read, the idle timeout
+// from now otherwise.
+func (c *conn) setPollDeadline() {
+	pc := &c.pc
+	pc.deadline = 0
+	var at time.Time
+	if c.dec.Partial() {
+		if t := orDuration(c.s.ReadTimeout, DefaultReadTimeout); t > 0 {
+			at = c.partialSince.Add(t)
+		}
+	} else if t := orDuration(c.s.IdleTimeout, DefaultIdleTimeout); t > 0 {
+		at = time.Now().Add(t)
+	}
+	if !at.IsZero() {
+		pc.deadline = max(at.Sub(pc.p.epoch).Nanoseconds(), 1)
+	}
+}
+
+// pollExpire ends c, held busy, whose deadline has passed.
+func (c *conn) pollExpire() {
+	if c.dec.Partial() {
+		t := orDuration(c.s.ReadTimeout, DefaultReadTimeout)
+		c.log.Debug("read timeout inside a message")
+		c.pollFinish(c.fail(fmt.Errorf("%w: message not complete after %s", ErrReadTimeout, t)))
+		return
+	}
+	c.log.Trace("idle timeout")
+	c.pollFinish(nil)
+}
+
+// pollFinish closes c as serve does, after taking it out of the poller.
+func (c *conn) pollFinish(closeErr error) {
+	c.pc.state.Store(pollDone)
+	c.pc.p.remove(c)
+	if errors.Is(closeErr, errLinger) {
+		lingerClose(c.nc)
+	} else {
+		c.nc.Close()
+	}
+	c.log.Trace("connection closed")
+	c.s.removeConn(c)
+	if c.s.closing.Load() && c.s.nconns.Load() == 0 {
+		c.pc.p.wake()
+	}
+}
