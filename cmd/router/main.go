@@ -3,6 +3,7 @@
 //	router serve           run the router (default: 127.0.0.1:65432, built-in routes)
 //	router send            send one request and print the answer
 //	router bench           send load to a router and report throughput and latency
+//	router soak            run a router under load and faults, and check nothing is lost
 //	router config check    check a config file and print the config it gives
 //	router config default  print the default config file
 //	router plugin          serve a built-in handler as a plugin process (run by serve)
@@ -105,7 +106,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{serveCmd, sendCmd, benchCmd, configCmd, pluginCmd, versionCmd, helpCmd}
+	commands = []*command{serveCmd, sendCmd, benchCmd, soakCmd, configCmd, pluginCmd, versionCmd, helpCmd}
 }
 
 // lookup returns the command that names (a command, then its
