@@ -1,10 +1,22 @@
 package main
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/msgrouter/router/core"
 )
 
 // A short soak with every fault: nothing is lost, and the report says so
@@ -78,5 +90,162 @@ func TestSoakUsage(t *testing.T) {
 		if code != exitUsage || !strings.Contains(stderr, tc.want) {
 			t.Errorf("soak %v: exit %d, stderr %q; want exit 2 and %q", tc.args, code, stderr, tc.want)
 		}
+	}
+}
+
+// SIGTERM to a real `router serve` process under load: every request
+// whose bytes were written before the signal was sent is answered, once,
+// by the built-in plugins (processes); then the router closes the
+// connections and exits 0.
+func TestSignalUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a router process under load")
+	}
+	cmd := exec.Command(os.Args[0], "serve", "--listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "ROUTER_TEST_MAIN=1",
+		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stderr)
+	var logs strings.Builder
+	addr := ""
+	for addr == "" && sc.Scan() {
+		logs.WriteString(sc.Text() + "\n")
+		if _, a, ok := strings.Cut(sc.Text(), "listening: addr="); ok {
+			addr, _, _ = strings.Cut(a, " ")
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no listening line:\n%s", logs.String())
+	}
+	logsDone := make(chan struct{})
+	go func() {
+		rest, _ := io.ReadAll(stderr)
+		logs.Write(rest)
+		close(logsDone)
+	}()
+
+	// Pipelined connections (8 in flight) and kept-alive ones (1), each
+	// request an echo tagged with its own number.
+	var (
+		begun           atomic.Bool
+		answers         atomic.Int64
+		mu              sync.Mutex
+		owed, got, late int64
+		failures        []string
+		wg              sync.WaitGroup
+	)
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		if len(failures) < 10 {
+			failures = append(failures, fmt.Sprintf(format, args...))
+		}
+		mu.Unlock()
+	}
+	client := func(name string, depth int) {
+		defer wg.Done()
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			fail("%s: %v", name, err)
+			return
+		}
+		defer nc.Close()
+		var dec core.Decoder
+		buf := make([]byte, 64<<10)
+		for seq := 0; ; {
+			var batch []byte
+			var wants []string
+			for range depth {
+				seq++
+				m, _ := core.NewJSON(core.Object{{Key: "action", Value: "echo"}, {Key: "value", Value: name + "-" + strconv.Itoa(seq)}})
+				b, _ := core.Marshal(m)
+				batch = append(batch, b...)
+				wants = append(wants, string(m.Content))
+			}
+			_, werr := nc.Write(batch)
+			isOwed := !begun.Load()
+			if werr != nil {
+				if isOwed {
+					fail("%s: write before the signal: %v", name, werr)
+				}
+				return
+			}
+			mu.Lock()
+			if isOwed {
+				owed += int64(depth)
+			} else {
+				late += int64(depth)
+			}
+			mu.Unlock()
+			n := 0
+			for n < depth {
+				nc.SetReadDeadline(time.Now().Add(30 * time.Second)) // a bound
+				k, rerr := nc.Read(buf)
+				p := buf[:k]
+				for len(p) > 0 && n < depth {
+					c, m, derr := dec.Decode(p)
+					p = p[c:]
+					if derr != nil {
+						fail("%s: invalid answer: %v", name, derr)
+						return
+					}
+					if m == nil {
+						break
+					}
+					if string(m.Content) != wants[n] {
+						fail("%s: answer %q, want %q", name, m.Content, wants[n])
+					}
+					if isOwed {
+						mu.Lock()
+						got++
+						mu.Unlock()
+					}
+					answers.Add(1)
+					n++
+				}
+				if len(p) > 0 {
+					fail("%s: %d bytes past the last answer of a batch", name, len(p))
+				}
+				if rerr != nil && n < depth {
+					if isOwed {
+						fail("%s: %d answers missing of requests written before the signal: %v", name, depth-n, rerr)
+					}
+					return
+				}
+			}
+		}
+	}
+	for i := range 6 {
+		wg.Add(1)
+		go client("pipelined-"+strconv.Itoa(i), 8)
+	}
+	for i := range 4 {
+		wg.Add(1)
+		go client("kept-alive-"+strconv.Itoa(i), 1)
+	}
+	for deadline := time.Now().Add(60 * time.Second); answers.Load() < 3000; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d answers in 60s", answers.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	begun.Store(true)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	<-logsDone
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("router after SIGTERM: %v; logs:\n%s", err, logs.String())
+	}
+	t.Logf("%d requests written before SIGTERM, %d answered; %d written after", owed, got, late)
+	if owed == 0 || got != owed || len(failures) > 0 {
+		t.Errorf("%d requests written before SIGTERM, %d answered; failures: %q", owed, got, failures)
 	}
 }
