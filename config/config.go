@@ -60,6 +60,10 @@ type Config struct {
 	Timeouts Timeouts `koanf:"timeouts"`
 	// Log sets up the router's logging (key "log").
 	Log Log `koanf:"log"`
+	// Metrics sets up the Prometheus endpoint (key "metrics").
+	Metrics Metrics `koanf:"metrics"`
+	// RequestID sets up request ids (key "request_id").
+	RequestID RequestID `koanf:"request_id"`
 
 	// src tells where each key's value came from, for errors.
 	src *sources
@@ -159,6 +163,23 @@ type Route struct {
 	// or "NAME" for the plugin's only handler, or its handler named NAME.
 	// Required.
 	Plugin string `koanf:"plugin"`
+	// Name labels the route's metrics (key "name"). Default: its action,
+	// else its content_type, else "default". Routes with the same name
+	// share their metrics.
+	Name string `koanf:"name"`
+}
+
+// Label returns the route's metrics label: see Name.
+func (r Route) Label() string {
+	switch {
+	case r.Name != "":
+		return r.Name
+	case r.Action != "":
+		return r.Action
+	case r.ContentType != "":
+		return r.ContentType
+	}
+	return "default"
 }
 
 // Limits bound what clients may send.
@@ -196,6 +217,30 @@ type Timeouts struct {
 	// open after it is closed. It also bounds the wait for the requests
 	// of a plugin that a reload removes. Default: 10s.
 	Shutdown time.Duration `koanf:"shutdown"`
+}
+
+// Metrics sets up the Prometheus endpoint. See the metrics package for
+// what it reports.
+type Metrics struct {
+	// Listen is the host:port of the HTTP endpoint (key "listen"), such
+	// as "127.0.0.1:9108". Empty means no endpoint. Default: empty.
+	Listen string `koanf:"listen"`
+	// Path is the URL path the metrics are served at (key "path").
+	// Default: /metrics.
+	Path string `koanf:"path"`
+}
+
+// RequestID sets up request ids: an extension header that a request
+// carries to its plugin, that its answer carries back, and that the
+// router's log lines about the request name.
+type RequestID struct {
+	// Header is the extension header's name (key "header"). Default:
+	// request-id.
+	Header string `koanf:"header"`
+	// Generate gives a request that comes without the header a fresh id
+	// (key "generate"). Default: false, so that answers stay byte for
+	// byte the reference server's.
+	Generate bool `koanf:"generate"`
 }
 
 // Log sets up the router's logging, to stderr.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"reflect"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/metrics"
 	"github.com/msgrouter/router/plugins"
 )
 
@@ -42,6 +44,11 @@ type StartOptions struct {
 	// as a process's are, and its Init, and its handlers', receive the
 	// plugin's settings. The plugin must still be defined in the Config.
 	InProcess map[string]func() *plugins.Plugin
+	// Metrics, if not nil, receives the router's metrics, whether or not
+	// the config gives metrics a listen address: a program that serves
+	// its own metrics endpoint passes its own. Nil means a fresh
+	// metrics.New when metrics.listen is set, and no metrics otherwise.
+	Metrics *metrics.Metrics
 }
 
 // NewLogger returns the logger the log section describes, writing to w.
@@ -62,6 +69,10 @@ type Router struct {
 	opts StartOptions
 	log  hclog.Logger
 	srv  *core.Server
+
+	metrics   *metrics.Metrics // nil when off
+	metricsLn net.Listener     // nil when no endpoint
+	metricsHS *http.Server
 
 	gen atomic.Pointer[generation] // the route table requests start on
 
@@ -137,13 +148,30 @@ var _ core.BatchHandler = dispatcher{}
 func (d dispatcher) Handle(ctx context.Context, req *core.Message) (*core.Message, error) {
 	g, n := d.r.acquire(req)
 	defer n.Add(-1)
-	return g.mux.Handle(ctx, req)
+	ans, err := g.mux.Handle(ctx, req)
+	if m := d.r.metrics; m != nil && err != nil && errors.Is(err, core.ErrNoRoute) {
+		m.NoRoute(1)
+	}
+	return ans, err
 }
 
 func (d dispatcher) HandleBatch(ctx context.Context, reqs, answers []*core.Message, errs []error) {
 	g, n := d.r.acquire(reqs[0])
 	defer n.Add(-1)
 	g.mux.HandleBatch(ctx, reqs, answers, errs)
+	if m := d.r.metrics; m != nil {
+		// The requests no route matched never reach an instrumented
+		// handler.
+		unrouted := 0
+		for _, err := range errs[:len(reqs)] {
+			if err != nil && errors.Is(err, core.ErrNoRoute) {
+				unrouted++
+			}
+		}
+		if unrouted > 0 {
+			m.NoRoute(unrouted)
+		}
+	}
 }
 
 // rawDispatcher answers a raw listener's chunks: with its plugin if the
@@ -236,31 +264,53 @@ func Start(ctx context.Context, cfg *Config, o StartOptions) (*Router, error) {
 		return nil, err
 	}
 
-	procs, err := r.startPlugins(ctx, cfg, sortedPluginNames(cfg.Plugins))
-	if err != nil {
+	r.metrics = o.Metrics
+	if mc := cfg.Metrics; mc.Listen != "" {
+		if r.metrics == nil {
+			r.metrics = metrics.New()
+		}
+		if err := r.openMetrics(ctx, mc); err != nil {
+			closeListeners(r.lns)
+			r.cancel()
+			return nil, err
+		}
+	}
+	fail := func(err error) (*Router, error) {
 		closeListeners(r.lns)
+		if r.metricsLn != nil {
+			r.metricsLn.Close()
+		}
 		r.cancel()
 		return nil, err
+	}
+
+	procs, err := r.startPlugins(ctx, cfg, sortedPluginNames(cfg.Plugins))
+	if err != nil {
+		return fail(err)
 	}
 	g, err := r.build(cfg, procs)
 	if err != nil {
-		closeListeners(r.lns)
 		stopPlugins(context.Background(), cfg.Timeouts.Shutdown, mapValues(procs), r.log)
-		r.cancel()
-		return nil, err
+		return fail(err)
 	}
 	r.procs = procs
+	r.watchPlugins(nil, procs)
 	r.gen.Store(g)
 	r.srv = &core.Server{
-		Handler:          dispatcher{r},
-		Logger:           r.log,
-		MaxConnections:   noneIfZero(cfg.Limits.MaxConnections),
-		MaxHeaderLength:  int(cfg.Limits.MaxHeaderLength),
-		MaxContentLength: noneIfZero(int64(cfg.Limits.MaxContentLength)),
-		IdleTimeout:      noneIfZero(cfg.Timeouts.Idle),
-		ReadTimeout:      noneIfZero(cfg.Timeouts.Read),
-		WriteTimeout:     noneIfZero(cfg.Timeouts.Write),
-		HandlerTimeout:   noneIfZero(cfg.Timeouts.Handler),
+		Handler:            dispatcher{r},
+		Logger:             r.log,
+		RequestIDHeader:    cfg.RequestID.Header,
+		GenerateRequestIDs: cfg.RequestID.Generate,
+		MaxConnections:     noneIfZero(cfg.Limits.MaxConnections),
+		MaxHeaderLength:    int(cfg.Limits.MaxHeaderLength),
+		MaxContentLength:   noneIfZero(int64(cfg.Limits.MaxContentLength)),
+		IdleTimeout:        noneIfZero(cfg.Timeouts.Idle),
+		ReadTimeout:        noneIfZero(cfg.Timeouts.Read),
+		WriteTimeout:       noneIfZero(cfg.Timeouts.Write),
+		HandlerTimeout:     noneIfZero(cfg.Timeouts.Handler),
+	}
+	if r.metrics != nil {
+		r.metrics.Server(r.srv)
 	}
 	r.logRoutes(cfg)
 	return r, nil
@@ -316,6 +366,7 @@ func (r *Router) Serve() error {
 	for _, l := range r.lns {
 		r.serveLocked(l)
 	}
+	r.serveMetricsLocked()
 	r.mu.Unlock()
 	select {
 	case err := <-r.fatal:
@@ -378,6 +429,7 @@ func (r *Router) Shutdown(ctx context.Context) error {
 		r.srv.Close()
 	}
 	closeListeners(r.lns) // those never served
+	r.stopMetrics(ctx)
 	r.serveWG.Wait()
 	r.mu.Lock()
 	procs := mapValues(r.procs)
@@ -439,6 +491,14 @@ func (r *Router) Connections() int { return r.srv.Connections() }
 // log.format, are the ones the router started with until it restarts:
 // a reload that changes them logs a warning.
 func (r *Router) Reload(ctx context.Context, cfg *Config) error {
+	err := r.reload(ctx, cfg)
+	if r.metrics != nil && !errors.Is(err, core.ErrServerClosed) {
+		r.metrics.Reload(err)
+	}
+	return err
+}
+
+func (r *Router) reload(ctx context.Context, cfg *Config) error {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
 	r.mu.Lock()
@@ -570,12 +630,16 @@ func (r *Router) Reload(ctx context.Context, cfg *Config) error {
 	r.cfg = cfg
 	r.procs = procs
 	r.mu.Unlock()
+	r.watchPlugins(oldProcs, procs)
 
 	if cfg.Log.Level != old.Log.Level {
 		r.log.SetLevel(hclog.LevelFromString(cfg.Log.Level))
 	}
 	if cfg.Limits != old.Limits || cfg.Timeouts.withoutShutdown() != old.Timeouts.withoutShutdown() || cfg.Log.Format != old.Log.Format {
 		r.log.Warn("reload: limits, timeouts and log.format apply at the next restart; the running ones stay")
+	}
+	if cfg.Metrics != old.Metrics || cfg.RequestID != old.RequestID {
+		r.log.Warn("reload: metrics and request_id apply at the next restart; the running ones stay")
 	}
 
 	// Retire the plugins only the old table led to, once its requests
@@ -616,6 +680,8 @@ func (r *Router) ReloadFile(ctx context.Context, path string, o LoadOptions) err
 	cfg, err := Load(path, o)
 	if err == nil {
 		err = r.Reload(ctx, cfg)
+	} else if r.metrics != nil {
+		r.metrics.Reload(err) // Reload counts the rest
 	}
 	if err != nil {
 		if errors.Is(err, core.ErrServerClosed) {
@@ -727,6 +793,9 @@ func (r *Router) build(cfg *Config, procs map[string]*pluginRun) (*generation, e
 		ct := rt.ContentType
 		if matchesAnyType(ct) {
 			ct = ""
+		}
+		if r.metrics != nil {
+			h = r.metrics.Instrument(rt.Label(), h)
 		}
 		routes = append(routes, core.Route{Action: rt.Action, ContentType: ct, Handler: h})
 	}

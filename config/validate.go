@@ -40,6 +40,8 @@ func (c *Config) Validate() error {
 	v.routes()
 	v.limits()
 	v.log()
+	v.metrics()
+	v.requestID()
 	return v.errs.err()
 }
 
@@ -324,6 +326,30 @@ func (v *validator) log() {
 	}
 	if !slices.Contains(logFormats, l.Format) {
 		v.fail(ErrValue, "log.format", fmt.Sprintf("unknown format %q", l.Format), "text or json")
+	}
+}
+
+func (v *validator) metrics() {
+	m := v.c.Metrics
+	if m.Listen != "" {
+		host, port, err := net.SplitHostPort(m.Listen)
+		n, perr := strconv.Atoi(port)
+		if err != nil || perr != nil || n < 0 || n > 65535 || strings.Contains(host, "/") {
+			v.fail(ErrValue, "metrics.listen", fmt.Sprintf("invalid address %q", m.Listen), "host:port such as 127.0.0.1:9108, or empty for no endpoint")
+		}
+	}
+	if !strings.HasPrefix(m.Path, "/") {
+		v.fail(ErrValue, "metrics.path", fmt.Sprintf("%q is not a URL path", m.Path), "a path starting with /, such as /metrics")
+	}
+}
+
+func (v *validator) requestID() {
+	h := v.c.RequestID.Header
+	switch h {
+	case "":
+		v.fail(ErrValue, "request_id.header", "empty header name", "an extension header name, such as request-id")
+	case "byteorder", "content-type", "content-encoding", "content-length", core.HeaderConnection:
+		v.fail(ErrValue, "request_id.header", fmt.Sprintf("%q is a header the protocol uses", h), "an extension header name, such as request-id")
 	}
 }
 

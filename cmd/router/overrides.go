@@ -35,6 +35,8 @@ type configFlags struct {
 	maxConns  int
 	maxLength sizeFlag
 	timeouts  [5]time.Duration // idle, read, write, handler, shutdown
+	metrics   string
+	reqIDs    bool
 }
 
 // timeoutFlags name the timeout flags, in the order of
@@ -62,6 +64,8 @@ func (f *configFlags) register(fs *flag.FlagSet) {
 	for i, t := range timeoutFlags {
 		fs.DurationVar(&f.timeouts[i], t.flag, 0, t.usage+"; 0 means none (sets "+t.key+")")
 	}
+	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on `HOST:PORT` at /metrics (sets metrics.listen)")
+	fs.BoolVar(&f.reqIDs, "request-ids", false, "give every request without a request-id header a fresh one (sets request_id.generate)")
 }
 
 // overrides returns the config keys that the flags the user set on fs
@@ -90,6 +94,10 @@ func (f *configFlags) overrides(fs *flag.FlagSet) map[string]any {
 			out["limits.max_connections"] = f.maxConns
 		case "max-content-length":
 			out["limits.max_content_length"] = config.Size(f.maxLength)
+		case "metrics":
+			out["metrics.listen"] = f.metrics
+		case "request-ids":
+			out["request_id.generate"] = f.reqIDs
 		case "plugin":
 			for _, p := range f.plugins {
 				out["plugins."+p.name+".cmd"] = p.cmd

@@ -1,0 +1,87 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/msgrouter/router/metrics"
+)
+
+// openMetrics opens the metrics endpoint's listener, so that an address
+// in use fails Start as a router listener's would.
+func (r *Router) openMetrics(ctx context.Context, mc Metrics) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", mc.Listen)
+	if err != nil {
+		return &Error{Source: r.cfg.src.of("metrics.listen"), Key: "metrics.listen", Msg: "cannot listen: " + err.Error(), Err: ErrListen, Cause: err}
+	}
+	mux := http.NewServeMux()
+	mux.Handle(mc.Path, r.metrics.Handler())
+	r.metricsLn = ln
+	r.metricsHS = &http.Server{
+		Handler:           mux,
+		ErrorLog:          r.log.Named("metrics").StandardLogger(nil),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       time.Minute,
+	}
+	return nil
+}
+
+// serveMetricsLocked serves the metrics endpoint, if there is one.
+func (r *Router) serveMetricsLocked() {
+	if r.metricsHS == nil {
+		return
+	}
+	r.log.Info("metrics listening", "addr", r.metricsLn.Addr().String(), "path", r.cfg.Metrics.Path)
+	r.serveWG.Add(1)
+	go func() {
+		defer r.serveWG.Done()
+		if err := r.metricsHS.Serve(r.metricsLn); !errors.Is(err, http.ErrServerClosed) {
+			r.log.Error("metrics endpoint failed", "error", err)
+		}
+	}()
+}
+
+// stopMetrics stops the metrics endpoint, if there is one.
+func (r *Router) stopMetrics(ctx context.Context) {
+	if r.metricsHS == nil {
+		return
+	}
+	if err := r.metricsHS.Shutdown(ctx); err != nil {
+		r.metricsHS.Close()
+	}
+	r.metricsLn.Close() // if it was never served
+}
+
+// MetricsAddr returns the address the metrics endpoint is bound to, or
+// nil when there is none.
+func (r *Router) MetricsAddr() net.Addr {
+	if r.metricsLn == nil {
+		return nil
+	}
+	return r.metricsLn.Addr()
+}
+
+// Metrics returns the router's metrics, or nil when they are off.
+func (r *Router) Metrics() *metrics.Metrics { return r.metrics }
+
+// watchPlugins points the metrics at the plugin processes of procs
+// instead of those of old.
+func (r *Router) watchPlugins(old, procs map[string]*pluginRun) {
+	if r.metrics == nil {
+		return
+	}
+	for name, p := range old {
+		if np, ok := procs[name]; (!ok || np != p) && p.proc != nil {
+			r.metrics.Plugin(name, nil)
+		}
+	}
+	for name, p := range procs {
+		if p.proc != nil {
+			r.metrics.Plugin(name, p.proc)
+		}
+	}
+}
