@@ -115,6 +115,9 @@ type Report struct {
 	// Extra holds lines the caller adds (plugin restarts...), printed
 	// after the counts.
 	Extra []string
+	// Interrupted is set when Run's context ended the run: the requests
+	// in flight then were abandoned, not lost.
+	Interrupted bool
 }
 
 // OK reports whether every request got exactly one answer, its own.
@@ -144,9 +147,12 @@ func (r *Report) Write(w io.Writer) {
 	}
 	fmt.Fprintf(w, "peak RSS:           %s (this process), %s (plugin processes together), %s (largest plugin process)\n",
 		mib(r.PeakRSS), mib(r.PeakChildRSS), mib(r.PeakChild))
-	if r.OK() {
+	switch {
+	case r.Interrupted:
+		fmt.Fprintln(w, "result:             INTERRUPTED: the requests in flight were abandoned")
+	case r.OK():
 		fmt.Fprintln(w, "result:             OK: every request got exactly one answer")
-	} else {
+	default:
 		fmt.Fprintln(w, "result:             FAILED: requests lost or answered wrongly")
 	}
 }
@@ -269,8 +275,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	// then has Grace to be answered.
 	loadCtx, cancelLoad := context.WithTimeout(ctx, o.Duration+grace)
 	defer cancelLoad()
+	// stopSending closes at the end of Duration, or when ctx ends.
 	stopSending := make(chan struct{})
-	time.AfterFunc(o.Duration, func() { close(stopSending) })
+	var stopOnce sync.Once
+	stopTimer := time.AfterFunc(o.Duration, func() { stopOnce.Do(func() { close(stopSending) }) })
+	defer stopTimer.Stop()
+	defer context.AfterFunc(ctx, func() { stopOnce.Do(func() { close(stopSending) }) })()
 
 	var wg sync.WaitGroup
 	// The load generator: one run per request kind, each one frame.
@@ -381,6 +391,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		PeakRSS:      statusBytes("/proc/self/status", "VmHWM:"),
 		PeakChildRSS: peakChildren.Load(),
 		PeakChild:    peakChild.Load(),
+	}
+	if err := ctx.Err(); err != nil {
+		r.Interrupted = true
+		return r, fmt.Errorf("soak: interrupted: %w", err)
 	}
 	if !r.OK() {
 		return r, fmt.Errorf("%w: %d sent, %d answered, %d unanswered, %d answered twice, %d wrong", ErrLost,
@@ -581,8 +595,8 @@ func countFrames(b []byte) int {
 	return n
 }
 
-// Storm returns a fault that opens n connections at once, each sending
-// one echo request and reading its answer: every one is accounted for.
+// storm opens n connections at once, each sending one echo request and
+// reading its answer: every one is accounted for.
 func (t *tally) storm(ctx context.Context, network, address string, n int) (string, error) {
 	var wg sync.WaitGroup
 	var ok, refused atomic.Int64
@@ -638,8 +652,8 @@ func (t *tally) storm(ctx context.Context, network, address string, n int) (stri
 	return fmt.Sprintf("%d connections, %d answered, %d refused", n, ok.Load(), refused.Load()), nil
 }
 
-// hostile opens n connections of each hostile kind, and counts what the
-// router did with them. None sends a request that expects an answer.
+// hostileBurst opens n connections of each hostile kind, and counts what
+// the router did with them. None sends a request that expects an answer.
 func (t *tally) hostileBurst(ctx context.Context, network, address string, n int) (string, error) {
 	kinds := []struct {
 		name string
