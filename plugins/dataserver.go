@@ -82,16 +82,13 @@ type work struct {
 // has taken over.
 func (c *dataConn) loop(w *work) {
 	bp := readBufs.Get().(*[]byte)
-	var cur atomic.Pointer[work]
-	out := &pending{w: c.w}
-	takeover := time.AfterFunc(time.Hour, func() {
-		out.flush() // what this loop answered before it got stuck
-		c.loop(cur.Load())
-	})
-	takeover.Stop()
+	l := &loopState{c: c, out: &pending{w: c.w}}
+	l.watchdog = time.AfterFunc(time.Hour, l.check)
+	l.watchdog.Stop()
+	var msgs []*core.Message // reused from batch to batch
 	for {
 		if w == nil {
-			batch, err := c.readBatch(*bp)
+			batch, err := c.readBatch(*bp, msgs)
 			if err != nil {
 				// The router closed the connection or died: stop what runs.
 				c.nc.Close()
@@ -99,25 +96,72 @@ func (c *dataConn) loop(w *work) {
 				readBufs.Put(bp)
 				return
 			}
+			if cap(batch) > cap(msgs) {
+				msgs = batch[:cap(batch)]
+			}
 			w = &work{batch: batch}
 		}
-		cur.Store(w)
+		l.cur.Store(w)
+		l.busy.Store(true)
+		if l.armed.CompareAndSwap(false, true) {
+			l.watchdog.Reset(slowBatch)
+		}
 		for {
 			i := int(w.next.Add(1)) - 1
 			if i >= len(w.batch) {
 				break
 			}
-			takeover.Reset(slowBatch)
-			c.answer(w.batch[i], out)
-			if !takeover.Stop() {
+			l.state.Add(1) // odd: a request runs
+			c.answer(w.batch[i], l.out)
+			if v := l.state.Load(); v&takenOver != 0 || !l.state.CompareAndSwap(v, v+1) {
 				// Slow: another loop has the rest. The batch may still
 				// alias bp, so it is left to the garbage collector.
-				out.flush()
+				l.out.flush()
 				return
 			}
 		}
-		out.flush() // the answers of a batch go out in one write
+		l.busy.Store(false)
+		l.out.flush() // the answers of a batch go out in one write
 		w = nil
+	}
+}
+
+// loopState is what a loop shares with its watchdog. The watchdog runs
+// every slowBatch while the loop answers a batch (it is armed once per
+// batch, not per request); when it finds the same request running as at
+// its previous check, that request has taken at least slowBatch, and the
+// watchdog takes over the rest of the batch and the reading. A request is
+// thus given between one and two slowBatch before the others move on.
+type loopState struct {
+	c        *dataConn
+	out      *pending
+	cur      atomic.Pointer[work]
+	watchdog *time.Timer
+	// state counts the loop's requests: it is odd while one runs, and has
+	// takenOver set once the watchdog has taken over. Whichever of the
+	// loop (ending the request) and the watchdog changes it first wins.
+	state atomic.Uint64
+	seen  atomic.Uint64 // state at the watchdog's previous check
+	busy  atomic.Bool   // the loop is answering a batch
+	armed atomic.Bool   // the watchdog's timer is set
+}
+
+const takenOver = 1 << 63
+
+// check is the watchdog.
+func (l *loopState) check() {
+	v := l.state.Load()
+	if v&1 == 1 && v == l.seen.Load() && l.state.CompareAndSwap(v, v|takenOver) {
+		l.out.flush() // what the loop answered before it got stuck
+		l.c.loop(l.cur.Load())
+		return
+	}
+	l.seen.Store(v)
+	// Stay armed while the loop answers a batch. The loop arms the timer
+	// itself when it starts one: armed tells which of the two does.
+	l.armed.Store(false)
+	if l.busy.Load() && l.armed.CompareAndSwap(false, true) {
+		l.watchdog.Reset(slowBatch)
 	}
 }
 
@@ -143,13 +187,22 @@ func (p *pending) flush() {
 	}
 }
 
-// readBatch reads once into buf and decodes the requests it completes.
-func (c *dataConn) readBatch(buf []byte) ([]*core.Message, error) {
-	var batch []*core.Message
+// readBatch reads once into buf and decodes the requests it completes,
+// into the messages of msgs (reused, and extended as needed).
+func (c *dataConn) readBatch(buf []byte, msgs []*core.Message) ([]*core.Message, error) {
+	batch := msgs[:0]
 	n, err := c.nc.Read(buf)
 	p := buf[:n]
 	for len(p) > 0 {
-		m := new(core.Message)
+		var m *core.Message
+		if len(batch) < cap(batch) {
+			m = batch[:len(batch)+1][len(batch)]
+		}
+		if m == nil {
+			m = new(core.Message)
+		} else {
+			m.Reset()
+		}
 		k, ok, derr := c.dec.DecodeTo(m, p)
 		p = p[k:]
 		if derr != nil {
