@@ -214,7 +214,7 @@ func (c *dataClient) readLoop() {
 			k, ok, derr := dec.DecodeTo(m, p)
 			p = p[k:]
 			if derr != nil {
-				err = fmt.Errorf("bad frame from plugin: %w", derr)
+				err = fmt.Errorf("%w: bad frame from plugin: %w", errProtocol, derr)
 				break
 			}
 			if !ok {
@@ -222,7 +222,7 @@ func (c *dataClient) readLoop() {
 			}
 			id, ok := uintHeader(m, hdrID)
 			if !ok {
-				err = errors.New("answer from plugin without router-id")
+				err = fmt.Errorf("%w: answer from plugin without router-id", errProtocol)
 				break
 			}
 			if text, isErr := m.Header(hdrError); isErr {
@@ -239,7 +239,7 @@ func (c *dataClient) readLoop() {
 				// An id never sent: the plugin is broken. (An id sent
 				// before and no longer pending is the late answer of a
 				// request the router gave up on, or a repeat: dropped.)
-				err = fmt.Errorf("answer from plugin for router-id %d, which the router never sent", r.id)
+				err = fmt.Errorf("%w: answer from plugin for router-id %d, which the router never sent", errProtocol, r.id)
 				break
 			}
 			c.resolveLocked(r.id, r.ans, r.err)
@@ -249,6 +249,10 @@ func (c *dataClient) readLoop() {
 	}
 	c.fail(err)
 }
+
+// errProtocol is the cause of a connection failed because the plugin broke
+// the data protocol (the router then kills it, and restarts it).
+var errProtocol = errors.New("killed for breaking the data protocol")
 
 // fail ends the connection: every pending call gets ErrExited.
 func (c *dataClient) fail(cause error) {

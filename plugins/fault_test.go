@@ -169,12 +169,12 @@ func TestPluginGarbageAnswers(t *testing.T) {
 		fault string
 		want  string // in the error; "" for a fault that is dropped
 	}{
-		{"notframe", "bad frame from plugin: core: header is not valid JSON"},
-		{"zerolength", "bad frame from plugin: core: invalid header length"},
-		{"badheader", "bad frame from plugin: core: required header missing"},
-		{"noid", "answer from plugin without router-id"},
-		{"unknownid", "answer from plugin for router-id 1000000, which the router never sent"},
-		{"zeroid", "answer from plugin for router-id 0, which the router never sent"},
+		{"notframe", "killed for breaking the data protocol: bad frame from plugin: core: header is not valid JSON"},
+		{"zerolength", "killed for breaking the data protocol: bad frame from plugin: core: invalid header length"},
+		{"badheader", "killed for breaking the data protocol: bad frame from plugin: core: required header missing"},
+		{"noid", "killed for breaking the data protocol: answer from plugin without router-id"},
+		{"unknownid", "killed for breaking the data protocol: answer from plugin for router-id 1000000, which the router never sent"},
+		{"zeroid", "killed for breaking the data protocol: answer from plugin for router-id 0, which the router never sent"},
 		{"dupid", ""},
 	} {
 		t.Run(tc.fault, func(t *testing.T) {
@@ -247,7 +247,7 @@ func TestPluginHugeAnswer(t *testing.T) {
 		limit int64
 		want  string // in the error; "" for an answer delivered intact
 	}{
-		{"default limit", 0, fmt.Sprintf("content-length %d is above the limit of %d bytes", size, core.DefaultMaxContentLength)},
+		{"default limit", 0, fmt.Sprintf("killed for breaking the data protocol: bad frame from plugin: core: content-length above limit: content-length %d is above the limit of %d bytes", size, core.DefaultMaxContentLength)},
 		{"limit 32MiB", 32 << 20, fmt.Sprintf("content-length %d is above the limit of %d bytes", size, 32<<20)},
 		{"limit raised", 128 << 20, ""},
 		{"no limit", -1, ""},

@@ -26,7 +26,10 @@ var (
 	// ErrStart: the plugin could not be started (not found, not
 	// executable, handshake failed, wrong protocol, Init failed).
 	ErrStart = errors.New("plugins: cannot start plugin")
-	// ErrExited: the plugin process died with the request in flight.
+	// ErrExited: the plugin process died with the request in flight,
+	// or the router killed it for breaking the data protocol (an answer
+	// that is not a frame, above Config.MaxAnswerLength, or for a
+	// request never sent), which the error then says.
 	ErrExited = errors.New("plugins: plugin exited")
 	// ErrRestarting: the plugin died and is being restarted.
 	ErrRestarting = errors.New("plugins: plugin is restarting")
