@@ -154,8 +154,10 @@ func (m *Metrics) Instrument(route string, h core.Handler) core.Handler {
 }
 
 // results are the result labels an instrumented handler counts, in the
-// order of instrumented.counts.
-var results = [...]string{ResultOK, ResultError, ResultTimeout, ResultCanceled, ResultNoRoute}
+// order of instrumented.counts. A route's handler that reports
+// core.ErrNoRoute (a Mux behind a route) counts it as an error: no_route
+// is for the requests no route of the router's table took.
+var results = [...]string{ResultOK, ResultError, ResultTimeout, ResultCanceled}
 
 type instrumented struct {
 	h       core.Handler
@@ -175,6 +177,7 @@ func (in *instrumented) count(err error) {
 			return
 		}
 	}
+	in.counts[1].Inc() // ResultError
 }
 
 // Handle answers with the instrumented handler.
