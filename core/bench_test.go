@@ -56,19 +56,28 @@ func BenchmarkLoopback(b *testing.B) {
 			addr := startFramedEcho(b)
 			framedRate = drive(b, addr, echoReq, shape.conns, shape.depth)
 		})
-		b.Run("router/"+name, func(b *testing.B) {
-			s := &core.Server{Handler: searchLike}
-			l, err := core.Listen(context.Background(), "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			go s.Serve(l)
-			defer s.Close()
-			rate := drive(b, l.Addr().String(), req, shape.conns, shape.depth)
-			if framedRate > 0 {
-				b.ReportMetric(rate/framedRate, "x-framed-echo")
-			}
-		})
+		// router is the poll loop where there is one (Linux), router-
+		// goroutine the goroutine loop.
+		for _, loop := range []struct {
+			name      string
+			goroutine bool
+		}{{"router", false}, {"router-goroutine", true}} {
+			b.Run(loop.name+"/"+name, func(b *testing.B) {
+				core.SetGoroutineLoop(loop.goroutine)
+				defer core.SetGoroutineLoop(false)
+				s := &core.Server{Handler: searchLike}
+				l, err := core.Listen(context.Background(), "127.0.0.1:0")
+				if err != nil {
+					b.Fatal(err)
+				}
+				go s.Serve(l)
+				defer s.Close()
+				rate := drive(b, l.Addr().String(), req, shape.conns, shape.depth)
+				if framedRate > 0 {
+					b.ReportMetric(rate/framedRate, "x-framed-echo")
+				}
+			})
+		}
 	}
 }
 

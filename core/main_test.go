@@ -20,6 +20,9 @@ import (
 // goroutine loop, so that both serve every test. Benchmarks run once;
 // those that compare the loops choose one themselves.
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(idleClientEnv); spec != "" {
+		os.Exit(idleClient(spec)) // a child of BenchmarkIdleConnections
+	}
 	flag.Parse()
 	code := m.Run()
 	if code == 0 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -40,50 +41,89 @@ import (
 // a *net.TCPConn or *net.UnixConn) use the goroutine loop, as on other
 // systems.
 
-// Connection states in the poll loop.
+// Connection states in the poll loop, in pollConn.state's low bits.
 const (
 	pollNone    int32 = iota // not in the poll loop (yet)
 	pollIdle                 // in epoll only; whoever moves it to pollBusy serves it
 	pollBusy                 // a goroutine serves it
 	pollPending              // a goroutine serves it and it was kicked again
 	pollDone                 // closed
+
+	pollStateMask int32 = 0xff
+	// pollHup, in pollConn.state, says that the peer closed or the socket
+	// failed: read it to the end instead of stopping at a short read.
+	pollHup int32 = 0x100
 )
 
-// pollBufPool holds the read buffers of the poll loop's goroutines.
-var pollBufPool = sync.Pool{New: func() any {
-	b := make([]byte, readBufferSize)
-	return &b
+// pollReader is what a goroutine of the poll loop borrows to read: the
+// buffer, and a read function made once, so that reads do not allocate.
+type pollReader struct {
+	buf   []byte
+	n     int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool
+}
+
+func (r *pollReader) read(fd uintptr) bool {
+	n, err := syscall.Read(int(fd), r.buf)
+	r.n, r.errno = n, 0
+	if err != nil {
+		r.errno, _ = err.(syscall.Errno)
+		if r.errno == 0 {
+			r.errno = syscall.EIO
+		}
+	}
+	return true
+}
+
+var pollReaders = sync.Pool{New: func() any {
+	r := &pollReader{buf: make([]byte, readBufferSize)}
+	r.fn = r.read
+	return r
 }}
 
-// pollConn is a connection's poll-loop state.
+// pollConn is a connection's poll-loop state. It is kept small: it is
+// part of every idle connection.
 type pollConn struct {
-	p     *poller
-	state atomic.Int32
-	hup   atomic.Bool // the peer closed or the socket failed: read to the end
-	fd    int32
+	rc syscall.RawConn
 	// deadline is when the connection, idle, times out, in nanoseconds
-	// since p.epoch; 0 for never. Written by the goroutine that serves the
-	// connection before it lets go, read by the sweep once it holds it.
+	// since the poller's epoch; 0 for never. Written by the goroutine
+	// that serves the connection before it lets go, read by the sweep
+	// once it holds it.
 	deadline int64
+	state    atomic.Int32
+	fd       int32
+}
 
-	rc    syscall.RawConn
-	rfn   func(fd uintptr) bool // reads into rbuf; made once, so reads do not allocate
-	rbuf  []byte
-	rn    int
-	rerrn syscall.Errno
+// cas moves the state from one to another, keeping pollHup.
+func (pc *pollConn) cas(from, to int32) bool {
+	for {
+		old := pc.state.Load()
+		if old&pollStateMask != from {
+			return false
+		}
+		if pc.state.CompareAndSwap(old, old&^pollStateMask|to) {
+			return true
+		}
+	}
 }
 
 // poller is a Server's epoll instance and the goroutine that waits on it.
+// The goroutine does not block in epoll_wait, which would hold a thread
+// and, until the runtime noticed, a P: the epoll descriptor is itself
+// watched by the runtime's poller, and epoll_wait is only called, without
+// waiting, once it is readable.
 type poller struct {
 	s     *Server
+	ep    *os.File // the epoll instance
 	epfd  int
 	evfd  int // eventfd that wakes the poll goroutine
 	epoch time.Time
 	sweep time.Duration
 
 	mu     sync.Mutex
-	conns  map[int32]*conn // by fd
-	closed bool            // epfd and evfd are closed
+	slots  []*conn // by descriptor
+	closed bool    // ep and evfd are closed
 }
 
 // start serves c: in the poll loop when it can, in a goroutine of its own
@@ -111,7 +151,8 @@ func pollable(nc net.Conn) bool {
 	return false
 }
 
-// getPoller returns the Server's poller, starting it if need be.
+// getPoller returns the Server's poller, starting it if need be. Once
+// set, s.poll does not change.
 func (s *Server) getPoller() (*poller, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -127,15 +168,25 @@ func (s *Server) getPoller() (*poller, error) {
 		unix.Close(epfd)
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)}); err != nil {
+	err = unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)})
+	if err == nil {
+		err = unix.SetNonblock(epfd, true)
+	}
+	if err != nil {
 		unix.Close(epfd)
 		unix.Close(evfd)
-		return nil, fmt.Errorf("epoll_ctl: %w", err)
+		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	p := &poller{s: s, epfd: epfd, evfd: evfd, epoch: time.Now(), conns: make(map[int32]*conn)}
+	p := &poller{s: s, ep: os.NewFile(uintptr(epfd), "epoll"), epfd: epfd, evfd: evfd, epoch: time.Now()}
+	rc, err := p.ep.SyscallConn()
+	if err != nil {
+		p.ep.Close()
+		unix.Close(evfd)
+		return nil, err
+	}
 	p.sweep = sweepInterval(s)
 	s.poll = p
-	go p.run()
+	go p.run(rc)
 	return p, nil
 }
 
@@ -163,21 +214,10 @@ func (p *poller) add(c *conn) error {
 		return err
 	}
 	pc := &c.pc
-	pc.p, pc.rc, pc.fd = p, rc, int32(fd)
-	pc.rfn = func(fd uintptr) bool {
-		n, err := syscall.Read(int(fd), pc.rbuf)
-		pc.rn, pc.rerrn = n, 0
-		if err != nil {
-			pc.rerrn, _ = err.(syscall.Errno)
-			if pc.rerrn == 0 {
-				pc.rerrn = syscall.EIO
-			}
-		}
-		return true
-	}
+	pc.rc, pc.fd = rc, int32(fd)
 	c.log = c.s.log.With("remote", c.nc.RemoteAddr().String())
 	c.log.Trace("connection opened")
-	c.setPollDeadline()
+	c.setPollDeadline(p)
 	// Busy until registered, so that an early edge waits for us. From
 	// here on a Shutdown or Close kicks c instead of waking a read.
 	pc.state.Store(pollBusy)
@@ -185,15 +225,19 @@ func (p *poller) add(c *conn) error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
+		pc.state.Store(pollNone)
 		return errors.New("poller closed")
 	}
-	p.conns[pc.fd] = c
+	if fd >= len(p.slots) {
+		p.slots = append(p.slots, make([]*conn, fd+1-len(p.slots))...)
+	}
+	p.slots[fd] = c
 	err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{
 		Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET,
 		Fd:     pc.fd,
 	})
 	if err != nil {
-		delete(p.conns, pc.fd)
+		p.slots[fd] = nil
 	}
 	p.mu.Unlock()
 	if err != nil {
@@ -210,8 +254,8 @@ func (p *poller) add(c *conn) error {
 // remove forgets c; closing its descriptor takes it out of epoll.
 func (p *poller) remove(c *conn) {
 	p.mu.Lock()
-	if p.conns[c.pc.fd] == c {
-		delete(p.conns, c.pc.fd)
+	if fd := c.pc.fd; p.slots[fd] == c {
+		p.slots[fd] = nil
 	}
 	p.mu.Unlock()
 }
@@ -221,7 +265,7 @@ func (p *poller) wake() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.closed {
-		var one = [8]byte{1}
+		one := [8]byte{1}
 		unix.Write(p.evfd, one[:])
 	}
 }
@@ -237,16 +281,22 @@ func (s *Server) pollWake() {
 	}
 }
 
-// run waits for readable connections and sweeps the idle ones, until the
-// server is closing and has no connection left.
-func (p *poller) run() {
+// run hands readable connections to goroutines and sweeps the idle ones,
+// until the server is closing and has no connection left.
+func (p *poller) run(rc syscall.RawConn) {
 	events := make([]unix.EpollEvent, 256)
+	var n int
+	wait := func(fd uintptr) bool {
+		var err error
+		n, err = unix.EpollWait(int(fd), events, 0)
+		return err != unix.EINTR && n != 0
+	}
 	next := time.Now().Add(p.sweep)
 	for {
-		wait := max(time.Until(next), 0)
-		n, err := unix.EpollWait(p.epfd, events, int(wait.Milliseconds())+1)
-		if err != nil && err != unix.EINTR {
-			p.s.log.Error("epoll_wait failed", "error", err)
+		p.ep.SetReadDeadline(next)
+		n = 0
+		if err := rc.Read(wait); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			p.s.log.Error("epoll wait failed", "error", err)
 			time.Sleep(10 * time.Millisecond)
 		}
 		p.mu.Lock()
@@ -256,9 +306,9 @@ func (p *poller) run() {
 				unix.Read(p.evfd, b[:])
 				continue
 			}
-			if c := p.conns[ev.Fd]; c != nil {
+			if c := p.slots[ev.Fd]; c != nil {
 				if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-					c.pc.hup.Store(true)
+					c.pc.state.Or(pollHup)
 				}
 				c.kick()
 			}
@@ -271,7 +321,7 @@ func (p *poller) run() {
 		if p.s.closing.Load() && p.s.nconns.Load() == 0 {
 			p.mu.Lock()
 			p.closed = true
-			unix.Close(p.epfd)
+			p.ep.Close()
 			unix.Close(p.evfd)
 			p.mu.Unlock()
 			return
@@ -284,12 +334,11 @@ func (p *poller) sweepIdle(now time.Time) {
 	t := now.Sub(p.epoch).Nanoseconds()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		pc := &c.pc
-		if !pc.state.CompareAndSwap(pollIdle, pollBusy) {
+	for _, c := range p.slots {
+		if c == nil || !c.pc.cas(pollIdle, pollBusy) {
 			continue
 		}
-		if pc.deadline != 0 && t >= pc.deadline {
+		if d := c.pc.deadline; d != 0 && t >= d {
 			go c.pollExpire()
 			continue
 		}
@@ -302,14 +351,15 @@ func (p *poller) sweepIdle(now time.Time) {
 func (c *conn) kick() {
 	pc := &c.pc
 	for {
-		switch pc.state.Load() {
+		old := pc.state.Load()
+		switch old & pollStateMask {
 		case pollIdle:
-			if pc.state.CompareAndSwap(pollIdle, pollBusy) {
+			if pc.state.CompareAndSwap(old, old&^pollStateMask|pollBusy) {
 				go c.pollServe()
 				return
 			}
 		case pollBusy:
-			if pc.state.CompareAndSwap(pollBusy, pollPending) {
+			if pc.state.CompareAndSwap(old, old&^pollStateMask|pollPending) {
 				return
 			}
 		default:
@@ -321,8 +371,8 @@ func (c *conn) kick() {
 // release lets go of c, held busy; if it was kicked meanwhile, it is
 // served at once.
 func (c *conn) release() {
-	if !c.pc.state.CompareAndSwap(pollBusy, pollIdle) {
-		c.pc.state.Store(pollBusy)
+	if !c.pc.cas(pollBusy, pollIdle) {
+		c.pc.cas(pollPending, pollBusy)
 		go c.pollServe()
 	}
 }
@@ -341,41 +391,39 @@ func (c *conn) pollKick() bool {
 // then lets go of it or closes it.
 func (c *conn) pollServe() {
 	pc := &c.pc
+	p := c.s.poll
 	for {
-		bp := pollBufPool.Get().(*[]byte)
-		err := c.pollRead(*bp)
-		pollBufPool.Put(bp)
+		r := pollReaders.Get().(*pollReader)
+		err := c.pollRead(r)
+		pollReaders.Put(r)
 		if err != nil {
-			c.pollFinish(err)
+			c.pollFinish(p, err)
 			return
 		}
 		if cap(c.wbuf) > 0 && len(c.wbuf) == 0 {
 			c.wbuf = nil // an idle connection keeps no buffer
 		}
-		c.setPollDeadline()
-		if pc.state.CompareAndSwap(pollBusy, pollIdle) {
+		c.setPollDeadline(p)
+		if pc.cas(pollBusy, pollIdle) {
 			return
 		}
-		pc.state.Store(pollBusy) // kicked meanwhile: read again
+		pc.cas(pollPending, pollBusy) // kicked meanwhile: read again
 	}
 }
 
 // pollRead reads c until its socket is empty, handling what it reads. It
 // returns nil when c should wait for more, and otherwise why c must close,
 // as loop does.
-func (c *conn) pollRead(buf []byte) error {
+func (c *conn) pollRead(r *pollReader) error {
 	pc := &c.pc
 	for {
 		closing := c.s.closing.Load()
-		pc.rbuf = buf
-		err := pc.rc.Read(pc.rfn)
-		pc.rbuf = nil
-		n := pc.rn
-		if err != nil {
+		if err := pc.rc.Read(r.fn); err != nil {
 			c.log.Trace("read failed", "error", err)
 			return err
 		}
-		switch errno := pc.rerrn; {
+		n := r.n
+		switch errno := r.errno; {
 		case errno == syscall.EAGAIN:
 			if closing && !c.dec.Partial() {
 				return errDrained
@@ -395,9 +443,9 @@ func (c *conn) pollRead(buf []byte) error {
 		c.readAt = time.Now()
 		var stop error
 		if c.raw != nil {
-			stop = c.handleRaw(buf[:n])
+			stop = c.handleRaw(r.buf[:n])
 		} else {
-			stop = c.handleFramed(buf[:n])
+			stop = c.handleFramed(r.buf[:n])
 		}
 		if stop != nil {
 			return stop
@@ -413,7 +461,7 @@ func (c *conn) pollRead(buf []byte) error {
 		// a new edge. Not so for an end of stream already reported with
 		// the bytes; and when shutting down, read on until EAGAIN, so
 		// that everything already received is answered.
-		if n < len(buf) && !closing && !pc.hup.Load() {
+		if n < len(r.buf) && !closing && pc.state.Load()&pollHup == 0 {
 			return nil
 		}
 	}
@@ -422,7 +470,7 @@ func (c *conn) pollRead(buf []byte) error {
 // setPollDeadline sets when c, about to be idle, times out: the read
 // timeout from the first bytes of a message half read, the idle timeout
 // from now otherwise.
-func (c *conn) setPollDeadline() {
+func (c *conn) setPollDeadline(p *poller) {
 	pc := &c.pc
 	pc.deadline = 0
 	var at time.Time
@@ -434,26 +482,27 @@ func (c *conn) setPollDeadline() {
 		at = time.Now().Add(t)
 	}
 	if !at.IsZero() {
-		pc.deadline = max(at.Sub(pc.p.epoch).Nanoseconds(), 1)
+		pc.deadline = max(at.Sub(p.epoch).Nanoseconds(), 1)
 	}
 }
 
 // pollExpire ends c, held busy, whose deadline has passed.
 func (c *conn) pollExpire() {
+	p := c.s.poll
 	if c.dec.Partial() {
 		t := orDuration(c.s.ReadTimeout, DefaultReadTimeout)
 		c.log.Debug("read timeout inside a message")
-		c.pollFinish(c.fail(fmt.Errorf("%w: message not complete after %s", ErrReadTimeout, t)))
+		c.pollFinish(p, c.fail(fmt.Errorf("%w: message not complete after %s", ErrReadTimeout, t)))
 		return
 	}
 	c.log.Trace("idle timeout")
-	c.pollFinish(nil)
+	c.pollFinish(p, nil)
 }
 
 // pollFinish closes c as serve does, after taking it out of the poller.
-func (c *conn) pollFinish(closeErr error) {
+func (c *conn) pollFinish(p *poller, closeErr error) {
 	c.pc.state.Store(pollDone)
-	c.pc.p.remove(c)
+	p.remove(c)
 	if errors.Is(closeErr, errLinger) {
 		lingerClose(c.nc)
 	} else {
@@ -462,6 +511,6 @@ func (c *conn) pollFinish(closeErr error) {
 	c.log.Trace("connection closed")
 	c.s.removeConn(c)
 	if c.s.closing.Load() && c.s.nconns.Load() == 0 {
-		c.pc.p.wake()
+		p.wake()
 	}
 }
