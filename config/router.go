@@ -337,6 +337,19 @@ func Check(ctx context.Context, cfg *Config, o StartOptions) error {
 	return err
 }
 
+// answerLimit is the limit on a plugin's answers: limits.max_content_length
+// when it raises core.DefaultMaxContentLength, or no limit when it is 0.
+// A lower limit bounds what clients send, not the answers they get.
+func answerLimit(limit Size) int64 {
+	switch {
+	case limit == 0:
+		return -1
+	case int64(limit) < core.DefaultMaxContentLength:
+		return core.DefaultMaxContentLength
+	}
+	return int64(limit)
+}
+
 // noneIfZero maps the config's "0 means none" onto core's "negative
 // means none" (core reads zero as "the default").
 func noneIfZero[T int | int64 | time.Duration](v T) T {
@@ -767,9 +780,8 @@ func (r *Router) startPlugin(ctx context.Context, cfg *Config, name string) (*pl
 			MaxBackoff:  pc.Restart.MaxBackoff,
 			ResetAfter:  pc.Restart.ResetAfter,
 		},
-		Executable: r.opts.Executable,
-		// A plugin's answer may be as large as a request.
-		MaxAnswerLength: noneIfZero(int64(cfg.Limits.MaxContentLength)),
+		Executable:      r.opts.Executable,
+		MaxAnswerLength: answerLimit(cfg.Limits.MaxContentLength),
 	})
 	if err != nil {
 		return nil, fail(fmt.Sprintf("cannot start %s: %s", pc.Cmd, plugins.ShortError(err)), err)

@@ -238,7 +238,7 @@ func TestPluginGarbageAnswers(t *testing.T) {
 // An answer above the limit (the default 16 MiB here: 100 MB) fails the
 // plugin with an error that says so, without the router buffering it;
 // the plugin is restarted. With the limit raised the answer arrives
-// whole (100 MB; 24 MiB under the race detector, still above the default
+// whole (100 MB; 17 MiB under the race detector, still above the default
 // limit: see raceDetector).
 func TestPluginHugeAnswer(t *testing.T) {
 	const size = 100 << 20
@@ -269,7 +269,7 @@ func TestPluginHugeAnswer(t *testing.T) {
 			if tc.want == "" {
 				size := size
 				if raceDetector {
-					size = 24 << 20
+					size = 17 << 20
 				}
 				ans, err := h.Handle(ctx, core.NewBinary("text/plain", []byte(strconv.Itoa(size))))
 				if err != nil {
