@@ -3,8 +3,11 @@ package core_test
 import (
 	"context"
 	"fmt"
+	"log"
 
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/plugins/binary"
+	"github.com/msgrouter/router/plugins/search"
 )
 
 // Encoding the tutorial's search request gives the exact bytes the Python
@@ -100,4 +103,81 @@ func ExampleMux() {
 	// text/json: {"result": "searched for \"morpheus\""}
 	// binary/custom-server-binary-type: First 10 bytes of request: searchmorp
 	// error: core: no route for request: content-type "text/json", action "double"
+}
+
+// A router in code: a route table with a handler of one's own and the
+// built-ins, served on a loopback port, and a client asking it.
+func ExampleServer() {
+	ctx := context.Background()
+	mux, err := core.NewMux(
+		core.Route{Action: "hello", Handler: core.HandlerFunc(func(ctx context.Context, req *core.Message) (*core.Message, error) {
+			return core.NewJSON(core.Object{{Key: "result", Value: "hello to you"}})
+		})},
+		core.Route{ContentType: core.ContentTypeJSON, Handler: search.Default()},
+		core.Route{Handler: binary.New()}, // the default route
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := &core.Server{Handler: mux}
+	l, err := core.Listen(ctx, "tcp://127.0.0.1:0") // port 0: any free port
+	if err != nil {
+		log.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Shutdown(ctx) // answers what it has received, then closes
+
+	c, err := core.Dial(ctx, l.Addr().String()) // a client that pipelines requests
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	hello, _ := core.NewJSON(core.Object{{Key: "action", Value: "hello"}})
+	find, _ := core.NewJSON(core.Object{{Key: "action", Value: "search"}, {Key: "value", Value: "ring"}})
+	for _, req := range []*core.Message{hello, find, core.NewBinary("binary/x", []byte("0123456789abcdef"))} {
+		ans, err := c.Do(ctx, req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%s\n", ans.Content)
+	}
+	// Output:
+	// {"result": "hello to you"}
+	// {"result": "In the caves beneath the Misty Mountains. 💍"}
+	// First 10 bytes of request: 0123456789
+}
+
+// A client may send a request id; the server hands it to the handler and
+// puts it on the answer. With GenerateRequestIDs it makes one for the
+// requests that come without.
+func ExampleServer_requestIDs() {
+	ctx := context.Background()
+	srv := &core.Server{
+		Handler: core.HandlerFunc(func(ctx context.Context, req *core.Message) (*core.Message, error) {
+			id, _ := req.Header(core.DefaultRequestIDHeader)
+			return core.NewBinary("text/plain", []byte("handled "+id)), nil
+		}),
+	}
+	l, err := core.Listen(ctx, "tcp://127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Shutdown(ctx)
+
+	c, err := core.Dial(ctx, l.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	req := core.NewBinary("text/plain", []byte("hi"))
+	req.SetHeader("request-id", "order-42")
+	ans, err := c.Do(ctx, req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	id, _ := ans.Header("request-id")
+	fmt.Printf("%s; answer's request-id: %s\n", ans.Content, id)
+	// Output:
+	// handled order-42; answer's request-id: order-42
 }
