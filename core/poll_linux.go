@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -55,10 +56,12 @@ const (
 	pollHup int32 = 0x100
 )
 
-// pollReader is what a goroutine of the poll loop borrows to read: the
-// buffer, and a read function made once, so that reads do not allocate.
+// pollReader is what a goroutine of the poll loop borrows to serve a
+// connection: the read buffer, the write buffer, and a read function made
+// once, so that reads do not allocate.
 type pollReader struct {
 	buf   []byte
+	wbuf  []byte
 	n     int
 	errno syscall.Errno
 	fn    func(fd uintptr) bool
@@ -121,9 +124,48 @@ type poller struct {
 	epoch time.Time
 	sweep time.Duration
 
+	// Goroutines that served a connection wait on work for the next one
+	// (at most maxIdleWorkers of them), so that their stacks, grown
+	// once, serve again; when none waits, a new goroutine is started.
+	work        chan *conn
+	quit        chan struct{} // closed when the poll goroutine ends
+	idleWorkers atomic.Int32
+
 	mu     sync.Mutex
 	slots  []*conn // by descriptor
 	closed bool    // ep and evfd are closed
+}
+
+// maxIdleWorkers bounds the goroutines kept waiting for a connection to
+// serve.
+var maxIdleWorkers = int32(max(8, 4*runtime.GOMAXPROCS(0)))
+
+// serve has c, held busy, served by a waiting goroutine or a new one.
+func (p *poller) serve(c *conn) {
+	select {
+	case p.work <- c:
+	default:
+		go p.worker(c)
+	}
+}
+
+// worker serves c, then the connections it is handed, until there are
+// enough goroutines waiting or the poll goroutine ends.
+func (p *poller) worker(c *conn) {
+	for {
+		c.pollServe(p)
+		if p.idleWorkers.Add(1) > maxIdleWorkers {
+			p.idleWorkers.Add(-1)
+			return
+		}
+		select {
+		case c = <-p.work:
+			p.idleWorkers.Add(-1)
+		case <-p.quit:
+			p.idleWorkers.Add(-1)
+			return
+		}
+	}
 }
 
 // start serves c: in the poll loop when it can, in a goroutine of its own
@@ -177,7 +219,10 @@ func (s *Server) getPoller() (*poller, error) {
 		unix.Close(evfd)
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	p := &poller{s: s, ep: os.NewFile(uintptr(epfd), "epoll"), epfd: epfd, evfd: evfd, epoch: time.Now()}
+	p := &poller{
+		s: s, ep: os.NewFile(uintptr(epfd), "epoll"), epfd: epfd, evfd: evfd, epoch: time.Now(),
+		work: make(chan *conn), quit: make(chan struct{}),
+	}
 	rc, err := p.ep.SyscallConn()
 	if err != nil {
 		p.ep.Close()
@@ -324,6 +369,7 @@ func (p *poller) run(rc syscall.RawConn) {
 			p.ep.Close()
 			unix.Close(p.evfd)
 			p.mu.Unlock()
+			close(p.quit)
 			return
 		}
 	}
@@ -339,7 +385,7 @@ func (p *poller) sweepIdle(now time.Time) {
 			continue
 		}
 		if d := c.pc.deadline; d != 0 && t >= d {
-			go c.pollExpire()
+			go c.pollExpire(p)
 			continue
 		}
 		c.release()
@@ -355,7 +401,7 @@ func (c *conn) kick() {
 		switch old & pollStateMask {
 		case pollIdle:
 			if pc.state.CompareAndSwap(old, old&^pollStateMask|pollBusy) {
-				go c.pollServe()
+				c.s.poll.serve(c)
 				return
 			}
 		case pollBusy:
@@ -373,7 +419,7 @@ func (c *conn) kick() {
 func (c *conn) release() {
 	if !c.pc.cas(pollBusy, pollIdle) {
 		c.pc.cas(pollPending, pollBusy)
-		go c.pollServe()
+		c.s.poll.serve(c)
 	}
 }
 
@@ -389,19 +435,23 @@ func (c *conn) pollKick() bool {
 
 // pollServe reads and answers c, held busy, until its socket is empty,
 // then lets go of it or closes it.
-func (c *conn) pollServe() {
+func (c *conn) pollServe(p *poller) {
 	pc := &c.pc
-	p := c.s.poll
 	for {
 		r := pollReaders.Get().(*pollReader)
+		c.wbuf = r.wbuf[:0]
 		err := c.pollRead(r)
+		// An idle connection keeps no buffer (flush has written all or
+		// failed).
+		r.wbuf = nil
+		if cap(c.wbuf) <= writeBufKeep {
+			r.wbuf = c.wbuf[:0]
+		}
+		c.wbuf = nil
 		pollReaders.Put(r)
 		if err != nil {
 			c.pollFinish(p, err)
 			return
-		}
-		if cap(c.wbuf) > 0 && len(c.wbuf) == 0 {
-			c.wbuf = nil // an idle connection keeps no buffer
 		}
 		c.setPollDeadline(p)
 		if pc.cas(pollBusy, pollIdle) {
@@ -487,8 +537,7 @@ func (c *conn) setPollDeadline(p *poller) {
 }
 
 // pollExpire ends c, held busy, whose deadline has passed.
-func (c *conn) pollExpire() {
-	p := c.s.poll
+func (c *conn) pollExpire(p *poller) {
 	if c.dec.Partial() {
 		t := orDuration(c.s.ReadTimeout, DefaultReadTimeout)
 		c.log.Debug("read timeout inside a message")
