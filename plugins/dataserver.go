@@ -307,6 +307,8 @@ type frameWriter struct {
 	spare   []byte
 	writing bool
 	failed  bool
+
+	deadline time.Time // of the connection's writes; set by the writer only
 }
 
 // add appends a frame with encode and writes it, unless another goroutine
@@ -329,7 +331,13 @@ func (w *frameWriter) add(encode func([]byte) ([]byte, error)) error {
 		w.buf, w.spare = w.spare[:0], nil
 		w.mu.Unlock()
 		if w.timeout > 0 {
-			w.nc.SetWriteDeadline(time.Now().Add(w.timeout))
+			// The deadline is moved on only once a fifth of it has
+			// passed (a write gets 4/5 of timeout at least): setting it
+			// costs more than a small write.
+			if now := time.Now(); w.deadline.Sub(now) < w.timeout-w.timeout/5 {
+				w.deadline = now.Add(w.timeout)
+				w.nc.SetWriteDeadline(w.deadline)
+			}
 		}
 		_, werr := w.nc.Write(out)
 		w.mu.Lock()
