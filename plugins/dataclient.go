@@ -261,8 +261,13 @@ func (c *dataClient) fail(cause error) {
 		c.mu.Unlock()
 		return
 	}
-	if errors.Is(cause, io.EOF) || errors.Is(cause, syscall.ECONNRESET) {
+	switch {
+	case errors.Is(cause, io.EOF) || errors.Is(cause, syscall.ECONNRESET):
 		cause = errors.New("connection closed (the process died or was killed)")
+	case errors.Is(cause, net.ErrClosed):
+		// The router closed it first: its health check found the
+		// process dead or frozen, or it is being stopped.
+		cause = errors.New("connection closed by the router (the process failed a health check, or is being stopped)")
 	}
 	c.err = fmt.Errorf("%w: %s: %w", ErrExited, c.label, cause)
 	for id, s := range c.pending {
