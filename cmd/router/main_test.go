@@ -210,6 +210,11 @@ func testSend(t *testing.T, addr string) {
 		{[]string{"-v", "binary", "hello"}, "byteorder: " + core.NativeByteOrder() + "\n" +
 			"content-type: binary/custom-server-binary-type\ncontent-encoding: binary\ncontent-length: 37\n\n" +
 			"First 10 bytes of request: binaryhell\n"},
+		// The router echoes a request-id; other extension headers are the
+		// handler's to read.
+		{[]string{"-v", "-H", "request-id=order 42", "-H", "x-other=1", "search", "morpheus"}, "byteorder: " + core.NativeByteOrder() + "\n" +
+			"content-type: text/json\ncontent-encoding: utf-8\ncontent-length: 43\nrequest-id: order 42\n\n" +
+			"Follow the white rabbit. 🐰\n"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -348,6 +353,15 @@ func TestSendExtensionHeaders(t *testing.T) {
 	code, stdout, stderr = routerCmd(t, "send", "-v", "--raw", "--addr", addr, "a", "b")
 	if code != exitOK || !strings.HasPrefix(stderr, "byteorder: big\n") || !strings.HasSuffix(stdout, "and a newline\n") {
 		t.Errorf("--raw -v: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+func TestSendHeaderFlagErrors(t *testing.T) {
+	for _, h := range []string{"novalue", "=x", "content-type=text/plain"} {
+		code, _, stderr := routerCmd(t, "send", "-H", h, "search", "x")
+		if code != exitUsage || !strings.Contains(stderr, `invalid value "`+h+`" for flag -H`) {
+			t.Errorf("-H %q: exit %d, stderr %q; want a usage error", h, code, stderr)
+		}
 	}
 }
 

@@ -29,6 +29,31 @@ type sendFlags struct {
 	forceJSON bool
 	close     bool
 	verbose   bool
+	headers   headerList
+}
+
+// headerList is the repeatable -H KEY=VALUE flag: extension headers with
+// string values.
+type headerList []core.Header
+
+func (l *headerList) String() string {
+	parts := make([]string, len(*l))
+	for i, h := range *l {
+		parts[i] = h.Key + "=" + jsonText(h.Value)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (l *headerList) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	switch {
+	case !ok || k == "":
+		return errors.New("want KEY=VALUE")
+	case k == "byteorder" || k == "content-type" || k == "content-encoding" || k == "content-length":
+		return fmt.Errorf("%s is a required header, set by send", k)
+	}
+	*l = append(*l, core.Header{Key: k, Value: core.AppendString(nil, v)})
+	return nil
 }
 
 var sendCmd = &command{
@@ -53,6 +78,9 @@ The answer is printed on stdout:
 	anything else        the content as text if it is printable UTF-8,
 	                     else as a Go-quoted string
 
+-H KEY=VALUE adds the extension header KEY with the string VALUE to the
+request (repeatable), such as a request-id, which the router echoes.
+
 -v prints the answer's header first, one field a line, then an empty line.
 --raw writes the answer's exact bytes as they came off the wire instead
 (with -v, the header goes to stderr).
@@ -65,6 +93,7 @@ invalid one, or the answer is {"error": ...}; 2 for a usage error.
 		"router send binary hello\n# First 10 bytes of request: binaryhell",
 		"router send --json echo hi\n# {\"action\": \"echo\", \"value\": \"hi\"}",
 		"router send --addr [::1]:65432 --raw search ring > answer.bin",
+		"router send -v -H request-id=order-42 search ring\n# ... request-id: order-42 ...",
 	},
 	setup: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 		f := new(sendFlags)
@@ -74,6 +103,7 @@ invalid one, or the answer is {"error": ...}; 2 for a usage error.
 		fs.BoolVar(&f.forceJSON, "json", false, "send {\"action\": ACTION, \"value\": VALUE} as text/json whatever ACTION is")
 		fs.BoolVar(&f.close, "close", false, "add the header \"connection\": \"close\" to the request")
 		fs.BoolVar(&f.verbose, "v", false, "print the answer's header fields first")
+		fs.Var(&f.headers, "H", "add the extension header `KEY=VALUE` (a string) to the request (repeatable)")
 		return f.run
 	},
 }
@@ -103,6 +133,7 @@ func (f *sendFlags) run(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	req.Headers = append(req.Headers, f.headers...)
 	if f.close {
 		req.SetHeader(core.HeaderConnection, core.ConnectionClose)
 	}
