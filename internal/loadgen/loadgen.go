@@ -133,6 +133,7 @@ type CountedErrors struct {
 	Samples map[string]string
 }
 
+// Error lists the kinds of error counted, with a sample of each.
 func (e *CountedErrors) Error() string {
 	kinds := make([]string, 0, len(e.Counts))
 	for k := range e.Counts {
