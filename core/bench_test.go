@@ -184,6 +184,7 @@ func startFramedEcho(b *testing.B) string {
 // returns the rate.
 func drive(b *testing.B, addr string, req []byte, conns, depth int) float64 {
 	b.ReportAllocs()
+	cpu0 := cpuTime(b)
 	b.ResetTimer()
 	res, err := loadgen.Run(context.Background(), loadgen.Options{
 		Addr: addr, Request: req, Conns: conns, Depth: depth, Requests: int64(b.N),
@@ -193,6 +194,9 @@ func drive(b *testing.B, addr string, req []byte, conns, depth int) float64 {
 	}
 	b.ReportMetric(res.Rate(), "req/s")
 	b.ReportMetric(float64(res.Quantile(0.5).Microseconds()), "p50-µs")
+	if res.Requests > 0 {
+		b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/float64(res.Requests), "cpu-ns/req")
+	}
 	return res.Rate()
 }
 
