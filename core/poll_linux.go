@@ -20,11 +20,13 @@ import (
 // The poll loop serves plain TCP and Unix connections on Linux without a
 // goroutine or a read buffer per idle connection: one epoll instance per
 // Server, edge-triggered, watches every idle connection; when one becomes
-// readable a goroutine is started for it, borrows a read buffer from a
-// pool, reads what is there, and feeds it to the same handleFramed (or
-// handleRaw) as the goroutine loop, which decodes, dispatches, answers and
-// flushes exactly as it does there. The buffer goes back to the pool and
-// the goroutine ends when the socket is empty.
+// readable it is handed to a goroutine (one waiting for work, or a new
+// one), which borrows a read and a write buffer from a pool, reads what is
+// there, and feeds it to the same handleFramed (or handleRaw) as the
+// goroutine loop, which decodes, dispatches, answers and flushes exactly as
+// it does there (a write that cannot finish at once waits, with
+// WriteTimeout, as in the goroutine loop). The buffers go back to the pool
+// when the socket is empty.
 //
 // Edge-triggered rather than one-shot: one-shot needs an epoll_ctl to
 // re-arm after every read, a system call per request on a keep-alive
@@ -32,11 +34,19 @@ import (
 // must be read until it is empty before it goes back to idle, and that an
 // edge arriving while a goroutine serves the connection must not be lost:
 // pollConn.state records it (pollPending), and the goroutine reads again
-// before it lets go.
+// before it lets go. A read shorter than the buffer counts as emptying the
+// socket (bytes arriving after it raise a new edge), which saves the read
+// that would return EAGAIN, except after the peer's end of stream was
+// reported, and while shutting down, when every byte already received
+// must be read.
 //
 // Idle and read timeouts have no timer per connection: the poll goroutine
 // sweeps the idle connections every sweepInterval and ends those whose
 // deadline has passed, so a timeout fires up to one interval late.
+//
+// Shutdown and Close kick every connection: an idle one is handed to a
+// goroutine, which reads what is left (Shutdown) or sees the closed
+// connection (Close), and closes it as the goroutine loop would.
 //
 // Connections the poll loop cannot serve (TLS, or any net.Conn that is not
 // a *net.TCPConn or *net.UnixConn) use the goroutine loop, as on other
@@ -125,20 +135,17 @@ type poller struct {
 	sweep time.Duration
 
 	// Goroutines that served a connection wait on work for the next one
-	// (at most maxIdleWorkers of them), so that their stacks, grown
+	// (at most maxIdle of them), so that their stacks, grown
 	// once, serve again; when none waits, a new goroutine is started.
 	work        chan *conn
 	quit        chan struct{} // closed when the poll goroutine ends
 	idleWorkers atomic.Int32
+	maxIdle     int32 // goroutines kept waiting at most
 
 	mu     sync.Mutex
 	slots  []*conn // by descriptor
 	closed bool    // ep and evfd are closed
 }
-
-// maxIdleWorkers bounds the goroutines kept waiting for a connection to
-// serve.
-var maxIdleWorkers = int32(max(8, 4*runtime.GOMAXPROCS(0)))
 
 // serve has c, held busy, served by a waiting goroutine or a new one.
 func (p *poller) serve(c *conn) {
@@ -150,11 +157,11 @@ func (p *poller) serve(c *conn) {
 }
 
 // worker serves c, then the connections it is handed, until there are
-// enough goroutines waiting or the poll goroutine ends.
+// enough goroutines waiting (p.maxIdle) or the poll goroutine ends.
 func (p *poller) worker(c *conn) {
 	for {
 		c.pollServe(p)
-		if p.idleWorkers.Add(1) > maxIdleWorkers {
+		if p.idleWorkers.Add(1) > p.maxIdle {
 			p.idleWorkers.Add(-1)
 			return
 		}
@@ -222,6 +229,7 @@ func (s *Server) getPoller() (*poller, error) {
 	p := &poller{
 		s: s, ep: os.NewFile(uintptr(epfd), "epoll"), epfd: epfd, evfd: evfd, epoch: time.Now(),
 		work: make(chan *conn), quit: make(chan struct{}),
+		maxIdle: int32(max(8, 4*runtime.GOMAXPROCS(0))),
 	}
 	rc, err := p.ep.SyscallConn()
 	if err != nil {
