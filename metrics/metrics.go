@@ -199,8 +199,14 @@ func (in *instrumentedBatch) HandleBatch(ctx context.Context, reqs, answers []*c
 	start := time.Now()
 	in.bh.HandleBatch(ctx, reqs, answers, errs)
 	d := time.Since(start).Seconds()
+	ok := 0
 	for _, err := range errs[:len(reqs)] {
 		in.latency.Observe(d)
-		in.count(err)
+		if err == nil {
+			ok++
+		} else {
+			in.count(err)
+		}
 	}
+	in.counts[0].Add(float64(ok))
 }
