@@ -34,7 +34,17 @@ type dataClient struct {
 	// maxAnswer bounds an answer's content-length, as a core.Decoder's
 	// MaxContentLength does.
 	maxAnswer int64
+
+	// The batches waiting for answers since the watch last ran (a list
+	// through batchWait.next), and whether its timer is set.
+	waiting  *batchWait
+	watching bool
+	watchT   *time.Timer
 }
+
+// watchTick is how often the watch runs while batches wait: a batch starts
+// watching its context (its deadline, or a cancel) after at most that.
+const watchTick = time.Millisecond
 
 // batchWait collects the answers of one HandleBatch call.
 type batchWait struct {
@@ -42,6 +52,13 @@ type batchWait struct {
 	errs    []error
 	left    int
 	done    chan struct{}
+
+	// slow is closed by the watch once the batch has waited a while; it
+	// then watches its context too. prev and next list it in
+	// dataClient.waiting until then.
+	slow       chan struct{}
+	prev, next *batchWait
+	listed     bool
 }
 
 type slot struct {
@@ -68,6 +85,8 @@ func dialData(ctx context.Context, path, label string, maxAnswer int64, log hclo
 		done:    make(chan struct{}),
 	}
 	c.maxAnswer = maxAnswer
+	c.watchT = time.AfterFunc(time.Hour, c.watch)
+	c.watchT.Stop()
 	go c.readLoop()
 	return c, nil
 }
@@ -75,7 +94,7 @@ func dialData(ctx context.Context, path, label string, maxAnswer int64, log hclo
 // do sends reqs to the plugin's handler h in one write and waits for their
 // answers, or for ctx to end.
 func (c *dataClient) do(ctx context.Context, h *remoteHandler, reqs, answers []*core.Message, errs []error) {
-	b := &batchWait{answers: answers, errs: errs, left: len(reqs), done: make(chan struct{})}
+	b := &batchWait{answers: answers, errs: errs, left: len(reqs), done: make(chan struct{}), slow: make(chan struct{})}
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
@@ -89,6 +108,7 @@ func (c *dataClient) do(ctx context.Context, h *remoteHandler, reqs, answers []*
 		c.nextID++
 		c.pending[c.nextID] = slot{b, i}
 	}
+	c.listLocked(b)
 	c.mu.Unlock()
 
 	var deadline []byte
@@ -125,8 +145,21 @@ func (c *dataClient) do(ctx context.Context, h *remoteHandler, reqs, answers []*
 	timeout := func(err error) error {
 		return fmt.Errorf("%w: plugin handler %q: %w", core.ErrHandlerTimeout, h.name, err)
 	}
+	answered := false
 	select {
 	case <-b.done:
+		answered = true
+	case <-b.slow:
+		// Only a batch that has waited a while watches ctx: asking a
+		// request context for Done arms its timer, which costs more than
+		// most plugin requests take (see core.WithLazyDeadline).
+		select {
+		case <-b.done:
+			answered = true
+		case <-ctx.Done():
+		}
+	}
+	if answered {
 		// The plugin's own clock may have ended a request a moment
 		// before ours: report it as the timeout it is.
 		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
@@ -137,7 +170,6 @@ func (c *dataClient) do(ctx context.Context, h *remoteHandler, reqs, answers []*
 			}
 		}
 		return
-	case <-ctx.Done():
 	}
 	// Give up on the answers still missing, and tell the plugin.
 	err := ctx.Err()
@@ -186,8 +218,54 @@ func (c *dataClient) resolveLocked(id uint64, ans *core.Message, err error) {
 	}
 	s.b.left--
 	if s.b.left == 0 {
+		c.unlistLocked(s.b)
 		close(s.b.done)
 	}
+}
+
+// listLocked adds b to the batches the watch looks at, and sets its timer
+// if it is not set.
+func (c *dataClient) listLocked(b *batchWait) {
+	b.listed = true
+	b.next = c.waiting
+	if c.waiting != nil {
+		c.waiting.prev = b
+	}
+	c.waiting = b
+	if !c.watching {
+		c.watching = true
+		c.watchT.Reset(watchTick)
+	}
+}
+
+func (c *dataClient) unlistLocked(b *batchWait) {
+	if !b.listed {
+		return
+	}
+	if b.prev != nil {
+		b.prev.next = b.next
+	} else {
+		c.waiting = b.next
+	}
+	if b.next != nil {
+		b.next.prev = b.prev
+	}
+	b.prev, b.next, b.listed = nil, nil, false
+}
+
+// watch runs every watchTick while batches wait: each batch listed since
+// its last run has waited long enough to watch its context.
+func (c *dataClient) watch() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for b := c.waiting; b != nil; {
+		next := b.next
+		b.prev, b.next, b.listed = nil, nil, false
+		close(b.slow)
+		b = next
+	}
+	c.waiting = nil
+	c.watching = false
 }
 
 func (c *dataClient) readLoop() {
@@ -275,6 +353,7 @@ func (c *dataClient) fail(cause error) {
 		s.b.errs[s.i] = c.err
 		s.b.left--
 		if s.b.left == 0 {
+			c.unlistLocked(s.b)
 			close(s.b.done)
 		}
 	}
