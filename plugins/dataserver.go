@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -268,10 +269,18 @@ func (c *dataConn) answer(m *core.Message, out *pending) {
 }
 
 func (s *dataServer) handlerFor(m *core.Message) (core.Handler, error) {
-	name, ok := m.Header(hdrHandler)
+	raw, ok := rawHeader(m, hdrHandler)
 	if !ok {
 		return nil, errors.New("plugin: request names no handler")
 	}
+	// A JSON string without escapes is its name between the quotes:
+	// looked up as it is, without decoding it (no allocation).
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		if h, ok := s.handlers[string(raw[1:len(raw)-1])]; ok {
+			return h, nil
+		}
+	}
+	name, _ := m.Header(hdrHandler)
 	h, ok := s.handlers[name]
 	if !ok {
 		return nil, fmt.Errorf("plugin: no handler %q", name)
