@@ -31,7 +31,8 @@ var (
 	// that is not a frame, above Config.MaxAnswerLength, or for a
 	// request never sent), which the error then says.
 	ErrExited = errors.New("plugins: plugin exited")
-	// ErrRestarting: the plugin died and is being restarted.
+	// ErrRestarting: the plugin died and is being restarted, and the
+	// request's deadline passed before the new process was up.
 	ErrRestarting = errors.New("plugins: plugin is restarting")
 	// ErrFailed: the plugin kept dying and hit its restart limit; its
 	// routes answer this until the next reload.
@@ -145,7 +146,8 @@ type Process struct {
 	restarts int    // deaths in a row, for the restart limit
 	started  uint64 // restarts begun since Start, for metrics
 	inflight int
-	idle     *sync.Cond // signalled when inflight drops to 0
+	idle     *sync.Cond    // signalled when inflight drops to 0
+	changed  chan struct{} // closed, and replaced, when cur, failErr or closing change
 	stop     chan struct{}
 	bg       sync.WaitGroup // kills and restarts running in the background
 }
@@ -163,7 +165,7 @@ type instance struct {
 // health, learns its handlers, hands it its settings, and connects its
 // data socket.
 func Start(ctx context.Context, cfg Config) (*Process, error) {
-	p := &Process{cfg: cfg, stop: make(chan struct{})}
+	p := &Process{cfg: cfg, stop: make(chan struct{}), changed: make(chan struct{})}
 	p.idle = sync.NewCond(&p.mu)
 	if cfg.Logger == nil {
 		p.log = hclog.NewNullLogger()
@@ -372,23 +374,39 @@ func (p *Process) Handler(name string) (core.Handler, error) {
 	return nil, fmt.Errorf("%w: plugin %q (%s) has no handler %q", ErrNoHandler, p.cfg.Name, p.path, name)
 }
 
-// enter counts a request in; it reports false once the plugin is
-// shutting down.
-func (p *Process) enter() (*instance, error) {
+// enter counts a request in. While the plugin restarts, it waits for
+// the new process, until ctx ends: a request that comes then is answered
+// late rather than failed.
+func (p *Process) enter(ctx context.Context) (*instance, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closing {
-		return nil, fmt.Errorf("%w: %q", ErrStopped, p.cfg.Name)
+	for {
+		if p.closing {
+			return nil, fmt.Errorf("%w: %q", ErrStopped, p.cfg.Name)
+		}
+		if p.failErr != nil {
+			return nil, p.failErr
+		}
+		if inst := p.cur.Load(); inst != nil {
+			p.inflight++
+			return inst, nil
+		}
+		changed := p.changed
+		p.mu.Unlock()
+		select {
+		case <-changed:
+			p.mu.Lock()
+		case <-ctx.Done():
+			p.mu.Lock()
+			return nil, fmt.Errorf("%w: %q: %w", ErrRestarting, p.cfg.Name, context.Cause(ctx))
+		}
 	}
-	if p.failErr != nil {
-		return nil, p.failErr
-	}
-	inst := p.cur.Load()
-	if inst == nil {
-		return nil, fmt.Errorf("%w: %q", ErrRestarting, p.cfg.Name)
-	}
-	p.inflight++
-	return inst, nil
+}
+
+// changedLocked wakes the requests that wait in enter.
+func (p *Process) changedLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
 }
 
 func (p *Process) leave() {
@@ -420,6 +438,7 @@ func (p *Process) crashed(inst *instance, cause error) {
 	}
 	if max < 0 || p.restarts > max {
 		p.failErr = fmt.Errorf("%w: %q (%s) died %d times in a row; last: %w", ErrFailed, p.cfg.Name, p.path, p.restarts, cause)
+		p.changedLocked()
 		p.log.Error("plugin failed; not restarting", "error", cause, "restarts", p.restarts-1)
 		p.background(inst.kill)
 		p.mu.Unlock()
@@ -474,6 +493,7 @@ func (p *Process) restartAfter(delay time.Duration) {
 	}
 	p.info = info
 	p.cur.Store(inst)
+	p.changedLocked()
 	p.mu.Unlock()
 	if err := inst.data.lost(); err != nil {
 		p.crashed(inst, err) // it died between its start and now
@@ -522,6 +542,7 @@ func (p *Process) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	p.closing = true
+	p.changedLocked()
 	close(p.stop)
 	drained := make(chan struct{})
 	go func() {
@@ -582,7 +603,7 @@ func (h *remoteHandler) Handle(ctx context.Context, req *core.Message) (*core.Me
 }
 
 func (h *remoteHandler) HandleBatch(ctx context.Context, reqs, answers []*core.Message, errs []error) {
-	inst, err := h.p.enter()
+	inst, err := h.p.enter(ctx)
 	if err != nil {
 		for i := range errs {
 			errs[i] = err

@@ -72,3 +72,29 @@ func TestPluginStateFailed(t *testing.T) {
 		t.Errorf("Restarts() = %d, want 1 (the limit)", got)
 	}
 }
+
+// A request that comes while its plugin restarts waits for the new
+// process, up to its deadline.
+func TestPluginRequestsWaitForRestart(t *testing.T) {
+	p := start(t, "ok", func(c *plugins.Config) {
+		c.Restart = plugins.RestartPolicy{Backoff: 300 * time.Millisecond}
+	})
+	if err := syscall.Kill(pidOf(t, p), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, p, plugins.StateRestarting)
+
+	// Too short a deadline: the restart is still 300ms of backoff away.
+	_, err := call(t, p, "upper", "x", 20*time.Millisecond)
+	if !errors.Is(err, plugins.ErrRestarting) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a request with 20ms left during the restart: %v, want ErrRestarting and DeadlineExceeded", err)
+	}
+	// Time enough: answered by the new process.
+	got, err := call(t, p, "upper", "late", 20*time.Second)
+	if err != nil || got != "LATE" {
+		t.Errorf("a request during the restart = %q, %v; want LATE", got, err)
+	}
+	if p.Restarts() != 1 {
+		t.Errorf("Restarts() = %d, want 1", p.Restarts())
+	}
+}
