@@ -345,8 +345,12 @@ func (p *poller) run(rc syscall.RawConn) {
 		return err != unix.EINTR && n != 0
 	}
 	next := time.Now().Add(p.sweep)
+	var armed time.Time // the deadline set on ep
 	for {
-		p.ep.SetReadDeadline(next)
+		if next != armed {
+			p.ep.SetReadDeadline(next)
+			armed = next
+		}
 		n = 0
 		if err := rc.Read(wait); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			p.s.log.Error("epoll wait failed", "error", err)
