@@ -2,7 +2,6 @@ package core_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"regexp"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/syncbuf"
 )
 
 // idRecorder answers every request with one shared, never-modified answer
@@ -142,26 +142,8 @@ func TestServerRequestIDsUnique(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func TestServerRequestIDInLogs(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Debug})
 	addr := startServer(t, &core.Server{Handler: &idRecorder{}, Logger: log})
 	c := dialT(t, addr)

@@ -1,7 +1,6 @@
 package docs
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,10 +12,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/msgrouter/router/internal/syncbuf"
 )
 
 // The addresses the guide's servers use.
@@ -143,26 +143,9 @@ type session struct {
 
 type server struct {
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *syncbuf.Buffer
 	exited chan error
 	where  string
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // rewrite runs the built binaries for "go run" of them.
@@ -236,7 +219,7 @@ func (s *session) serve(c command, text string) {
 	s.stopServers()
 	cmd := exec.Command("bash", "-c", "exec "+text)
 	cmd.Dir, cmd.Env = s.dir, s.env
-	srv := &server{cmd: cmd, out: &syncBuffer{}, exited: make(chan error, 1), where: c.where}
+	srv := &server{cmd: cmd, out: &syncbuf.Buffer{}, exited: make(chan error, 1), where: c.where}
 	cmd.Stdout, cmd.Stderr = srv.out, srv.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("%s: %s: %v", c.where, c.text, err)
