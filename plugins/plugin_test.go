@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/syncbuf"
 	"github.com/msgrouter/router/plugins"
 )
 
@@ -590,22 +591,7 @@ func TestPluginSlowInBatch(t *testing.T) {
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 func TestPluginLogsReachTheRouter(t *testing.T) {
 	var logs syncBuffer

@@ -20,6 +20,7 @@ import (
 	"testing"
 
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/syncbuf"
 	"github.com/msgrouter/router/plugins"
 )
 
@@ -87,22 +88,7 @@ func writeFile(t *testing.T, name, content string) string {
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a
 // running server's logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // routerCmd runs the CLI to completion and returns its exit code and
 // output.
