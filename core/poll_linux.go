@@ -5,7 +5,6 @@ package core
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"runtime"
@@ -18,39 +17,54 @@ import (
 )
 
 // The poll loop serves plain TCP and Unix connections on Linux without a
-// goroutine or a read buffer per idle connection: one epoll instance per
-// Server, edge-triggered, watches every idle connection; when one becomes
-// readable it is handed to a goroutine (one waiting for work, or a new
-// one), which borrows a read and a write buffer from a pool, reads what is
-// there, and feeds it to the same handleFramed (or handleRaw) as the
-// goroutine loop, which decodes, dispatches, answers and flushes exactly as
-// it does there (a write that cannot finish at once waits, with
-// WriteTimeout, as in the goroutine loop). The buffers go back to the pool
-// when the socket is empty.
+// goroutine or a read buffer per idle connection. A connection is served
+// in one of two ways:
 //
-// Edge-triggered rather than one-shot: one-shot needs an epoll_ctl to
-// re-arm after every read, a system call per request on a keep-alive
-// connection; edge-triggered needs none. The price is that a connection
-// must be read until it is empty before it goes back to idle, and that an
-// edge arriving while a goroutine serves the connection must not be lost:
-// pollConn.state records it (pollPending), and the goroutine reads again
-// before it lets go. A read shorter than the buffer counts as emptying the
-// socket (bytes arriving after it raise a new edge), which saves the read
-// that would return EAGAIN, except after the peer's end of stream was
-// reported, and while shutting down, when every byte already received
-// must be read.
+//   - parked: no goroutine, no buffer. One epoll instance per Server
+//     watches it (EPOLLONESHOT). A connection starts parked, and returns
+//     to it after parkAfter without a byte (or its idle timeout, if
+//     shorter, which closes it as in the goroutine loop).
+//   - active: a goroutine (one waiting for work, or a new one) borrows a
+//     read and a write buffer from a pool and runs the goroutine loop's
+//     own loop on it: the same read deadlines, handleFramed (or
+//     handleRaw), decoder, dispatch, answers and flush. A busy connection
+//     thus costs what it costs in the goroutine loop.
 //
-// Idle and read timeouts have no timer per connection: the poll goroutine
-// sweeps the idle connections every sweepInterval and ends those whose
-// deadline has passed, so a timeout fires up to one interval late.
+// One-shot rather than edge-triggered: a parked connection's first event
+// disarms it, so the kernel does not keep waking the epoll instance while
+// the connection is active (the runtime's poller, which serves the reads
+// and writes of active connections, is woken anyway); parking re-arms it
+// with one epoll_ctl, which happens only after parkAfter of silence. An
+// earlier version was edge-triggered and read in the poll goroutine's
+// workers until EAGAIN: it cost about 10% more CPU per request under load,
+// every event waking two epoll instances and two goroutines.
 //
-// Shutdown and Close kick every connection: an idle one is handed to a
-// goroutine, which reads what is left (Shutdown) or sees the closed
-// connection (Close), and closes it as the goroutine loop would.
+// pollConn.state orders the hand-overs: whoever moves a parked connection
+// from pollIdle to pollBusy serves it; a kick (an event, Shutdown, Close)
+// that finds it busy leaves pollPending, and the goroutine serves it again
+// instead of parking it.
+//
+// The idle timeout of a parked connection has no timer: the poll goroutine
+// sweeps the parked connections every sweepInterval and closes those whose
+// deadline has passed, so it fires up to one interval late. Read timeouts
+// (a message half read) are the active loop's, exact, as a connection does
+// not park inside a message.
+//
+// Shutdown and Close kick every connection as well as waking its read: a
+// parked one is handed to a goroutine, which reads what is left
+// (Shutdown) or sees the closed connection (Close), and closes it as the
+// goroutine loop would.
 //
 // Connections the poll loop cannot serve (TLS, or any net.Conn that is not
 // a *net.TCPConn or *net.UnixConn) use the goroutine loop, as on other
 // systems.
+
+// parkAfter is how long an active connection waits for bytes before it is
+// parked.
+const parkAfter = 250 * time.Millisecond
+
+// errPark: the connection has been silent for parkAfter; park it.
+var errPark = errors.New("park")
 
 // Connection states in the poll loop, in pollConn.state's low bits.
 const (
@@ -59,69 +73,36 @@ const (
 	pollBusy                 // a goroutine serves it
 	pollPending              // a goroutine serves it and it was kicked again
 	pollDone                 // closed
-
-	pollStateMask int32 = 0xff
-	// pollHup, in pollConn.state, says that the peer closed or the socket
-	// failed: read it to the end instead of stopping at a short read.
-	pollHup int32 = 0x100
 )
 
-// pollReader is what a goroutine of the poll loop borrows to serve a
-// connection: the read buffer, the write buffer, and a read function made
-// once, so that reads do not allocate.
-type pollReader struct {
-	buf   []byte
-	wbuf  []byte
-	n     int
-	errno syscall.Errno
-	fn    func(fd uintptr) bool
+// pollBuffers is what an active connection borrows: its read and write
+// buffers.
+type pollBuffers struct {
+	r, w []byte
 }
 
-func (r *pollReader) read(fd uintptr) bool {
-	n, err := syscall.Read(int(fd), r.buf)
-	r.n, r.errno = n, 0
-	if err != nil {
-		r.errno, _ = err.(syscall.Errno)
-		if r.errno == 0 {
-			r.errno = syscall.EIO
-		}
-	}
-	return true
-}
-
-var pollReaders = sync.Pool{New: func() any {
-	r := &pollReader{buf: make([]byte, readBufferSize)}
-	r.fn = r.read
-	return r
+var pollBufferPool = sync.Pool{New: func() any {
+	return &pollBuffers{r: make([]byte, readBufferSize)}
 }}
 
 // pollConn is a connection's poll-loop state. It is kept small: it is
 // part of every idle connection.
 type pollConn struct {
-	rc syscall.RawConn
-	// deadline is when the connection, idle, times out, in nanoseconds
+	// deadline is when the connection, parked, times out, in nanoseconds
 	// since the poller's epoch; 0 for never. Written by the goroutine
-	// that serves the connection before it lets go, read by the sweep
-	// once it holds it.
+	// that parks the connection, read by the sweep once it holds it.
 	deadline int64
 	state    atomic.Int32
 	fd       int32
 }
 
-// cas moves the state from one to another, keeping pollHup.
+// cas moves the state from one to another.
 func (pc *pollConn) cas(from, to int32) bool {
-	for {
-		old := pc.state.Load()
-		if old&pollStateMask != from {
-			return false
-		}
-		if pc.state.CompareAndSwap(old, old&^pollStateMask|to) {
-			return true
-		}
-	}
+	return pc.state.CompareAndSwap(from, to)
 }
 
-// poller is a Server's epoll instance and the goroutine that waits on it.
+// poller is a Server's epoll instance for parked connections, and the
+// goroutine that waits on it.
 // The goroutine does not block in epoll_wait, which would hold a thread
 // and, until the runtime noticed, a P: the epoll descriptor is itself
 // watched by the runtime's poller, and epoll_wait is only called, without
@@ -257,8 +238,7 @@ func sweepInterval(s *Server) time.Duration {
 
 // add registers c, which the caller has counted in the Server.
 func (p *poller) add(c *conn) error {
-	sc := c.nc.(syscall.Conn)
-	rc, err := sc.SyscallConn()
+	rc, err := c.nc.(syscall.Conn).SyscallConn()
 	if err != nil {
 		return err
 	}
@@ -267,9 +247,10 @@ func (p *poller) add(c *conn) error {
 		return err
 	}
 	pc := &c.pc
-	pc.rc, pc.fd = rc, int32(fd)
+	pc.fd = int32(fd)
 	c.log = c.s.log.With("remote", c.nc.RemoteAddr().String())
 	c.log.Trace("connection opened")
+	c.readAt = time.Now() // the idle timeout runs from here
 	c.setPollDeadline(p)
 	// Busy until registered, so that an early edge waits for us. From
 	// here on a Shutdown or Close kicks c instead of waking a read.
@@ -285,10 +266,7 @@ func (p *poller) add(c *conn) error {
 		p.slots = append(p.slots, make([]*conn, fd+1-len(p.slots))...)
 	}
 	p.slots[fd] = c
-	err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{
-		Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET,
-		Fd:     pc.fd,
-	})
+	err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: pollEvents, Fd: pc.fd})
 	if err != nil {
 		p.slots[fd] = nil
 	}
@@ -302,6 +280,24 @@ func (p *poller) add(c *conn) error {
 		c.kick() // a Shutdown or Close may have missed c
 	}
 	return nil
+}
+
+// pollEvents is what a parked connection waits for.
+const pollEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+
+// arm parks c again in epoll.
+func (p *poller) arm(c *conn) error {
+	rc, err := c.nc.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return err
+	}
+	cerr := rc.Control(func(fd uintptr) {
+		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &unix.EpollEvent{Events: pollEvents, Fd: int32(fd)})
+	})
+	if cerr != nil {
+		return cerr
+	}
+	return err
 }
 
 // remove forgets c; closing its descriptor takes it out of epoll.
@@ -364,9 +360,6 @@ func (p *poller) run(rc syscall.RawConn) {
 				continue
 			}
 			if c := p.slots[ev.Fd]; c != nil {
-				if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-					c.pc.state.Or(pollHup)
-				}
 				c.kick()
 			}
 		}
@@ -409,15 +402,14 @@ func (p *poller) sweepIdle(now time.Time) {
 func (c *conn) kick() {
 	pc := &c.pc
 	for {
-		old := pc.state.Load()
-		switch old & pollStateMask {
+		switch pc.state.Load() {
 		case pollIdle:
-			if pc.state.CompareAndSwap(old, old&^pollStateMask|pollBusy) {
+			if pc.state.CompareAndSwap(pollIdle, pollBusy) {
 				c.s.poll.serve(c)
 				return
 			}
 		case pollBusy:
-			if pc.state.CompareAndSwap(old, old&^pollStateMask|pollPending) {
+			if pc.state.CompareAndSwap(pollBusy, pollPending) {
 				return
 			}
 		default:
@@ -435,8 +427,9 @@ func (c *conn) release() {
 	}
 }
 
-// pollKick is wake for a connection of the poll loop: it reports false
-// for one of the goroutine loop.
+// pollKick is wake for a connection of the poll loop: a parked one is
+// handed to a goroutine, an active one will not park before it looks at
+// the server again. It reports false for one of the goroutine loop.
 func (c *conn) pollKick() bool {
 	if c.pc.state.Load() == pollNone {
 		return false
@@ -445,106 +438,75 @@ func (c *conn) pollKick() bool {
 	return true
 }
 
-// pollServe reads and answers c, held busy, until its socket is empty,
-// then lets go of it or closes it.
+// pollServe serves c, held busy, with the goroutine loop's loop until c
+// has been silent for parkAfter, then parks it, or closes it.
 func (c *conn) pollServe(p *poller) {
 	pc := &c.pc
 	for {
-		r := pollReaders.Get().(*pollReader)
-		c.wbuf = r.wbuf[:0]
-		err := c.pollRead(r)
-		// An idle connection keeps no buffer (flush has written all or
+		b := pollBufferPool.Get().(*pollBuffers)
+		c.wbuf = b.w[:0]
+		err := c.loop(b.r)
+		// A parked connection keeps no buffer (flush has written all or
 		// failed).
-		r.wbuf = nil
+		b.w = nil
 		if cap(c.wbuf) <= writeBufKeep {
-			r.wbuf = c.wbuf[:0]
+			b.w = c.wbuf[:0]
 		}
 		c.wbuf = nil
-		pollReaders.Put(r)
-		if err != nil {
+		pollBufferPool.Put(b)
+		if err != errPark {
 			c.pollFinish(p, err)
 			return
 		}
 		c.setPollDeadline(p)
+		if err := p.arm(c); err != nil {
+			c.log.Trace("cannot park", "error", err)
+			c.pollFinish(p, err)
+			return
+		}
 		if pc.cas(pollBusy, pollIdle) {
 			return
 		}
-		pc.cas(pollPending, pollBusy) // kicked meanwhile: read again
+		pc.cas(pollPending, pollBusy) // kicked meanwhile: serve again
 	}
 }
 
-// pollRead reads c until its socket is empty, handling what it reads. It
-// returns nil when c should wait for more, and otherwise why c must close,
-// as loop does.
-func (c *conn) pollRead(r *pollReader) error {
-	pc := &c.pc
-	for {
-		closing := c.s.closing.Load()
-		if err := pc.rc.Read(r.fn); err != nil {
-			c.log.Trace("read failed", "error", err)
-			return err
+// idleDeadline is the read deadline between messages, given the idle
+// timeout t: for a connection of the poll loop, no later than parkAfter.
+func (c *conn) idleDeadline(t time.Duration) time.Time {
+	now := time.Now()
+	if c.pc.state.Load() != pollNone {
+		if t <= 0 || t > parkAfter {
+			t = parkAfter
 		}
-		n := r.n
-		switch errno := r.errno; {
-		case errno == syscall.EAGAIN:
-			if closing && !c.dec.Partial() {
-				return errDrained
-			}
-			return nil
-		case errno == syscall.EINTR:
-			continue
-		case errno != 0:
-			c.log.Trace("read failed", "error", errno)
-			return errno
-		case n == 0:
-			if c.dec.Partial() {
-				c.log.Debug("client closed inside a message")
-			}
-			return io.EOF
-		}
-		c.readAt = time.Now()
-		var stop error
-		if c.raw != nil {
-			stop = c.handleRaw(r.buf[:n])
-		} else {
-			stop = c.handleFramed(r.buf[:n])
-		}
-		if stop != nil {
-			return stop
-		}
-		if c.dec.Partial() {
-			if c.partialSince.IsZero() {
-				c.partialSince = c.readAt
-			}
-		} else {
-			c.partialSince = time.Time{}
-		}
-		// A short read emptied the socket: bytes that arrive later raise
-		// a new edge. Not so for an end of stream already reported with
-		// the bytes; and when shutting down, read on until EAGAIN, so
-		// that everything already received is answered.
-		if n < len(r.buf) && !closing && pc.state.Load()&pollHup == 0 {
-			return nil
-		}
+		return now.Add(t)
 	}
+	if t <= 0 {
+		return time.Time{}
+	}
+	return now.Add(t)
 }
 
-// setPollDeadline sets when c, about to be idle, times out: the read
-// timeout from the first bytes of a message half read, the idle timeout
-// from now otherwise.
+// idleTimedOut says what a read timeout between messages means: close
+// (nil) at the idle timeout, or park (errPark) before it in the poll loop.
+func (c *conn) idleTimedOut() error {
+	if c.pc.state.Load() != pollNone {
+		t := orDuration(c.s.IdleTimeout, DefaultIdleTimeout)
+		if t <= 0 || time.Since(c.readAt) < t {
+			return errPark
+		}
+	}
+	c.log.Trace("idle timeout")
+	return nil
+}
+
+// setPollDeadline sets when c, about to park, times out: the idle timeout
+// from its last read.
 func (c *conn) setPollDeadline(p *poller) {
 	pc := &c.pc
 	pc.deadline = 0
-	var at time.Time
-	if c.dec.Partial() {
-		if t := orDuration(c.s.ReadTimeout, DefaultReadTimeout); t > 0 {
-			at = c.partialSince.Add(t)
-		}
-	} else if t := orDuration(c.s.IdleTimeout, DefaultIdleTimeout); t > 0 {
-		at = time.Now().Add(t)
-	}
-	if !at.IsZero() {
-		pc.deadline = max(at.Sub(p.epoch).Nanoseconds(), 1)
+	if t := orDuration(c.s.IdleTimeout, DefaultIdleTimeout); t > 0 {
+		pc.deadline = max(c.readAt.Add(t).Sub(p.epoch).Nanoseconds(), 1)
 	}
 }
 
@@ -561,6 +523,7 @@ func (c *conn) pollExpire(p *poller) {
 }
 
 // pollFinish closes c as serve does, after taking it out of the poller.
+// closeErr is what loop returned.
 func (c *conn) pollFinish(p *poller, closeErr error) {
 	c.pc.state.Store(pollDone)
 	p.remove(c)

@@ -2,6 +2,8 @@
 
 package core
 
+import "time"
+
 // Other systems have no poll loop: every connection gets a goroutine.
 
 type poller struct{}
@@ -14,3 +16,18 @@ func (c *conn) start() { go c.serve() }
 func (c *conn) pollKick() bool { return false }
 
 func (s *Server) pollWake() {}
+
+// idleDeadline is the read deadline between messages, given the idle
+// timeout t.
+func (c *conn) idleDeadline(t time.Duration) time.Time {
+	if t <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(t)
+}
+
+// idleTimedOut: a read timeout between messages closes the connection.
+func (c *conn) idleTimedOut() error {
+	c.log.Trace("idle timeout")
+	return nil
+}

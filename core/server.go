@@ -347,9 +347,7 @@ type conn struct {
 }
 
 func (c *conn) wake() {
-	if c.pollKick() {
-		return
-	}
+	c.pollKick() // a parked connection of the poll loop has no read to wake
 	c.mu.Lock()
 	c.nc.SetReadDeadline(time.Now())
 	c.mu.Unlock()
@@ -416,8 +414,7 @@ func (c *conn) loop(buf []byte) error {
 			if c.s.closing.Load() {
 				continue // woken by Shutdown: read what is left, then close
 			}
-			c.log.Trace("idle timeout")
-			return nil
+			return c.idleTimedOut() // close, or park in the poll loop
 		case errors.Is(err, io.EOF):
 			if c.dec.Partial() {
 				c.log.Debug("client closed inside a message")
@@ -451,9 +448,7 @@ func (c *conn) read(buf []byte) (int, error) {
 		}
 	} else {
 		c.partialSince = time.Time{}
-		if t := orDuration(c.s.IdleTimeout, DefaultIdleTimeout); t > 0 {
-			deadline = time.Now().Add(t)
-		}
+		deadline = c.idleDeadline(orDuration(c.s.IdleTimeout, DefaultIdleTimeout))
 	}
 	c.nc.SetReadDeadline(deadline)
 	c.mu.Unlock()
