@@ -29,27 +29,7 @@ func TestPollLoopServes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	req, err := Marshal(&Message{ContentType: ContentTypeJSON, ContentEncoding: EncodingUTF8, Content: []byte(`{"a": 1}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.Write(req); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 1024)
-	var d Decoder
-	for done := false; !done; {
-		n, err := c.Read(buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, m, err := d.Decode(buf[:n])
-		if err != nil {
-			t.Fatal(err)
-		}
-		done = m != nil
-	}
+	exchange(t, c)
 	s.mu.Lock()
 	p := s.poll
 	var st int32
@@ -66,5 +46,80 @@ func TestPollLoopServes(t *testing.T) {
 	s.Close()
 	if err := <-served; !errors.Is(err, ErrServerClosed) {
 		t.Errorf("Serve returned %v", err)
+	}
+}
+
+// TestPollLoopParks checks that a connection that has been served parks
+// again (no goroutine) once silent, and is served again after.
+func TestPollLoopParks(t *testing.T) {
+	if forceGoroutineLoop.Load() {
+		t.Skip("goroutine loop forced")
+	}
+	s := &Server{Handler: HandlerFunc(func(_ context.Context, m *Message) (*Message, error) { return m, nil })}
+	l, err := Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	defer func() {
+		s.Close()
+		<-served
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	state := func() int32 {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for cn := range s.conns {
+			return cn.pc.state.Load()
+		}
+		return -1
+	}
+	waitState := func(want int32) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for state() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("connection state %d, want %d", state(), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	for i := range 2 {
+		exchange(t, c)
+		waitState(pollIdle) // parked after parkAfter
+		t.Logf("round %d: parked", i)
+	}
+}
+
+// exchange sends one request on c and reads its answer.
+func exchange(t *testing.T, c net.Conn) {
+	t.Helper()
+	req, err := Marshal(&Message{ContentType: ContentTypeJSON, ContentEncoding: EncodingUTF8, Content: []byte(`{"a": 1}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1024)
+	var d Decoder
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, m, err := d.Decode(buf[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m != nil {
+			return
+		}
 	}
 }
