@@ -18,9 +18,10 @@ import (
 	"github.com/msgrouter/router/core"
 )
 
-// idleClientEnv, set to "ADDR N", makes the test binary an idle client
-// instead: it opens N connections to ADDR, says "ready" on stdout, and
-// holds them open, sending nothing, until its stdin closes. It is a
+// idleClientEnv, set to "ADDR N SERVED", makes the test binary an idle
+// client instead: it opens N connections to ADDR (with SERVED "1", sends
+// one request on each and reads its answer), says "ready" on stdout, and
+// holds them open, sending nothing more, until its stdin closes. It is a
 // process of its own because the server's and the client's descriptors
 // together would pass the file limit.
 const idleClientEnv = "CORE_IDLE_CLIENT"
@@ -29,8 +30,10 @@ const idleClientEnv = "CORE_IDLE_CLIENT"
 // default, CORE_IDLE_CONNS to change) to a Server, from a child process,
 // and reports the server's user-space memory per idle connection: the
 // growth of HeapInuse+StackInuse (B/idle-conn), and of Sys, all the memory
-// the runtime holds (sys-B/idle-conn), after a GC. It runs once whatever
-// b.N, for each loop:
+// the runtime holds (sys-B/idle-conn), after a GC. The connections are
+// either fresh (never sent anything) or served (one request answered, then
+// silent for a second, so that the poll loop has parked them). It runs
+// once whatever b.N, for each loop:
 //
 //	go test ./core -run '^$' -bench IdleConnections -benchtime 1x
 func BenchmarkIdleConnections(b *testing.B) {
@@ -41,32 +44,34 @@ func BenchmarkIdleConnections(b *testing.B) {
 			b.Fatalf("CORE_IDLE_CONNS=%q", v)
 		}
 	}
-	for _, loop := range []struct {
-		name      string
-		goroutine bool
-	}{{"poll", false}, {"goroutine", true}} {
-		b.Run("loop="+loop.name, func(b *testing.B) {
-			core.SetGoroutineLoop(loop.goroutine)
-			defer core.SetGoroutineLoop(false)
-			perConn, sysPerConn := idleMemory(b, n)
-			b.ReportMetric(perConn, "B/idle-conn")
-			b.ReportMetric(sysPerConn, "sys-B/idle-conn")
-		})
+	for _, served := range []bool{false, true} {
+		for _, loop := range []struct {
+			name      string
+			goroutine bool
+		}{{"poll", false}, {"goroutine", true}} {
+			b.Run(fmt.Sprintf("loop=%s/served=%t", loop.name, served), func(b *testing.B) {
+				core.SetGoroutineLoop(loop.goroutine)
+				defer core.SetGoroutineLoop(false)
+				perConn, sysPerConn := idleMemory(b, n, served)
+				b.ReportMetric(perConn, "B/idle-conn")
+				b.ReportMetric(sysPerConn, "sys-B/idle-conn")
+			})
+		}
 	}
 }
 
 // idleMemory measures the memory n idle connections hold in a Server.
-func idleMemory(b *testing.B, n int) (perConn, sysPerConn float64) {
+func idleMemory(b *testing.B, n int, served bool) (perConn, sysPerConn float64) {
 	s := &core.Server{Handler: searchLike, MaxConnections: n + 100, IdleTimeout: time.Hour}
 	l, err := core.Listen(context.Background(), "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(l) }()
+	serving := make(chan error, 1)
+	go func() { serving <- s.Serve(l) }()
 	defer func() {
 		s.Close()
-		<-served
+		<-serving
 	}()
 	// One connection served first, so that what every server starts
 	// once (the poll goroutine, pools) is in the baseline.
@@ -82,7 +87,7 @@ func idleMemory(b *testing.B, n int) (perConn, sysPerConn float64) {
 
 	before := memNow()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d", idleClientEnv, l.Addr(), n))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d %t", idleClientEnv, l.Addr(), n, served))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -110,7 +115,9 @@ func idleMemory(b *testing.B, n int) (perConn, sysPerConn float64) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(200 * time.Millisecond) // let every connection reach its idle state
+	// Let every connection reach its idle state: parked, in the poll
+	// loop, after 250ms of silence.
+	time.Sleep(time.Second)
 	after := memNow()
 	if s.Connections() != n {
 		b.Fatalf("server has %d connections, want %d", s.Connections(), n)
@@ -153,8 +160,14 @@ func exchangeOne(b *testing.B, c net.Conn) {
 // idleClient is the child process of BenchmarkIdleConnections: spec is
 // "ADDR N". It returns the exit code.
 func idleClient(spec string) int {
-	addr, ns, _ := strings.Cut(spec, " ")
-	n, err := strconv.Atoi(ns)
+	var addr string
+	var n int
+	var served bool
+	if _, err := fmt.Sscan(spec, &addr, &n, &served); err != nil {
+		fmt.Fprintln(os.Stderr, "idle client:", err)
+		return 2
+	}
+	req, err := core.Marshal(&core.Message{ContentType: core.ContentTypeJSON, ContentEncoding: core.EncodingUTF8, Content: []byte(`{"action": "search", "value": "idle"}`)})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "idle client:", err)
 		return 2
@@ -169,6 +182,9 @@ func idleClient(spec string) int {
 			defer wg.Done()
 			for i := w; i < n; i += workers {
 				c, err := net.DialTimeout("tcp", addr, 30*time.Second)
+				if err == nil && served {
+					err = roundTrip(c, req)
+				}
 				if err != nil {
 					select {
 					case errs <- fmt.Errorf("conn %d: %w", i, err):
@@ -193,4 +209,24 @@ func idleClient(spec string) int {
 		c.Close()
 	}
 	return 0
+}
+
+// roundTrip sends req on c and reads one answer.
+func roundTrip(c net.Conn, req []byte) error {
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := c.Write(req); err != nil {
+		return err
+	}
+	var d core.Decoder
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return err
+		}
+		if _, m, err := d.Decode(buf[:n]); err != nil || m != nil {
+			return err
+		}
+	}
 }

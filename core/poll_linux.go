@@ -453,6 +453,10 @@ func (c *conn) pollServe(p *poller) {
 			b.w = c.wbuf[:0]
 		}
 		c.wbuf = nil
+		// The last batch's Messages point into the read buffer: drop
+		// them, so that a parked connection does not pin a buffer (and
+		// keeps no batch).
+		c.msgs, c.batch, c.answers, c.errs, c.ids = nil, nil, nil, nil, nil
 		pollBufferPool.Put(b)
 		if err != errPark {
 			c.pollFinish(p, err)
