@@ -500,9 +500,10 @@ func (r *Router) Connections() int { return r.srv.Connections() }
 //     on the old table have finished (at most timeouts.shutdown).
 //
 // On error nothing has changed: the last good configuration keeps
-// serving. Limits and timeouts other than timeouts.shutdown, and
-// log.format, are the ones the router started with until it restarts:
-// a reload that changes them logs a warning.
+// serving. Limits and timeouts other than timeouts.shutdown,
+// log.format, metrics and request_id are the ones the router started
+// with until it restarts: a reload that changes them logs a warning. With
+// metrics on, the result counts in router_reloads_total.
 func (r *Router) Reload(ctx context.Context, cfg *Config) error {
 	err := r.reload(ctx, cfg)
 	if r.metrics != nil && !errors.Is(err, core.ErrServerClosed) {
