@@ -66,7 +66,7 @@ const parkAfter = 250 * time.Millisecond
 // errPark: the connection has been silent for parkAfter; park it.
 var errPark = errors.New("park")
 
-// Connection states in the poll loop, in pollConn.state's low bits.
+// Connection states in the poll loop (pollConn.state).
 const (
 	pollNone    int32 = iota // not in the poll loop (yet)
 	pollIdle                 // in epoll only; whoever moves it to pollBusy serves it
@@ -102,8 +102,7 @@ func (pc *pollConn) cas(from, to int32) bool {
 }
 
 // poller is a Server's epoll instance for parked connections, and the
-// goroutine that waits on it.
-// The goroutine does not block in epoll_wait, which would hold a thread
+// goroutine that waits on it. The goroutine does not block in epoll_wait, which would hold a thread
 // and, until the runtime noticed, a P: the epoll descriptor is itself
 // watched by the runtime's poller, and epoll_wait is only called, without
 // waiting, once it is readable.
@@ -116,8 +115,8 @@ type poller struct {
 	sweep time.Duration
 
 	// Goroutines that served a connection wait on work for the next one
-	// (at most maxIdle of them), so that their stacks, grown
-	// once, serve again; when none waits, a new goroutine is started.
+	// (at most maxIdle of them), so that their stacks, grown once, serve
+	// again; when none waits, a new goroutine is started.
 	work        chan *conn
 	quit        chan struct{} // closed when the poll goroutine ends
 	idleWorkers atomic.Int32
@@ -224,14 +223,12 @@ func (s *Server) getPoller() (*poller, error) {
 	return p, nil
 }
 
-// sweepInterval is a tenth of the shortest idle or read timeout, within
-// 10ms..500ms.
+// sweepInterval is a tenth of the idle timeout, within 10ms..500ms: how
+// late a parked connection may be closed.
 func sweepInterval(s *Server) time.Duration {
 	d := 500 * time.Millisecond
-	for _, t := range []time.Duration{orDuration(s.IdleTimeout, DefaultIdleTimeout), orDuration(s.ReadTimeout, DefaultReadTimeout)} {
-		if t > 0 {
-			d = min(d, t/10)
-		}
+	if t := orDuration(s.IdleTimeout, DefaultIdleTimeout); t > 0 {
+		d = min(d, t/10)
 	}
 	return max(d, 10*time.Millisecond)
 }
