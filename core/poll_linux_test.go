@@ -123,3 +123,47 @@ func exchange(t *testing.T, c net.Conn) {
 		}
 	}
 }
+
+// TestPollLoopIdleTimeoutParked checks that the sweep closes a parked
+// connection at its idle timeout, counted from its last request, whether
+// it was served before or never sent anything.
+func TestPollLoopIdleTimeoutParked(t *testing.T) {
+	if forceGoroutineLoop.Load() {
+		t.Skip("goroutine loop forced")
+	}
+	s := &Server{
+		Handler:     HandlerFunc(func(_ context.Context, m *Message) (*Message, error) { return m, nil }),
+		IdleTimeout: 2 * parkAfter,
+	}
+	l, err := Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	defer func() {
+		s.Close()
+		<-served
+	}()
+	for _, send := range []bool{true, false} {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if send {
+			exchange(t, c)
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil {
+			t.Errorf("send %t: read %d, %v; want the server to close", send, n, err)
+		}
+		c.Close()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Connections() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := s.Connections(); n != 0 {
+		t.Errorf("%d connections left", n)
+	}
+}
