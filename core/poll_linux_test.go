@@ -4,7 +4,13 @@ package core
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"math/big"
 	"net"
 	"testing"
 	"time"
@@ -166,4 +172,55 @@ func TestPollLoopIdleTimeoutParked(t *testing.T) {
 	if n := s.Connections(); n != 0 {
 		t.Errorf("%d connections left", n)
 	}
+}
+
+// TestPollLoopLeavesTLS checks that a TLS connection is served by the
+// goroutine loop (the poll loop reads raw descriptors).
+func TestPollLoopLeavesTLS(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+
+	s := &Server{Handler: HandlerFunc(func(_ context.Context, m *Message) (*Message, error) { return m, nil })}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(tl) }()
+	defer func() {
+		s.Close()
+		<-served
+	}()
+	c, err := tls.Dial("tcp", l.Addr().String(), &tls.Config{RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	exchange(t, c)
+	s.mu.Lock()
+	for cn := range s.conns {
+		if st := cn.pc.state.Load(); st != pollNone {
+			t.Errorf("TLS connection in poll state %d", st)
+		}
+	}
+	s.mu.Unlock()
 }
