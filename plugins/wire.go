@@ -1,7 +1,7 @@
 package plugins
 
 import (
-	"strconv"
+	"math"
 
 	"github.com/msgrouter/router/core"
 )
@@ -33,8 +33,28 @@ func uintHeader(m *core.Message, key string) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	n, err := strconv.ParseUint(string(raw), 10, 64)
-	return n, err == nil
+	return parseUint(raw)
+}
+
+// parseUint parses a non-negative decimal integer as strconv.ParseUint
+// does in base 10, for the few digits of an id or a deadline at a
+// fraction of its cost.
+func parseUint(b []byte) (uint64, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if n > (math.MaxUint64-d)/10 {
+			return 0, false // overflow
+		}
+		n = n*10 + d
+	}
+	return n, true
 }
 
 // stripRouterHeaders removes the data-path headers, so that handlers and
