@@ -32,8 +32,10 @@ const idleClientEnv = "CORE_IDLE_CLIENT"
 // growth of HeapInuse+StackInuse (B/idle-conn), and of Sys, all the memory
 // the runtime holds (sys-B/idle-conn), after a GC. The connections are
 // either fresh (never sent anything) or served (one request answered, then
-// silent for a second, so that the poll loop has parked them). It runs
-// once whatever b.N, for each loop:
+// silent for a second, so that the poll loop has parked them). Sys never
+// shrinks, so sys-B/idle-conn means something only for the first
+// sub-benchmark of a run (run one alone to read it). It runs once
+// whatever b.N, for each loop:
 //
 //	go test ./core -run '^$' -bench IdleConnections -benchtime 1x
 func BenchmarkIdleConnections(b *testing.B) {
