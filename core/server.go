@@ -594,9 +594,9 @@ func (c *conn) logRequest(m *Message, id Header, err error) {
 func (c *conn) handleRaw(p []byte) error {
 	c.s.stats.bytesRead.Add(uint64(len(p)))
 	m := Message{ContentType: defaultContentType, ContentEncoding: EncodingBinary, Content: p}
-	ctx, release := c.requestContext()
+	ctx, rc := c.requestContext()
 	ans, err := handleSafe(ctx, c.raw, &m)
-	release()
+	rc.end()
 	if err != nil {
 		c.logHandlerError(err, Header{})
 		c.log.Warn("raw handler failed; closing connection", "error", err)
@@ -616,8 +616,8 @@ func (c *conn) dispatch(batch []*Message) {
 		c.ids = append(c.ids, id)
 	}
 	c.s.stats.requests.Add(uint64(len(batch)))
-	ctx, release := c.requestContext()
-	defer release()
+	ctx, rc := c.requestContext()
+	defer rc.end()
 	if bh, ok := c.s.Handler.(BatchHandler); ok && len(batch) > 1 {
 		handleBatchSafe(ctx, bh, batch, c.answers, c.errs)
 	} else {
@@ -652,12 +652,16 @@ func (c *conn) logHandlerError(err error, id Header) {
 
 // requestContext returns the context for the requests of the current
 // read: they share its deadline, counted from when they were read.
-func (c *conn) requestContext() (context.Context, func()) {
+//
+// The caller ends the context with rc.end() (rc may be nil): a release
+// func, as WithLazyDeadline returns, would cost an allocation per batch.
+func (c *conn) requestContext() (ctx context.Context, rc *reqCtx) {
 	t := orDuration(c.s.HandlerTimeout, DefaultHandlerTimeout)
 	if t <= 0 {
-		return c.s.baseCtx, func() {}
+		return c.s.baseCtx, nil
 	}
-	return WithLazyDeadline(c.s.baseCtx, c.readAt.Add(t))
+	rc = &reqCtx{parent: c.s.baseCtx, deadline: c.readAt.Add(t)}
+	return rc, rc
 }
 
 // flush writes the pending answers.
