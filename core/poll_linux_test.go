@@ -224,3 +224,84 @@ func TestPollLoopLeavesTLS(t *testing.T) {
 	}
 	s.mu.Unlock()
 }
+
+// TestPollLoopShutdownParked checks that Shutdown closes parked
+// connections, served before or not, and answers a request sent to a
+// parked connection just before it.
+func TestPollLoopShutdownParked(t *testing.T) {
+	if forceGoroutineLoop.Load() {
+		t.Skip("goroutine loop forced")
+	}
+	s := &Server{Handler: HandlerFunc(func(_ context.Context, m *Message) (*Message, error) { return m, nil })}
+	l, err := Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	defer func() {
+		s.Close()
+		<-served
+	}()
+	var cs [3]net.Conn
+	for i := range cs {
+		if cs[i], err = net.Dial("tcp", l.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+		defer cs[i].Close()
+	}
+	exchange(t, cs[0])
+	exchange(t, cs[2])
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		parked := 0
+		s.mu.Lock()
+		for cn := range s.conns {
+			if cn.pc.state.Load() == pollIdle {
+				parked++
+			}
+		}
+		s.mu.Unlock()
+		if parked == len(cs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d connections parked", parked, len(cs))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	req, err := Marshal(&Message{ContentType: ContentTypeJSON, ContentEncoding: EncodingUTF8, Content: []byte(`{"b": 2}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs[2].Write(req); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The request written before Shutdown was answered (it may have been
+	// read before Shutdown began, or drained by it), then every
+	// connection closed.
+	var d Decoder
+	buf := make([]byte, 1024)
+	cs[2].SetReadDeadline(time.Now().Add(10 * time.Second))
+	var got *Message
+	for got == nil {
+		n, err := cs[2].Read(buf)
+		if err != nil {
+			t.Fatalf("no answer to the request sent before Shutdown: %v", err)
+		}
+		if _, got, err = d.Decode(buf[:n]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, c := range cs {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, err := c.Read(buf); n != 0 || err == nil {
+			t.Errorf("conn %d: read %d, %v; want closed", i, n, err)
+		}
+	}
+}
