@@ -218,6 +218,22 @@ func BenchmarkCodec(b *testing.B) {
 			}
 		}
 	})
+	// The same request with an extension header is not in the
+	// reference's exact layout, so the general parser reads it: the cost
+	// of the fast path's absence, side by side.
+	withHeader := jsonReq(b, "search", "morpheus")
+	withHeader.SetHeader("x", "y")
+	general := frame(b, withHeader)
+	b.Run("decode-general", func(b *testing.B) {
+		var d core.Decoder
+		b.ReportAllocs()
+		b.SetBytes(int64(len(general)))
+		for b.Loop() {
+			if _, m, err := d.Decode(general); err != nil || m == nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("decode+action", func(b *testing.B) {
 		var d core.Decoder
 		b.ReportAllocs()

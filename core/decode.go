@@ -225,6 +225,15 @@ func (d *Decoder) Reset() {
 // spaced, any key order, escaped or raw non-ASCII. Duplicate keys: the last
 // one wins, as in Python's json.loads.
 func parseHeader(b []byte, m *Message, maxContent int64) (int64, error) {
+	if clen, ok := parseCanonicalHeader(b, m, maxContent); ok {
+		return clen, nil
+	}
+	return parseHeaderGeneral(b, m, maxContent)
+}
+
+// parseHeaderGeneral is parseHeader for any header: a JSON object read
+// by the scanner, key by key.
+func parseHeaderGeneral(b []byte, m *Message, maxContent int64) (int64, error) {
 	m.Reset()
 	if !utf8.Valid(b) {
 		return 0, ErrHeaderNotUTF8

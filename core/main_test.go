@@ -17,8 +17,8 @@ import (
 // dependencies that keep goroutines of their own, so nothing is ignored.
 //
 // The tests run twice: with the poll loop (on Linux) and then with the
-// goroutine loop, so that both serve every test. Benchmarks run once;
-// those that compare the loops choose one themselves.
+// goroutine loop, so that both serve every test. Benchmarks and fuzzing
+// run once; the benchmarks that compare the loops choose one themselves.
 func TestMain(m *testing.M) {
 	if spec := os.Getenv(idleClientEnv); spec != "" {
 		os.Exit(idleClient(spec)) // a child of BenchmarkIdleConnections
@@ -28,7 +28,9 @@ func TestMain(m *testing.M) {
 	if code == 0 {
 		code = leaked()
 	}
-	if code == 0 && flag.Lookup("test.bench").Value.String() == "" {
+	// Neither benchmarks nor fuzzing run twice: the loops matter to
+	// neither, and a second fuzzing pass would double its time.
+	if code == 0 && flag.Lookup("test.bench").Value.String() == "" && flag.Lookup("test.fuzz").Value.String() == "" {
 		fmt.Println("core: the tests again, with the goroutine loop")
 		core.SetGoroutineLoop(true)
 		code = m.Run()

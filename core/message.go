@@ -219,6 +219,12 @@ func scanObject(dst []jsonField, b []byte) ([]jsonField, error) {
 	if !utf8.Valid(b) {
 		return dst, fmt.Errorf("%w: JSON content is not valid UTF-8", ErrBadContent)
 	}
+	// An object is walked once, validating as it goes; anything else, or
+	// an object with an error in it, is read again below, so that the
+	// error says what the validator says.
+	if out, ok := walkObject(dst, b); ok {
+		return out, nil
+	}
 	i, err := validJSON(b)
 	if err != nil {
 		return dst, fmt.Errorf("%w: %w", ErrBadContent, err)
@@ -240,6 +246,51 @@ func scanObject(dst []jsonField, b []byte) ([]jsonField, error) {
 		}
 	}
 	return dst, nil
+}
+
+// walkObject lists the members of b if b is one valid JSON object (b is
+// valid UTF-8); ok is false otherwise, with dst's length unchanged.
+func walkObject(dst []jsonField, b []byte) (out []jsonField, ok bool) {
+	n := len(dst)
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return dst, false
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return dst, skipSpace(b, i+1) == len(b)
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return dst[:n], false
+		}
+		kend, escaped, err := scanString(b, i)
+		if err != nil {
+			return dst[:n], false
+		}
+		j := skipSpace(b, kend)
+		if j >= len(b) || b[j] != ':' {
+			return dst[:n], false
+		}
+		vstart := skipSpace(b, j+1)
+		vend, err := scanValue(b, vstart, 1)
+		if err != nil {
+			return dst[:n], false
+		}
+		dst = append(dst, jsonField{key: b[i:kend], escaped: escaped, value: b[vstart:vend]})
+		i = skipSpace(b, vend)
+		switch {
+		case i < len(b) && b[i] == ',':
+			i = skipSpace(b, i+1)
+		case i < len(b) && b[i] == '}':
+			if skipSpace(b, i+1) != len(b) {
+				return dst[:n], false
+			}
+			return dst, true
+		default:
+			return dst[:n], false
+		}
+	}
 }
 
 // jsonText returns a JSON string's value, or any other value's JSON text.
