@@ -265,8 +265,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		o.Tally = NewTally()
 	}
 	t := o.Tally.t
+	// Faults run in goroutines of their own and log as they end: one
+	// line at a time, whatever o.Log is.
+	var logMu sync.Mutex
 	logf := func(format string, args ...any) {
 		if o.Log != nil {
+			logMu.Lock()
+			defer logMu.Unlock()
 			fmt.Fprintf(o.Log, "soak: "+format+"\n", args...)
 		}
 	}
