@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -16,10 +17,15 @@ import (
 // Handler answers search requests from a fixed table. It is safe for
 // concurrent use: the table is copied by New and never written again.
 //
+// The content of the answer to a search the table has is built once, by
+// New, and shared by the answers to every such request: a caller must not
+// write into an answer's Content (appending to it is safe).
+//
 // The zero Handler has an empty table and answers every search with
 // "No match for 'V'.".
 type Handler struct {
 	table map[string]string
+	hits  map[string][]byte // the answer's content for each query with a result
 }
 
 var _ core.Handler = (*Handler)(nil)
@@ -35,7 +41,14 @@ var referenceTable = map[string]string{
 // New returns a Handler that answers from a copy of table, so the caller
 // may go on changing its map. A nil or empty table misses every query.
 func New(table map[string]string) *Handler {
-	return &Handler{table: maps.Clone(table)}
+	h := &Handler{table: maps.Clone(table), hits: make(map[string][]byte, len(table))}
+	for q, result := range h.table {
+		// `request_search.get(query) or ...`: "" is a miss.
+		if result != "" {
+			h.hits[q] = slices.Clip(resultContent(result)) // an append copies
+		}
+	}
+	return h
 }
 
 // Default returns a Handler with the reference server's table.
@@ -70,45 +83,45 @@ func (h *Handler) Handle(_ context.Context, req *core.Message) (*core.Message, e
 		return nil, fmt.Errorf("search: %w: unsupported content-encoding %q, want utf-8",
 			core.ErrBadContent, req.ContentEncoding)
 	}
-	var content []byte
-	if isSearch(action) {
-		value, ok, _ := req.Field("value")
-		content = h.answer(value, ok)
-	} else {
-		content = make([]byte, 0, len(prefixInvalid)+len(action)+len(suffixQuoted)+8)
+	if !isSearch(action) {
+		content := make([]byte, 0, len(prefixInvalid)+len(action)+len(suffixQuoted)+8)
 		content = append(content, prefixInvalid...)
 		content = appendPyStr(content, action, hasAction)
-		content = append(content, suffixQuoted...)
+		return answerJSON(append(content, suffixQuoted...)), nil
 	}
+	value, ok, _ := req.Field("value")
+	if ok && len(value) > 0 && value[0] == '"' {
+		var hit []byte
+		if inner := value[1 : len(value)-1]; !hasBackslash(inner) {
+			hit = h.hits[string(inner)] // no allocation for the lookup
+		} else {
+			hit = h.hits[unquote(value)]
+		}
+		if hit != nil {
+			return answerJSON(hit), nil
+		}
+	}
+	content := make([]byte, 0, len(prefixMiss)+len(value)+len(suffixQuoted)+8)
+	content = append(content, prefixMiss...)
+	content = appendPyStr(content, value, ok)
+	return answerJSON(append(content, suffixQuoted...)), nil
+}
+
+// resultContent returns the content of the answer that carries result.
+func resultContent(result string) []byte {
+	content := make([]byte, 0, len(prefixResult)+len(result)+len(result)/16+3)
+	content = append(content, prefixResult...)
+	content = core.AppendString(content, result)
+	return append(content, '}')
+}
+
+// answerJSON returns a "text/json", "utf-8" answer with content.
+func answerJSON(content []byte) *core.Message {
 	return &core.Message{
 		ContentType:     core.ContentTypeJSON,
 		ContentEncoding: core.EncodingUTF8,
 		Content:         content,
-	}, nil
-}
-
-// answer returns the content answering the search for the raw JSON value
-// (ok false when the request has no "value").
-func (h *Handler) answer(raw []byte, ok bool) []byte {
-	if ok && len(raw) > 0 && raw[0] == '"' {
-		var result string
-		if inner := raw[1 : len(raw)-1]; !hasBackslash(inner) {
-			result = h.table[string(inner)] // no allocation for the lookup
-		} else {
-			result = h.table[unquote(raw)]
-		}
-		// `request_search.get(query) or ...`: "" is a miss too.
-		if result != "" {
-			content := make([]byte, 0, len(prefixResult)+len(result)+len(result)/16+3)
-			content = append(content, prefixResult...)
-			content = core.AppendString(content, result)
-			return append(content, '}')
-		}
 	}
-	content := make([]byte, 0, len(prefixMiss)+len(raw)+len(suffixQuoted)+8)
-	content = append(content, prefixMiss...)
-	content = appendPyStr(content, raw, ok)
-	return append(content, suffixQuoted...)
 }
 
 // isSearch reports whether the raw JSON value is the string "search",

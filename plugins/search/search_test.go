@@ -326,3 +326,27 @@ func BenchmarkHandleMiss(b *testing.B) {
 		}
 	}
 }
+
+// The content of a hit is shared between answers: a caller that appends
+// to one answer's content leaves the next answer as it was.
+func TestHitContentShared(t *testing.T) {
+	h := search.Default()
+	req, err := core.NewJSON(core.Object{{Key: "action", Value: "search"}, {Key: "value", Value: "ring"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := h.Handle(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := string(first.Content)
+	_ = append(first.Content, "tampered"...)
+	first.ContentType = "x/changed"
+	second, err := h.Handle(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(second.Content) != want || second.ContentType != core.ContentTypeJSON {
+		t.Errorf("second answer %s %q, want text/json %q", second.ContentType, second.Content, want)
+	}
+}
