@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/plugins/search"
 	"github.com/msgrouter/router/internal/loadgen"
 )
 
@@ -27,18 +28,10 @@ import (
 //
 //	go test ./core -run '^$' -bench 'Loopback' -benchtime 200000x
 
-// searchLike answers like the reference search with a fixed table, in
-// process, without importing plugins (core imports none of them).
-var searchLike = core.HandlerFunc(func(_ context.Context, req *core.Message) (*core.Message, error) {
-	v, _, err := req.Field("value")
-	if err != nil {
-		return nil, err
-	}
-	content := append(make([]byte, 0, 64), `{"result": "No match for '`...)
-	content = append(content, v[1:len(v)-1]...)
-	content = append(content, `'."}`...)
-	return &core.Message{ContentType: core.ContentTypeJSON, ContentEncoding: core.EncodingUTF8, Content: content}, nil
-})
+// searchLike is the router's built-in search handler, in process: the
+// handler the performance targets name. (core itself imports none of the
+// plugins; its tests may.)
+var searchLike core.Handler = search.Default()
 
 func BenchmarkLoopback(b *testing.B) {
 	req := frame(b, jsonReq(b, "search", "morpheus"))
