@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/msgrouter/router/core"
-	"github.com/msgrouter/router/plugins/search"
 	"github.com/msgrouter/router/internal/loadgen"
+	"github.com/msgrouter/router/plugins/search"
 )
 
 // The end-to-end benchmarks drive a server over loopback with conns
