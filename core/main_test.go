@@ -29,8 +29,10 @@ func TestMain(m *testing.M) {
 		code = leaked()
 	}
 	// Neither benchmarks nor fuzzing run twice: the loops matter to
-	// neither, and a second fuzzing pass would double its time.
-	if code == 0 && flag.Lookup("test.bench").Value.String() == "" && flag.Lookup("test.fuzz").Value.String() == "" {
+	// neither, and a second fuzzing pass would double its time. Nor does
+	// -list, which would list everything twice.
+	if code == 0 && flag.Lookup("test.bench").Value.String() == "" && flag.Lookup("test.fuzz").Value.String() == "" &&
+		flag.Lookup("test.list").Value.String() == "" {
 		fmt.Println("core: the tests again, with the goroutine loop")
 		core.SetGoroutineLoop(true)
 		code = m.Run()
