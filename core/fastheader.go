@@ -15,9 +15,10 @@ const (
 )
 
 // parseCanonicalHeader parses b if it is a header in the reference's
-// layout with plain ASCII strings, no escapes and no extension headers,
-// and a content-length of digits within maxContent. ok is false when it
-// is not, and m is then untouched.
+// layout with plain ASCII strings and no escapes, a content-length of
+// digits within maxContent, and at most a few extension headers after it
+// in the same layout whose values are plain strings or digits. ok is
+// false when it is not, and m is then untouched.
 func parseCanonicalHeader(b []byte, m *Message, maxContent int64) (clen int64, ok bool) {
 	i, ok := skipLiteral(b, 0, canonByteOrder)
 	if !ok {
@@ -49,29 +50,79 @@ func parseCanonicalHeader(b []byte, m *Message, maxContent int64) (clen int64, o
 	if i, ok = skipLiteral(b, i, canonLength); !ok {
 		return 0, false
 	}
-	// Digits, then '}' as the last byte: no sign, fraction, exponent or
-	// leading zero, which the general parser judges.
-	if i >= len(b) {
-		return 0, false
+	// Digits: no sign, fraction, exponent or leading zero, which the
+	// general parser judges.
+	start := i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		clen = clen*10 + int64(b[i]-'0')
+		i++
 	}
-	digits := b[i : len(b)-1]
-	if len(digits) == 0 || len(digits) > 18 || b[len(b)-1] != '}' || (digits[0] == '0' && len(digits) > 1) {
+	if n := i - start; n == 0 || n > 18 || (b[start] == '0' && n > 1) {
 		return 0, false
-	}
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		clen = clen*10 + int64(c-'0')
 	}
 	if maxContent >= 0 && clen > maxContent {
 		return 0, false // the general parser words the error
+	}
+	// Then extension headers, as the router and its plugins add them:
+	// `, "key": "plain"` or `, "key": digits`, a few at most.
+	var ext [maxCanonExt]Header
+	n := 0
+	for {
+		if i == len(b)-1 && b[i] == '}' {
+			break
+		}
+		if n == len(ext) {
+			return 0, false
+		}
+		if i, ok = skipLiteral(b, i, `, "`); !ok {
+			return 0, false
+		}
+		key, k, ok := plainASCII(b, i)
+		if !ok || isRequiredKey(key) {
+			return 0, false // a repeated required key: the last one wins
+		}
+		if i, ok = skipLiteral(b, k, `": `); !ok {
+			return 0, false
+		}
+		vstart := i
+		if i < len(b) && b[i] == '"' {
+			_, end, ok := plainASCII(b, i+1)
+			if !ok {
+				return 0, false
+			}
+			i = end + 1
+		} else {
+			for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+				i++
+			}
+			if d := i - vstart; d == 0 || (b[vstart] == '0' && d > 1) {
+				return 0, false
+			}
+		}
+		ext[n] = Header{Key: stringOf(key), Value: b[vstart:i]}
+		n++
 	}
 	m.Reset()
 	m.ByteOrder = bo
 	m.ContentType = stringOf(ct)
 	m.ContentEncoding = stringOf(ce)
+	m.Headers = append(m.Headers, ext[:n]...)
 	return clen, true
+}
+
+// maxCanonExt is the most extension headers the fast path reads: the
+// router's own to a plugin (router-id, router-handler, router-deadline)
+// and a few of the client's.
+const maxCanonExt = 6
+
+// isRequiredKey reports whether key is one of the four required header
+// keys.
+func isRequiredKey(key []byte) bool {
+	switch string(key) {
+	case "byteorder", "content-type", "content-encoding", "content-length":
+		return true
+	}
+	return false
 }
 
 // skipLiteral returns the index after lit if b holds it at i.
