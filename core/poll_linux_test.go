@@ -16,6 +16,34 @@ import (
 	"time"
 )
 
+// echo answers a request with itself.
+func echo(_ context.Context, m *Message) (*Message, error) { return m, nil }
+
+// servePolled serves s (with echo if it has no Handler) on a loopback
+// port until the test ends, and returns the listener. It skips the test
+// when the goroutine loop is forced: the tests that use it are about the
+// poll loop.
+func servePolled(t *testing.T, s *Server) net.Listener {
+	t.Helper()
+	if forceGoroutineLoop.Load() {
+		t.Skip("goroutine loop forced")
+	}
+	if s.Handler == nil {
+		s.Handler = HandlerFunc(echo)
+	}
+	l, err := Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	t.Cleanup(func() {
+		s.Close()
+		<-served
+	})
+	return l
+}
+
 // TestPollLoopServes checks that, unless the goroutine loop is forced, a
 // TCP connection is served by the poll loop, and that Close stops the
 // poll goroutine.
@@ -23,7 +51,7 @@ func TestPollLoopServes(t *testing.T) {
 	if forceGoroutineLoop.Load() {
 		t.Skip("goroutine loop forced")
 	}
-	s := &Server{Handler: HandlerFunc(func(_ context.Context, m *Message) (*Message, error) { return m, nil })}
+	s := &Server{Handler: HandlerFunc(echo)}
 	l, err := Listen(context.Background(), "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -58,20 +86,8 @@ func TestPollLoopServes(t *testing.T) {
 // TestPollLoopParks checks that a connection that has been served parks
 // again (no goroutine) once silent, and is served again after.
 func TestPollLoopParks(t *testing.T) {
-	if forceGoroutineLoop.Load() {
-		t.Skip("goroutine loop forced")
-	}
-	s := &Server{Handler: HandlerFunc(func(_ context.Context, m *Message) (*Message, error) { return m, nil })}
-	l, err := Listen(context.Background(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(l) }()
-	defer func() {
-		s.Close()
-		<-served
-	}()
+	s := &Server{}
+	l := servePolled(t, s)
 	c, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -134,23 +150,8 @@ func exchange(t *testing.T, c net.Conn) {
 // connection at its idle timeout, counted from its last request, whether
 // it was served before or never sent anything.
 func TestPollLoopIdleTimeoutParked(t *testing.T) {
-	if forceGoroutineLoop.Load() {
-		t.Skip("goroutine loop forced")
-	}
-	s := &Server{
-		Handler:     HandlerFunc(func(_ context.Context, m *Message) (*Message, error) { return m, nil }),
-		IdleTimeout: 2 * parkAfter,
-	}
-	l, err := Listen(context.Background(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(l) }()
-	defer func() {
-		s.Close()
-		<-served
-	}()
+	s := &Server{IdleTimeout: 2 * parkAfter}
+	l := servePolled(t, s)
 	for _, send := range []bool{true, false} {
 		c, err := net.Dial("tcp", l.Addr().String())
 		if err != nil {
@@ -198,7 +199,7 @@ func TestPollLoopLeavesTLS(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
 
-	s := &Server{Handler: HandlerFunc(func(_ context.Context, m *Message) (*Message, error) { return m, nil })}
+	s := &Server{Handler: HandlerFunc(echo)}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -229,22 +230,11 @@ func TestPollLoopLeavesTLS(t *testing.T) {
 // connections, served before or not, and answers a request sent to a
 // parked connection just before it.
 func TestPollLoopShutdownParked(t *testing.T) {
-	if forceGoroutineLoop.Load() {
-		t.Skip("goroutine loop forced")
-	}
-	s := &Server{Handler: HandlerFunc(func(_ context.Context, m *Message) (*Message, error) { return m, nil })}
-	l, err := Listen(context.Background(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(l) }()
-	defer func() {
-		s.Close()
-		<-served
-	}()
+	s := &Server{}
+	l := servePolled(t, s)
 	var cs [3]net.Conn
 	for i := range cs {
+		var err error
 		if cs[i], err = net.Dial("tcp", l.Addr().String()); err != nil {
 			t.Fatal(err)
 		}
