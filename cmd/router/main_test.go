@@ -800,31 +800,7 @@ func TestSignal(t *testing.T) {
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "serve", "--listen", "127.0.0.1:0")
-			// atexit_sleep_ms: under -race, exit without the race
-			// detector's default one-second pause.
-			cmd.Env = append(os.Environ(), "ROUTER_TEST_MAIN=1",
-				"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-			stderr, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer cmd.Process.Kill()
-			sc := bufio.NewScanner(stderr)
-			var logs strings.Builder
-			addr := ""
-			for addr == "" && sc.Scan() {
-				logs.WriteString(sc.Text() + "\n")
-				if _, a, ok := strings.Cut(sc.Text(), "listening: addr="); ok {
-					addr, _, _ = strings.Cut(a, " ")
-				}
-			}
-			if addr == "" {
-				t.Fatalf("no listening line:\n%s", logs.String())
-			}
+			cmd, addr, logs, stderr := serveProcess(t)
 			if code, out, _ := routerCmd(t, "send", "--addr", addr, "search", "morpheus"); code != exitOK || out != "Follow the white rabbit. 🐰\n" {
 				t.Errorf("send: exit %d, stdout %q", code, out)
 			}
@@ -936,4 +912,44 @@ print(f"Received {data!r}")
 	if string(out) != "Received b'Hello, world'\n" {
 		t.Errorf("echo client printed %q", out)
 	}
+}
+
+// serveProcess starts "router serve --listen 127.0.0.1:0" as a process
+// (this test binary, see TestMain) and reads its log up to the listening
+// line. It returns the process, which is killed when the test ends if it
+// still runs, the address, the log so far, and the rest of the log to
+// read.
+func serveProcess(t *testing.T) (cmd *exec.Cmd, addr string, logs *strings.Builder, stderr io.Reader) {
+	t.Helper()
+	cmd = exec.Command(os.Args[0], "serve", "--listen", "127.0.0.1:0")
+	// atexit_sleep_ms: under -race, exit without the race detector's
+	// default one-second pause.
+	cmd.Env = append(os.Environ(), "ROUTER_TEST_MAIN=1",
+		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	// A byte at a time, so that nothing after the listening line is
+	// consumed here: the caller reads the rest.
+	r := bufio.NewReaderSize(pipe, 16)
+	logs = new(strings.Builder)
+	for addr == "" {
+		line, err := r.ReadString('\n')
+		logs.WriteString(line)
+		if _, a, ok := strings.Cut(line, "listening: addr="); ok {
+			addr, _, _ = strings.Cut(strings.TrimSpace(a), " ")
+		}
+		if err != nil {
+			break
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no listening line:\n%s", logs.String())
+	}
+	return cmd, addr, logs, r
 }

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -101,29 +98,7 @@ func TestSignalUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a router process under load")
 	}
-	cmd := exec.Command(os.Args[0], "serve", "--listen", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "ROUTER_TEST_MAIN=1",
-		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	sc := bufio.NewScanner(stderr)
-	var logs strings.Builder
-	addr := ""
-	for addr == "" && sc.Scan() {
-		logs.WriteString(sc.Text() + "\n")
-		if _, a, ok := strings.Cut(sc.Text(), "listening: addr="); ok {
-			addr, _, _ = strings.Cut(a, " ")
-		}
-	}
-	if addr == "" {
-		t.Fatalf("no listening line:\n%s", logs.String())
-	}
+	cmd, addr, logs, stderr := serveProcess(t)
 	logsDone := make(chan struct{})
 	go func() {
 		rest, _ := io.ReadAll(stderr)
