@@ -74,8 +74,10 @@ func BenchmarkLoopback(b *testing.B) {
 	}
 }
 
-// startEchoFloor serves the floor: every byte read is written back.
-func startEchoFloor(b *testing.B) string {
+// serveEach accepts connections on a fresh loopback port until the
+// benchmark ends, serving each with serve in a goroutine of its own, and
+// returns the address.
+func serveEach(b *testing.B, serve func(net.Conn)) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -87,24 +89,29 @@ func startEchoFloor(b *testing.B) string {
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 16<<10)
-				for {
-					n, err := c.Read(buf)
-					if n > 0 {
-						if _, err := c.Write(buf[:n]); err != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
+			go serve(c)
 		}
 	}()
 	return l.Addr().String()
+}
+
+// startEchoFloor serves the floor: every byte read is written back.
+func startEchoFloor(b *testing.B) string {
+	return serveEach(b, func(c net.Conn) {
+		defer c.Close()
+		buf := make([]byte, 16<<10)
+		for {
+			n, err := c.Read(buf)
+			if n > 0 {
+				if _, err := c.Write(buf[:n]); err != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
 }
 
 // echoMessageSize is the size of the framed echo's messages, frame
@@ -133,43 +140,29 @@ func echoFrame(b *testing.B, size int) []byte {
 // frames of one read together; no JSON, no dispatch. It is the floor a
 // framed protocol server can reach.
 func startFramedEcho(b *testing.B) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { l.Close() })
-	go func() {
+	return serveEach(b, func(c net.Conn) {
+		defer c.Close()
+		r := bufio.NewReaderSize(c, 16<<10)
+		w := bufio.NewWriterSize(c, 16<<10)
+		payload := make([]byte, 1<<16)
+		var hdr [2]byte
 		for {
-			c, err := l.Accept()
-			if err != nil {
+			if _, err := io.ReadFull(r, hdr[:]); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReaderSize(c, 16<<10)
-				w := bufio.NewWriterSize(c, 16<<10)
-				payload := make([]byte, 1<<16)
-				var hdr [2]byte
-				for {
-					if _, err := io.ReadFull(r, hdr[:]); err != nil {
-						return
-					}
-					p := payload[:binary.BigEndian.Uint16(hdr[:])]
-					if _, err := io.ReadFull(r, p); err != nil {
-						return
-					}
-					w.Write(hdr[:])
-					w.Write(p)
-					if r.Buffered() == 0 {
-						if w.Flush() != nil {
-							return
-						}
-					}
+			p := payload[:binary.BigEndian.Uint16(hdr[:])]
+			if _, err := io.ReadFull(r, p); err != nil {
+				return
+			}
+			w.Write(hdr[:])
+			w.Write(p)
+			if r.Buffered() == 0 {
+				if w.Flush() != nil {
+					return
 				}
-			}()
+			}
 		}
-	}()
-	return l.Addr().String()
+	})
 }
 
 // drive sends b.N requests over conns connections, depth at a time,
