@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -183,6 +184,11 @@ func (c *Client) readLoop() {
 // AnswerError returns the text of an {"error": ...} answer as an error, or
 // nil if m is not an error answer.
 func AnswerError(m *Message) error {
+	// Most answers are not errors: one without the key "error", written
+	// plainly or with an escape, needs no scan of its JSON.
+	if !m.IsJSON() || (!bytes.Contains(m.Content, []byte(`"error"`)) && bytes.IndexByte(m.Content, '\\') < 0) {
+		return nil
+	}
 	raw, ok, err := m.Field("error")
 	if err != nil || !ok {
 		return nil
