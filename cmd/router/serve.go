@@ -86,6 +86,7 @@ cannot bind, a plugin cannot start or does not declare what its routes match
 		"# A custom plugin ahead of the default routes; it declares the action \"upper\":\nrouter serve --plugin upper=./upper\nrouter send --json upper hello",
 		"# IPv4 and IPv6 loopback, a Unix socket, and a raw echo listener:\nrouter serve --listen 127.0.0.1:65432 --listen [::1]:65432 \\\n    --listen unix:///tmp/router.sock --raw 127.0.0.1:65433",
 		"# A free port, JSON logs, tighter limits:\nrouter serve --listen 127.0.0.1:0 --log-json \\\n    --max-connections 100 --max-content-length 64KiB --handler-timeout 1s",
+		"# Prometheus metrics, and a request id on every request:\nrouter serve --metrics 127.0.0.1:9108 --request-ids\ncurl -s 127.0.0.1:9108/metrics | grep router_requests_total",
 	},
 	setup: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 		f := new(serveFlags)
