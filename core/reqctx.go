@@ -78,3 +78,11 @@ func (c *reqCtx) release() {
 	}
 	c.mu.Unlock()
 }
+
+// end releases rc once its requests are answered; a nil rc (no handler
+// timeout) has nothing to release.
+func (rc *reqCtx) end() {
+	if rc != nil {
+		rc.release()
+	}
+}

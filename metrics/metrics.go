@@ -125,17 +125,24 @@ func (m *Metrics) NoRoute(n int) { m.noRoute.Add(float64(n)) }
 
 // Result classifies a handler's outcome as a result label value.
 func Result(err error) string {
+	if err != nil && errors.Is(err, core.ErrNoRoute) {
+		return ResultNoRoute
+	}
+	return results[resultIndex(err)]
+}
+
+// resultIndex is the index in results of err's result, core.ErrNoRoute
+// aside.
+func resultIndex(err error) int {
 	switch {
 	case err == nil:
-		return ResultOK
-	case errors.Is(err, core.ErrNoRoute):
-		return ResultNoRoute
+		return 0
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, core.ErrHandlerTimeout):
-		return ResultTimeout
+		return 2
 	case errors.Is(err, context.Canceled):
-		return ResultCanceled
+		return 3
 	}
-	return ResultError
+	return 1
 }
 
 // Instrument returns h counting its requests and timing them under the
@@ -166,18 +173,7 @@ type instrumented struct {
 }
 
 func (in *instrumented) count(err error) {
-	if err == nil {
-		in.counts[0].Inc()
-		return
-	}
-	r := Result(err)
-	for i := range results {
-		if results[i] == r {
-			in.counts[i].Inc()
-			return
-		}
-	}
-	in.counts[1].Inc() // ResultError
+	in.counts[resultIndex(err)].Inc()
 }
 
 // Handle answers with the instrumented handler.
