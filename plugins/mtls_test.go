@@ -12,9 +12,9 @@ import (
 
 func dupFD(fd int) (int, error) { return syscall.Dup(fd) }
 
-// identityFor hands h's plugin identity to pluginTLS as a plugin process
-// gets it: through a pipe whose descriptor envTLSFD names.
-func identityFor(t *testing.T, h *hostTLS) *tls.Config {
+// handIdentity puts h's plugin identity where pluginTLS looks for it, as
+// a plugin process gets it: in a pipe whose descriptor envTLSFD names.
+func handIdentity(t *testing.T, h *hostTLS) {
 	t.Helper()
 	r, err := h.pipe()
 	if err != nil {
@@ -27,6 +27,13 @@ func identityFor(t *testing.T, h *hostTLS) *tls.Config {
 		t.Fatal(err)
 	}
 	t.Setenv(envTLSFD, strconv.Itoa(fd))
+}
+
+// identityFor hands h's plugin identity to pluginTLS and returns the
+// plugin's TLS config.
+func identityFor(t *testing.T, h *hostTLS) *tls.Config {
+	t.Helper()
+	handIdentity(t, h)
 	cfg, err := pluginTLS()
 	if err != nil {
 		t.Fatal(err)
@@ -127,16 +134,7 @@ func TestPluginTLSErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.identity = h.identity[:len(h.identity)/2]
-	r, err := h.pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	fd, err := dupFD(int(r.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(envTLSFD, strconv.Itoa(fd))
+	handIdentity(t, h)
 	if _, err := pluginTLS(); err == nil {
 		t.Error("half an identity: no error")
 	}
