@@ -20,6 +20,10 @@ import (
 //	go test ./plugins -run '^$' -bench PluginPath -benchtime 100000x
 //
 // Compare req/s and p50 between the inprocess and plugin rows of a shape.
+// The plugin rows report their rate over the in-process run just before
+// (x-inprocess), their extra p50, and the same ratio for CPU time per
+// request, plugin process included (x-inprocess-cpu), which moves less
+// when other work shares the machine.
 func BenchmarkPluginPath(b *testing.B) {
 	p, err := plugins.Start(context.Background(), plugins.Config{
 		Name: "bench", Cmd: os.Args[0], Env: []string{"ROUTER_TEST_PLUGIN=basic"},
@@ -40,7 +44,7 @@ func BenchmarkPluginPath(b *testing.B) {
 	for _, shape := range []struct{ conns, depth int }{{64, 16}, {64, 1}, {1, 1}} {
 		// The in-process run just before the plugin's is its baseline:
 		// the plugin reports its rate over it, and its extra p50.
-		var localRate, localP50 float64
+		var localRate, localP50, localCPU float64
 		for _, where := range []struct {
 			name string
 			h    core.Handler
@@ -58,6 +62,7 @@ func BenchmarkPluginPath(b *testing.B) {
 				go s.Serve(l)
 				defer s.Close()
 				b.ResetTimer()
+				cpu0 := cpuTime(b)
 				res, err := loadgen.Run(context.Background(), loadgen.Options{
 					Addr: l.Addr().String(), Request: req,
 					Conns: shape.conns, Depth: shape.depth, Requests: int64(b.N),
@@ -65,14 +70,19 @@ func BenchmarkPluginPath(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				cpu := float64((cpuTime(b) - cpu0).Nanoseconds()) / float64(b.N)
 				rate, p50 := res.Rate(), float64(res.Quantile(0.5).Microseconds())
 				b.ReportMetric(rate, "req/s")
 				b.ReportMetric(p50, "p50-µs")
+				b.ReportMetric(cpu, "cpu-ns/req")
 				if where.name == "inprocess" {
-					localRate, localP50 = rate, p50
+					localRate, localP50, localCPU = rate, p50, cpu
 				} else if localRate > 0 {
 					b.ReportMetric(rate/localRate, "x-inprocess")
 					b.ReportMetric(p50-localP50, "extra-p50-µs")
+					if cpu > 0 {
+						b.ReportMetric(localCPU/cpu, "x-inprocess-cpu")
+					}
 				}
 			})
 		}

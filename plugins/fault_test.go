@@ -39,6 +39,8 @@ func init() {
 //	        to the data socket, past the plugin's own framing, then
 //	        answers "injected"
 //	big     an answer of as many bytes "x" as the content says
+//	late    "DURATION SIZE": waits DURATION, whatever its context, then
+//	        answers SIZE bytes "x"
 func serveFaultyPlugin() {
 	text := func(s string) *core.Message { return core.NewBinary("text/plain", []byte(s)) }
 	plugins.ServePlugin(&plugins.Plugin{
@@ -77,6 +79,19 @@ func serveFaultyPlugin() {
 				if err != nil {
 					return nil, err
 				}
+				return core.NewBinary("application/octet-stream", bytes.Repeat([]byte("x"), n)), nil
+			})},
+			{Name: "late", Handler: core.HandlerFunc(func(_ context.Context, m *core.Message) (*core.Message, error) {
+				var ds string
+				var n int
+				if _, err := fmt.Sscan(string(m.Content), &ds, &n); err != nil {
+					return nil, err
+				}
+				d, err := time.ParseDuration(ds)
+				if err != nil {
+					return nil, err
+				}
+				time.Sleep(d)
 				return core.NewBinary("application/octet-stream", bytes.Repeat([]byte("x"), n)), nil
 			})},
 		},
@@ -300,5 +315,27 @@ func TestPluginHugeAnswer(t *testing.T) {
 				t.Errorf("restarted: upper = %q, %v", got, err)
 			}
 		})
+	}
+}
+
+// The late answer of a request the router gave up on is read even when no
+// other request comes: unread, an answer larger than the socket's buffer
+// would block the plugin's writes until their timeout failed the
+// connection, and the plugin would be restarted for nothing.
+func TestPluginLateAnswerWhileIdle(t *testing.T) {
+	t.Parallel()
+	p := start(t, faultyKind, func(c *plugins.Config) { c.HealthInterval = -1 })
+	pid := pidOf(t, p)
+	_, err := call(t, p, "late", "200ms 8000000", 50*time.Millisecond)
+	if !errors.Is(err, core.ErrHandlerTimeout) {
+		t.Fatalf("late = %v, want ErrHandlerTimeout", err)
+	}
+	// Idle for longer than a write to the data socket may block.
+	time.Sleep(200*time.Millisecond + 6*time.Second)
+	if got := p.Restarts(); got != 0 {
+		t.Errorf("Restarts() = %d after a late answer, want 0", got)
+	}
+	if again := pidOf(t, p); again != pid {
+		t.Errorf("the plugin was restarted (pid %d, was %d)", again, pid)
 	}
 }

@@ -309,6 +309,32 @@ func TestPluginHangTimesOut(t *testing.T) {
 	wg.Wait()
 }
 
+// A call cancelled while its handler hangs returns, though the handler
+// ignores the cancel: the caller waiting on the data socket for its answer
+// stops waiting.
+func TestPluginHangCancelled(t *testing.T) {
+	p := start(t, "basic", nil)
+	h, _ := p.Handler("hang")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.Handle(ctx, core.NewBinary("x", nil))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled hang = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second): // a bound, not a speed check
+		t.Fatal("a cancelled call to a hanging handler did not return")
+	}
+	if got, err := call(t, p, "upper", "after", 5*time.Second); err != nil || got != "AFTER" {
+		t.Errorf("after the cancel: upper = %q, %v", got, err)
+	}
+}
+
 func TestPluginPanicIsAnError(t *testing.T) {
 	p := start(t, "basic", nil)
 	pid, _ := call(t, p, "pid", "", 5*time.Second)
