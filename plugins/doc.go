@@ -48,8 +48,8 @@
 //
 // Every request decoded from one client read goes to the plugin in one
 // write. The plugin answers a batch on the goroutine that read it and
-// writes its answers in one write; a request that takes longer than one
-// to two milliseconds hands the rest of its batch, and the reading, to a
+// writes its answers in one write; a request that takes longer than 10
+// to 20 milliseconds hands the rest of its batch, and the reading, to a
 // new goroutine, so a slow or hung handler holds up no other request for
 // longer than that. Answers may come back out of order; the router
 // matches them by id.
