@@ -42,6 +42,7 @@ type Decoder struct {
 	done  bool   // buf holds a message already returned
 	err   error  // sticky frame error
 	msg   Message
+	names nameCache
 }
 
 const (
@@ -136,7 +137,7 @@ func (d *Decoder) DecodeTo(m *Message, p []byte) (n int, ok bool, err error) {
 			if len(d.buf) < 2+d.hlen {
 				return n, false, nil
 			}
-			clen, err := parseHeader(d.buf[2:], m, d.maxContent())
+			clen, err := parseHeader(d.buf[2:], m, d.maxContent(), &d.names)
 			if err != nil {
 				d.err = err
 				return n, false, err
@@ -154,7 +155,7 @@ func (d *Decoder) DecodeTo(m *Message, p []byte) (n int, ok bool, err error) {
 			// The header was parsed when it completed, possibly into
 			// another message: parse it again into m (a short header,
 			// and only for frames that spanned reads).
-			if _, err := parseHeader(d.buf[2:2+d.hlen], m, d.maxContent()); err != nil {
+			if _, err := parseHeader(d.buf[2:2+d.hlen], m, d.maxContent(), &d.names); err != nil {
 				d.err = err
 				return n, false, err
 			}
@@ -183,7 +184,7 @@ func (d *Decoder) decodeDirect(m *Message, p []byte) (int, bool, error) {
 	if len(p) < 2+hlen {
 		return 0, false, nil
 	}
-	clen, err := parseHeader(p[2:2+hlen], m, d.maxContent())
+	clen, err := parseHeader(p[2:2+hlen], m, d.maxContent(), &d.names)
 	if err != nil {
 		return 0, false, err
 	}
@@ -216,24 +217,25 @@ func (d *Decoder) Err() error { return d.err }
 
 // Reset discards any partial message and error, keeping the limits.
 func (d *Decoder) Reset() {
-	*d = Decoder{MaxHeaderLength: d.MaxHeaderLength, MaxContentLength: d.MaxContentLength, buf: d.buf[:0], msg: d.msg}
+	*d = Decoder{MaxHeaderLength: d.MaxHeaderLength, MaxContentLength: d.MaxContentLength, buf: d.buf[:0], msg: d.msg, names: d.names}
 	d.msg.Reset()
 }
 
 // parseHeader decodes the JSON header b into m, resetting m first, and
 // returns the content-length. Any valid JSON object is read: compact or
 // spaced, any key order, escaped or raw non-ASCII. Duplicate keys: the last
-// one wins, as in Python's json.loads.
-func parseHeader(b []byte, m *Message, maxContent int64) (int64, error) {
-	if clen, ok := parseCanonicalHeader(b, m, maxContent); ok {
+// one wins, as in Python's json.loads. names, if not nil, keeps the
+// strings made for keys and values across messages.
+func parseHeader(b []byte, m *Message, maxContent int64, names *nameCache) (int64, error) {
+	if clen, ok := parseCanonicalHeader(b, m, maxContent, names); ok {
 		return clen, nil
 	}
-	return parseHeaderGeneral(b, m, maxContent)
+	return parseHeaderGeneral(b, m, maxContent, names)
 }
 
 // parseHeaderGeneral is parseHeader for any header: a JSON object read
 // by the scanner, key by key.
-func parseHeaderGeneral(b []byte, m *Message, maxContent int64) (int64, error) {
+func parseHeaderGeneral(b []byte, m *Message, maxContent int64, names *nameCache) (int64, error) {
 	m.Reset()
 	if !utf8.Valid(b) {
 		return 0, ErrHeaderNotUTF8
@@ -304,7 +306,12 @@ func parseHeaderGeneral(b []byte, m *Message, maxContent int64) (int64, error) {
 				req[3] = rawField{val, vesc}
 				have |= haveLength
 			default:
-				k := stringValue(key, kesc)
+				var k string
+				if kesc {
+					k = unquote(key)
+				} else {
+					k = names.get(name)
+				}
 				m.Headers = append(m.Headers, Header{Key: k, Value: val})
 			}
 			i = skipSpace(b, vend)
@@ -333,16 +340,16 @@ func parseHeaderGeneral(b []byte, m *Message, maxContent int64) (int64, error) {
 		}
 	}
 	var err error
-	if m.ByteOrder, err = stringField("byteorder", req[0].val, req[0].esc); err != nil {
+	if m.ByteOrder, err = stringField("byteorder", req[0].val, req[0].esc, nil); err != nil {
 		return 0, err
 	}
 	if m.ByteOrder != ByteOrderLittle && m.ByteOrder != ByteOrderBig {
 		return 0, fmt.Errorf(`%w: "byteorder" must be "little" or "big", got %s`, ErrFieldType, abbrev(req[0].val))
 	}
-	if m.ContentType, err = stringField("content-type", req[1].val, req[1].esc); err != nil {
+	if m.ContentType, err = stringField("content-type", req[1].val, req[1].esc, names); err != nil {
 		return 0, err
 	}
-	if m.ContentEncoding, err = stringField("content-encoding", req[2].val, req[2].esc); err != nil {
+	if m.ContentEncoding, err = stringField("content-encoding", req[2].val, req[2].esc, names); err != nil {
 		return 0, err
 	}
 	if clen, err = contentLength(req[3].val, maxContent); err != nil {
@@ -358,11 +365,16 @@ type rawField struct {
 	esc bool
 }
 
-func stringField(name string, val []byte, escaped bool) (string, error) {
+// stringField returns the string value of a required field, through
+// names (if not nil) when it has no escapes.
+func stringField(name string, val []byte, escaped bool, names *nameCache) (string, error) {
 	if val[0] != '"' {
 		return "", fmt.Errorf("%w: %q must be a string, got %s", ErrFieldType, name, abbrev(val))
 	}
-	return stringValue(val, escaped), nil
+	if escaped {
+		return unquote(val), nil
+	}
+	return names.get(val[1 : len(val)-1]), nil
 }
 
 // contentLength parses a JSON number that must be a non-negative integer

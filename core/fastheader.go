@@ -19,7 +19,7 @@ const (
 // digits within maxContent, and at most a few extension headers after it
 // in the same layout whose values are plain strings or digits. ok is
 // false when it is not, and m is then untouched.
-func parseCanonicalHeader(b []byte, m *Message, maxContent int64) (clen int64, ok bool) {
+func parseCanonicalHeader(b []byte, m *Message, maxContent int64, names *nameCache) (clen int64, ok bool) {
 	i, ok := skipLiteral(b, 0, canonByteOrder)
 	if !ok {
 		return 0, false
@@ -99,13 +99,13 @@ func parseCanonicalHeader(b []byte, m *Message, maxContent int64) (clen int64, o
 				return 0, false
 			}
 		}
-		ext[n] = Header{Key: stringOf(key), Value: b[vstart:i]}
+		ext[n] = Header{Key: names.get(key), Value: b[vstart:i]}
 		n++
 	}
 	m.Reset()
 	m.ByteOrder = bo
-	m.ContentType = stringOf(ct)
-	m.ContentEncoding = stringOf(ce)
+	m.ContentType = names.get(ct)
+	m.ContentEncoding = names.get(ce)
 	m.Headers = append(m.Headers, ext[:n]...)
 	return clen, true
 }
@@ -152,11 +152,32 @@ func plainASCII(b []byte, i int) ([]byte, int, bool) {
 	return nil, 0, false
 }
 
-// stringOf returns s as a string, without allocating for the values the
-// reference messages carry.
-func stringOf(s []byte) string {
-	if c := internString(s); c != "" {
-		return c
+// nameCache keeps the strings a Decoder made for header keys and values
+// that internString does not know, so that a connection sending the same
+// extension headers (a request id, or the router's own on the data path
+// to a plugin) or an uncommon content type in every message allocates
+// them once rather than once a message.
+type nameCache struct {
+	s    [8]string
+	next int
+}
+
+// get returns s as a string, from the cache when it holds it; a nil cache
+// only interns.
+func (c *nameCache) get(s []byte) string {
+	if v := internString(s); v != "" {
+		return v
 	}
-	return string(s)
+	if c == nil {
+		return string(s)
+	}
+	for _, v := range c.s {
+		if v == string(s) {
+			return v
+		}
+	}
+	v := string(s)
+	c.s[c.next] = v
+	c.next = (c.next + 1) % len(c.s)
+	return v
 }

@@ -1,9 +1,11 @@
 package core
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // canonicalSeeds are headers the fast path takes, and near misses it must
@@ -43,13 +45,14 @@ var canonicalSeeds = []string{
 // parser gives the same message and length.
 func checkCanonical(t *testing.T, b []byte, maxContent int64) (taken bool) {
 	var fast Message
-	clen, ok := parseCanonicalHeader(b, &fast, maxContent)
+	var names nameCache // the fast path with a cache, the general one without
+	clen, ok := parseCanonicalHeader(b, &fast, maxContent, &names)
 	if !ok {
 		return false
 	}
 	var slow Message
 	// The general parser itself, without the fast path in front.
-	slowLen, err := parseHeaderGeneral(b, &slow, maxContent)
+	slowLen, err := parseHeaderGeneral(b, &slow, maxContent, nil)
 	if err != nil {
 		t.Fatalf("fast path took %q (length %d), the general parser refuses it: %v", b, clen, err)
 	}
@@ -83,10 +86,10 @@ func TestCanonicalHeader(t *testing.T) {
 	// Over the limit: declined, so that the general parser words the
 	// error.
 	b := []byte(canonicalSeeds[0])
-	if _, ok := parseCanonicalHeader(b, new(Message), 40); ok {
+	if _, ok := parseCanonicalHeader(b, new(Message), 40, nil); ok {
 		t.Error("content-length 41 taken under a limit of 40")
 	}
-	if _, err := parseHeader(b, new(Message), 40); err == nil {
+	if _, err := parseHeader(b, new(Message), 40, nil); err == nil {
 		t.Error("parseHeader took content-length 41 under a limit of 40")
 	}
 }
@@ -94,11 +97,53 @@ func TestCanonicalHeader(t *testing.T) {
 func TestCanonicalHeaderAllocs(t *testing.T) {
 	b := []byte(canonicalSeeds[0])
 	var m Message
-	if n := testing.AllocsPerRun(100, func() { parseCanonicalHeader(b, &m, maxFrameContent) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { parseCanonicalHeader(b, &m, maxFrameContent, nil) }); n != 0 {
 		t.Errorf("%v allocations, want 0", n)
 	}
 	if reflect.ValueOf(m).IsZero() {
 		t.Error("nothing parsed")
+	}
+}
+
+// Header keys and values outside the reference's are made into strings
+// once per decoder, not once per message, as long as a few of them recur.
+func TestNameCache(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		header string
+	}{
+		{"fast path", `{"byteorder": "little", "content-type": "text/x-custom", "content-encoding": "utf-8", "content-length": 0, "request-id": "abc", "router-handler": "upper"}`},
+		{"general parser", `{"byteorder":"little","content-type":"text/x-custom","content-encoding":"utf-8","content-length":0,"request-id":"abc","router-handler":"upper"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var names nameCache
+			var m Message
+			parse := func() {
+				if _, err := parseHeader([]byte(tc.header), &m, maxFrameContent, &names); err != nil {
+					t.Fatal(err)
+				}
+			}
+			parse()
+			first := m.Headers[0].Key
+			b := []byte(tc.header)
+			if n := testing.AllocsPerRun(100, func() { parseHeader(b, &m, maxFrameContent, &names) }); n != 0 {
+				t.Errorf("%v allocations once the names are known, want 0", n)
+			}
+			if m.ContentType != "text/x-custom" || m.Headers[0].Key != "request-id" || m.Headers[1].Key != "router-handler" {
+				t.Errorf("parsed %+v", m)
+			}
+			if unsafe.StringData(m.Headers[0].Key) != unsafe.StringData(first) {
+				t.Error("the key was made again, not taken from the cache")
+			}
+		})
+	}
+	// More names than the cache holds: each is still right.
+	var names nameCache
+	for i := range 3 * len(names.s) {
+		key := fmt.Sprintf("x-key-%d", i)
+		if got := names.get([]byte(key)); got != key {
+			t.Fatalf("get(%q) = %q", key, got)
+		}
 	}
 }
 
