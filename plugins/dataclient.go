@@ -48,10 +48,11 @@ type dataClient struct {
 
 	// The turn to read: reading says somebody holds it, leader which
 	// caller (nil for readLoop). dec and buf belong to the holder.
-	reading bool
-	leader  *batchWait
-	dec     core.Decoder
-	buf     []byte
+	reading  bool
+	leader   *batchWait
+	dec      core.Decoder
+	buf      []byte
+	lastRead int // answers in the last read
 
 	// readTurn hands the turn to readLoop; idleT does so once nobody has
 	// read for idleRead.
@@ -433,8 +434,12 @@ func (c *dataClient) wakeIdle() {
 	}
 }
 
-// readLoop reads once each time it gets the turn to read, and passes the
-// turn on (to itself again while callers wait); it returns once the
+// readLoop reads each time it gets the turn to read. It keeps the turn
+// while its reads bring several answers at once, the sign of many callers
+// (a caller taking the turn whenever the answers have all come, and
+// passing it back, cost about a tenth of the throughput with 64 clients
+// that each wait for their answer); otherwise it passes the turn on after
+// one read (to itself again while callers wait). It returns once the
 // connection fails or is closed.
 func (c *dataClient) readLoop() {
 	defer close(c.readDone)
@@ -444,18 +449,25 @@ func (c *dataClient) readLoop() {
 		case <-c.closed:
 			return
 		}
-		err := c.readOnce()
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			// The end of a caller's context, after its read.
-			c.nc.SetReadDeadline(time.Time{})
-			err = nil
+		for {
+			err := c.readOnce()
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				// The end of a caller's context, after its read.
+				c.nc.SetReadDeadline(time.Time{})
+				err = nil
+			}
+			if err != nil {
+				c.fail(err)
+			}
+			c.mu.Lock()
+			if c.err == nil && c.lastRead > 1 {
+				c.mu.Unlock()
+				continue
+			}
+			c.passLocked()
+			c.mu.Unlock()
+			break
 		}
-		if err != nil {
-			c.fail(err)
-		}
-		c.mu.Lock()
-		c.passLocked()
-		c.mu.Unlock()
 	}
 }
 
@@ -497,6 +509,7 @@ func (c *dataClient) deliver(p []byte) error {
 	}
 	// One lock for all the answers of a read.
 	c.mu.Lock()
+	c.lastRead = len(results)
 	for _, r := range results {
 		if r.id == 0 || r.id > c.nextID {
 			// An id never sent: the plugin is broken. (An id sent
