@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/cputime"
 	"github.com/msgrouter/router/internal/loadgen"
 	"github.com/msgrouter/router/plugins/search"
 )
@@ -170,7 +171,7 @@ func startFramedEcho(b *testing.B) string {
 // returns the rate.
 func drive(b *testing.B, addr string, req []byte, conns, depth int) float64 {
 	b.ReportAllocs()
-	cpu0 := cpuTime(b)
+	cpu0 := cputime.Self()
 	b.ResetTimer()
 	res, err := loadgen.Run(context.Background(), loadgen.Options{
 		Addr: addr, Request: req, Conns: conns, Depth: depth, Requests: int64(b.N),
@@ -181,7 +182,7 @@ func drive(b *testing.B, addr string, req []byte, conns, depth int) float64 {
 	b.ReportMetric(res.Rate(), "req/s")
 	b.ReportMetric(float64(res.Quantile(0.5).Microseconds()), "p50-µs")
 	if res.Requests > 0 {
-		b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/float64(res.Requests), "cpu-ns/req")
+		b.ReportMetric(float64((cputime.Self()-cpu0).Nanoseconds())/float64(res.Requests), "cpu-ns/req")
 	}
 	return res.Rate()
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/cputime"
 	"github.com/msgrouter/router/internal/loadgen"
 	"github.com/msgrouter/router/plugins"
 )
@@ -62,7 +63,7 @@ func BenchmarkPluginPath(b *testing.B) {
 				go s.Serve(l)
 				defer s.Close()
 				b.ResetTimer()
-				cpu0 := cpuTime(b)
+				cpu0 := (cputime.Self() + cputime.Children())
 				res, err := loadgen.Run(context.Background(), loadgen.Options{
 					Addr: l.Addr().String(), Request: req,
 					Conns: shape.conns, Depth: shape.depth, Requests: int64(b.N),
@@ -70,7 +71,7 @@ func BenchmarkPluginPath(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				cpu := float64((cpuTime(b) - cpu0).Nanoseconds()) / float64(b.N)
+				cpu := float64(((cputime.Self() + cputime.Children()) - cpu0).Nanoseconds()) / float64(b.N)
 				rate, p50 := res.Rate(), float64(res.Quantile(0.5).Microseconds())
 				b.ReportMetric(rate, "req/s")
 				b.ReportMetric(p50, "p50-µs")
