@@ -26,12 +26,13 @@ import (
 // handed its answers. Reading one's own answers saves the hand-off from a
 // reading goroutine, which on the two cores this was measured on woke
 // another thread and cost more than a bare round trip to another process
-// (70-80 µs against 27-31 µs). Once its answers are in, a caller passes the
-// turn to readLoop if other callers still wait: under load, one reader
-// serves them better than a turn passed from caller to caller. When nobody
-// has read for idleRead, readLoop takes the turn too, so that a plugin
-// that dies while idle is noticed, and the late answers of requests given
-// up on are read.
+// (such a round trip took 69-83 µs with the hand-off, 27-31 µs without).
+// Once its answers are in, a caller passes the turn to readLoop if other
+// callers still wait, and readLoop keeps it while its reads bring several
+// answers: under load, one reader serves the callers better than a turn
+// passed from caller to caller. When nobody has read for idleRead,
+// readLoop takes the turn too, so that a plugin that dies while idle is
+// noticed, and the late answers of requests given up on are read.
 type dataClient struct {
 	nc    net.Conn
 	label string
