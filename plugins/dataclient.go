@@ -204,26 +204,32 @@ func (c *dataClient) do(ctx context.Context, h *remoteHandler, reqs, answers []*
 	} else {
 		answered = c.wait(ctx, b)
 	}
-	if answered {
-		// The plugin's own clock may have ended a request a moment
-		// before ours: report it as the timeout it is.
-		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
-			for i, err := range errs {
-				if err != nil && !errors.Is(err, core.ErrHandlerTimeout) {
-					errs[i] = timeout(err)
-				}
+	if !answered {
+		c.giveUp(ctx, b, first, len(reqs), timeout)
+	}
+	// The plugin's own clock may have ended a request a moment before
+	// ours, or its answer come as we gave up: a request past its deadline
+	// that the plugin failed is reported as the timeout it is.
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		for i, err := range errs {
+			var ae answerError
+			if errors.As(err, &ae) {
+				errs[i] = timeout(err)
 			}
 		}
-		return
 	}
-	// Give up on the answers still missing, and tell the plugin.
+}
+
+// giveUp gives up on the answers of b still missing, once ctx has ended,
+// and tells the plugin.
+func (c *dataClient) giveUp(ctx context.Context, b *batchWait, first uint64, n int, timeout func(error) error) {
 	err := ctx.Err()
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = timeout(err)
 	}
 	var cancelled []uint64
 	c.mu.Lock()
-	for i := range reqs {
+	for i := range n {
 		id := first + uint64(i)
 		if s, ok := c.pending[id]; ok {
 			delete(c.pending, id)
@@ -502,7 +508,7 @@ func (c *dataClient) deliver(p []byte) error {
 			break
 		}
 		if text, isErr := m.Header(hdrError); isErr {
-			results = append(results, result{id: id, err: errors.New(text)})
+			results = append(results, result{id: id, err: answerError(text)})
 			continue
 		}
 		stripRouterHeaders(m)
@@ -524,6 +530,12 @@ func (c *dataClient) deliver(p []byte) error {
 	c.mu.Unlock()
 	return err
 }
+
+// answerError is the error a plugin answered for a request: its text, as
+// the plugin's handler gave it.
+type answerError string
+
+func (e answerError) Error() string { return string(e) }
 
 // errProtocol is the cause of a connection failed because the plugin broke
 // the data protocol (the router then kills it, and restarts it).

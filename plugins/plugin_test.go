@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strconv"
@@ -332,6 +333,57 @@ func TestPluginHangCancelled(t *testing.T) {
 	}
 	if got, err := call(t, p, "upper", "after", 5*time.Second); err != nil || got != "AFTER" {
 		t.Errorf("after the cancel: upper = %q, %v", got, err)
+	}
+}
+
+// Callers that come and go, some giving up on their deadline or being
+// cancelled while others wait and read, each get their own answer or their
+// own error, and none is left waiting: the turn to read the data socket
+// passes between callers and the connection's reader without a request
+// being lost, and the plugin is never restarted for it.
+func TestPluginCallersGiveUpUnderLoad(t *testing.T) {
+	p := start(t, "basic", func(c *plugins.Config) { c.HealthInterval = -1 })
+	sleep, _ := p.Handler("sleep")
+	var wg sync.WaitGroup
+	for g := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			for i := range 40 {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rng.IntN(30))*time.Millisecond)
+				if rng.IntN(4) == 0 {
+					after := time.Duration(rng.IntN(20)) * time.Millisecond
+					go func() { time.Sleep(after); cancel() }()
+				}
+				d := time.Duration(rng.IntN(40)) * time.Millisecond
+				ans, err := sleep.Handle(ctx, core.NewBinary("text/plain", []byte(d.String())))
+				switch {
+				case err == nil:
+					if want := "slept " + d.String(); string(ans.Content) != want {
+						t.Errorf("g%d/%d: %q, want %q", g, i, ans.Content, want)
+					}
+				case !errors.Is(err, core.ErrHandlerTimeout) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
+					t.Errorf("g%d/%d: sleep %v: %v", g, i, d, err)
+				}
+				cancel()
+				content := fmt.Sprintf("g%d-%d", g, i)
+				got, err := call(t, p, "upper", content, 10*time.Second)
+				if err != nil || got != strings.ToUpper(content) {
+					t.Errorf("g%d/%d: upper = %q, %v", g, i, got, err)
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute): // a bound, not a speed check
+		t.Fatal("callers still waiting after 2 minutes")
+	}
+	if n := p.Restarts(); n != 0 {
+		t.Errorf("the plugin was restarted %d times", n)
 	}
 }
 
