@@ -559,6 +559,8 @@ func (c *dataClient) fail(cause error) {
 	}
 	c.err = fmt.Errorf("%w: %s: %w", ErrExited, c.label, cause)
 	close(c.closed)
+	c.watchT.Stop()
+	c.idleT.Stop()
 	for id, s := range c.pending {
 		delete(c.pending, id)
 		s.b.errs[s.i] = c.err
