@@ -212,8 +212,7 @@ func (c *dataClient) do(ctx context.Context, h *remoteHandler, reqs, answers []*
 	// that the plugin failed is reported as the timeout it is.
 	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
 		for i, err := range errs {
-			var ae answerError
-			if errors.As(err, &ae) {
+			if _, ok := err.(answerError); ok { // stored as is by deliver
 				errs[i] = timeout(err)
 			}
 		}
