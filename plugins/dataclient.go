@@ -140,6 +140,7 @@ func dialData(ctx context.Context, path, label string, maxAnswer int64, log hclo
 // do sends reqs to the plugin's handler h in one write and waits for their
 // answers, or for ctx to end.
 func (c *dataClient) do(ctx context.Context, h *remoteHandler, reqs, answers []*core.Message, errs []error) {
+	dl, hasDeadline := ctx.Deadline()
 	b := &batchWait{ctx: ctx, answers: answers, errs: errs, left: len(reqs), done: make(chan struct{}), slow: make(chan struct{})}
 	c.mu.Lock()
 	if c.err != nil {
@@ -154,7 +155,7 @@ func (c *dataClient) do(ctx context.Context, h *remoteHandler, reqs, answers []*
 		c.nextID++
 		c.pending[c.nextID] = slot{b, i}
 	}
-	c.listLocked(b)
+	c.listLocked(b, dl, hasDeadline)
 	alone := len(c.pending) == len(reqs)
 	lead := !c.reading
 	if lead {
@@ -163,7 +164,7 @@ func (c *dataClient) do(ctx context.Context, h *remoteHandler, reqs, answers []*
 	c.mu.Unlock()
 
 	var deadline []byte
-	if dl, ok := ctx.Deadline(); ok {
+	if hasDeadline {
 		deadline = strconv.AppendInt(nil, dl.UnixNano(), 10)
 	}
 	var encodeErrs []int
@@ -210,7 +211,7 @@ func (c *dataClient) do(ctx context.Context, h *remoteHandler, reqs, answers []*
 	// The plugin's own clock may have ended a request a moment before
 	// ours, or its answer come as we gave up: a request past its deadline
 	// that the plugin failed is reported as the timeout it is.
-	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+	if hasDeadline && !time.Now().Before(dl) {
 		for i, err := range errs {
 			if _, ok := err.(answerError); ok { // stored as is by deliver
 				errs[i] = timeout(err)
@@ -277,12 +278,13 @@ func (c *dataClient) resolveLocked(id uint64, ans *core.Message, err error) {
 	}
 }
 
-// listLocked adds b to the batches the watch looks at, and sets the
-// watch's timer if it is not set or set too late for b.
-func (c *dataClient) listLocked(b *batchWait) {
+// listLocked adds b, whose context's deadline is dl if hasDeadline, to
+// the batches the watch looks at, and sets the watch's timer if it is not
+// set or set too late for b.
+func (c *dataClient) listLocked(b *batchWait, dl time.Time, hasDeadline bool) {
 	now := time.Now()
 	b.attend = now.Add(slowWait)
-	if dl, ok := b.ctx.Deadline(); ok && dl.Before(b.attend) {
+	if hasDeadline && dl.Before(b.attend) {
 		b.attend = dl
 	}
 	b.listed = true
