@@ -10,8 +10,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"golang.org/x/sys/unix"
 	"math/big"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -293,5 +295,116 @@ func TestPollLoopShutdownParked(t *testing.T) {
 		if n, err := c.Read(buf); n != 0 || err == nil {
 			t.Errorf("conn %d: read %d, %v; want closed", i, n, err)
 		}
+	}
+}
+
+// TestShutdownWakesDrainingRead checks, with either loop, that a request
+// in the socket while a connection drains is answered even when
+// Shutdown's wake of its read comes in the middle of the drain: the wake
+// used to set its deadline between the drain clearing it and reading,
+// which failed the read and closed the connection on the request unread
+// (a reset for the client). The test stops the drain there, with a hook,
+// and has Shutdown wake it then.
+func TestShutdownWakesDrainingRead(t *testing.T) {
+	draining := make(chan struct{}, 1)
+	resume := make(chan struct{})
+	s := &Server{Handler: HandlerFunc(echo)}
+	s.testHookDrainRead = func() {
+		if s.stats.requests.Load() < 2 {
+			return // the drain that reads the second request, if parked
+		}
+		select {
+		case draining <- struct{}{}:
+			<-resume // the first drain after the second answer only
+		default:
+		}
+	}
+	l, err := Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	defer func() {
+		s.Close()
+		<-served
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	exchange(t, c)
+
+	// Shutdown has begun and has not woken this connection yet: a request
+	// now is read, answered, and followed by a drain, which the hook
+	// stops.
+	s.closing.Store(true)
+	exchange(t, c)
+	<-draining
+	req, err := Marshal(&Message{ContentType: ContentTypeJSON, ContentEncoding: EncodingUTF8, Content: []byte(`{"b": 2}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	waitQueued(t, s)
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shut <- s.Shutdown(ctx)
+	}()
+	time.Sleep(20 * time.Millisecond) // Shutdown wakes the connection, or waits to
+	close(resume)
+
+	var d Decoder
+	buf := make([]byte, 1024)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var got *Message
+	for got == nil {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("no answer to the request in the socket: %v", err)
+		}
+		if _, got, err = d.Decode(buf[:n]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if string(got.Content) != `{"b": 2}` {
+		t.Errorf("answer %q", got.Content)
+	}
+	if err := <-shut; err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Read(buf); n != 0 || err == nil {
+		t.Errorf("read %d, %v; want closed", n, err)
+	}
+}
+
+// waitQueued waits until the server's one connection has bytes unread in
+// its socket.
+func waitQueued(t *testing.T, s *Server) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		var fd int
+		for cn := range s.conns {
+			rc, err := cn.nc.(syscall.Conn).SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc.Control(func(f uintptr) { fd = int(f) })
+		}
+		s.mu.Unlock()
+		if n, _ := unix.IoctlGetInt(fd, unix.SIOCINQ); n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the request did not reach the server")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

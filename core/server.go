@@ -108,6 +108,8 @@ type Server struct {
 	ids       *idGenerator
 	stats     counters
 	poll      *poller // the poll loop (Linux), started by the first connection it serves
+
+	testHookDrainRead func() // tests only: run by drainRead before it reads
 }
 
 func (s *Server) init() {
@@ -439,7 +441,10 @@ func (c *conn) loop(buf []byte) error {
 func (c *conn) read(buf []byte) (int, error) {
 	c.mu.Lock()
 	if c.s.closing.Load() && !c.dec.Partial() {
-		c.mu.Unlock()
+		// Under mu: Shutdown's wake must not set its deadline between
+		// drainRead clearing it and reading, which would fail the read
+		// and close the connection on the bytes it holds.
+		defer c.mu.Unlock()
 		return c.drainRead(buf)
 	}
 	// Between messages the idle timeout runs from now; inside one, the
@@ -465,6 +470,9 @@ func (c *conn) read(buf []byte) (int, error) {
 // drainRead returns what the socket already holds, without waiting.
 func (c *conn) drainRead(buf []byte) (int, error) {
 	c.nc.SetReadDeadline(time.Time{})
+	if h := c.s.testHookDrainRead; h != nil {
+		h()
+	}
 	sc, ok := c.nc.(syscall.Conn)
 	if !ok {
 		// No raw descriptor (e.g. TLS): allow a moment for queued bytes.
