@@ -208,6 +208,9 @@ func hasBackslash(b []byte) bool { return bytes.IndexByte(b, '\\') >= 0 }
 // ASCII, spelled any way Python's codec lookup accepts. Empty means the
 // default, UTF-8.
 func isUTF8Name(enc string) bool {
+	if enc == core.EncodingUTF8 {
+		return true // what nearly every request says; ToLower would scan it
+	}
 	switch strings.ReplaceAll(strings.ToLower(enc), "_", "-") {
 	case "", "utf-8", "utf8", "u8", "utf", "ascii", "us-ascii":
 		return true
