@@ -40,7 +40,7 @@ type dataClient struct {
 	log   hclog.Logger
 
 	mu       sync.Mutex
-	pending  map[uint64]slot
+	pending  pendingSet
 	nextID   uint64
 	err      error // set once the connection is lost
 	onFail   func(error)
@@ -118,7 +118,6 @@ func dialData(ctx context.Context, path, label string, maxAnswer int64, log hclo
 		label:    label,
 		w:        &frameWriter{nc: nc, timeout: dataWriteTimeout},
 		log:      log,
-		pending:  make(map[uint64]slot),
 		onFail:   onFail,
 		closed:   make(chan struct{}),
 		readDone: make(chan struct{}),
@@ -153,10 +152,10 @@ func (c *dataClient) do(ctx context.Context, h *remoteHandler, reqs, answers []*
 	first := c.nextID + 1
 	for i := range reqs {
 		c.nextID++
-		c.pending[c.nextID] = slot{b, i}
+		c.pending.add(c.nextID, slot{b, i})
 	}
 	c.listLocked(b, dl, hasDeadline)
-	alone := len(c.pending) == len(reqs)
+	alone := c.pending.len() == len(reqs)
 	lead := !c.reading
 	if lead {
 		c.reading, c.leader = true, b
@@ -231,8 +230,7 @@ func (c *dataClient) giveUp(ctx context.Context, b *batchWait, first uint64, n i
 	c.mu.Lock()
 	for i := range n {
 		id := first + uint64(i)
-		if s, ok := c.pending[id]; ok {
-			delete(c.pending, id)
+		if s, ok := c.pending.take(id); ok {
 			s.b.errs[s.i] = err
 			cancelled = append(cancelled, id)
 		}
@@ -261,11 +259,10 @@ func (c *dataClient) resolve(id uint64, ans *core.Message, err error) {
 }
 
 func (c *dataClient) resolveLocked(id uint64, ans *core.Message, err error) {
-	s, ok := c.pending[id]
+	s, ok := c.pending.take(id)
 	if !ok {
 		return // its caller gave up
 	}
-	delete(c.pending, id)
 	if err != nil {
 		s.b.errs[s.i] = err
 	} else {
@@ -420,7 +417,7 @@ func (c *dataClient) passLocked() {
 	if c.err != nil {
 		return
 	}
-	if len(c.pending) > 0 || c.dec.Partial() {
+	if c.pending.len() > 0 || c.dec.Partial() {
 		c.reading = true
 		c.readTurn <- struct{}{}
 		return
@@ -491,10 +488,22 @@ func (c *dataClient) deliver(p []byte) error {
 		ans *core.Message
 		err error
 	}
-	var results []result
+	// The Messages, and room for their headers, are allocated together
+	// too, in chunks that double as the answers keep coming.
+	results := make([]result, 0, firstAnswerChunk)
+	var msgs []core.Message
+	var hdrs []core.Header
+	chunk := firstAnswerChunk
 	var err error
 	for len(p) > 0 {
-		m := new(core.Message)
+		if len(msgs) == 0 {
+			msgs = make([]core.Message, chunk)
+			hdrs = make([]core.Header, chunk*answerHeaders)
+			chunk = min(2*chunk, maxAnswerChunk)
+		}
+		m := &msgs[0]
+		msgs = msgs[1:]
+		m.Headers, hdrs = hdrs[:0:answerHeaders], hdrs[answerHeaders:]
 		k, ok, derr := c.dec.DecodeTo(m, p)
 		p = p[k:]
 		if derr != nil {
@@ -533,6 +542,16 @@ func (c *dataClient) deliver(p []byte) error {
 	return err
 }
 
+// How deliver allocates the answers of a read: firstAnswerChunk of them,
+// then twice as many each time up to maxAnswerChunk, with room for
+// answerHeaders headers each (the router-id, a request id, and a few of
+// the plugin's; more are appended elsewhere).
+const (
+	firstAnswerChunk = 4
+	maxAnswerChunk   = 128
+	answerHeaders    = 4
+)
+
 // answerError is the error a plugin answered for a request: its text, as
 // the plugin's handler gave it.
 type answerError string
@@ -562,15 +581,14 @@ func (c *dataClient) fail(cause error) {
 	close(c.closed)
 	c.watchT.Stop()
 	c.idleT.Stop()
-	for id, s := range c.pending {
-		delete(c.pending, id)
+	c.pending.takeAll(func(s slot) {
 		s.b.errs[s.i] = c.err
 		s.b.left--
 		if s.b.left == 0 {
 			c.unlistLocked(s.b)
 			close(s.b.done)
 		}
-	}
+	})
 	err := c.err
 	c.mu.Unlock()
 	c.nc.Close()
