@@ -17,7 +17,7 @@ import (
 	"github.com/msgrouter/router/core"
 )
 
-// dataClient is the router side of a plugin's data socket: requests are
+// dataClient is the router side of a plugin's data path: requests are
 // written with an id, answers matched to their waiting callers by it.
 //
 // One goroutine at a time reads the answers: it holds the turn to read. A
@@ -104,15 +104,21 @@ type slot struct {
 	i int
 }
 
-// dialData connects to a plugin's data socket at path; label names the
-// plugin in errors, and maxAnswer bounds its answers' content-length (see
-// Config.MaxAnswerLength).
+// dialData connects to a plugin's data socket at path (a plugin without
+// the data pipes, see pipeconn.go); see newDataClient for the rest.
 func dialData(ctx context.Context, path, label string, maxAnswer int64, log hclog.Logger, onFail func(error)) (*dataClient, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
 		return nil, err
 	}
+	return newDataClient(nc, label, maxAnswer, log, onFail), nil
+}
+
+// newDataClient runs the router's side of a plugin's data connection nc;
+// label names the plugin in errors, and maxAnswer bounds its answers'
+// content-length (see Config.MaxAnswerLength).
+func newDataClient(nc net.Conn, label string, maxAnswer int64, log hclog.Logger, onFail func(error)) *dataClient {
 	c := &dataClient{
 		nc:       nc,
 		label:    label,
@@ -133,7 +139,7 @@ func dialData(ctx context.Context, path, label string, maxAnswer int64, log hclo
 	c.reading = true
 	c.readTurn <- struct{}{}
 	go c.readLoop()
-	return c, nil
+	return c
 }
 
 // do sends reqs to the plugin's handler h in one write and waits for their

@@ -18,7 +18,7 @@ import (
 	"github.com/msgrouter/router/core"
 )
 
-// dataServer is the plugin side of the data socket. One goroutine reads a
+// dataServer is the plugin side of the data path. One goroutine reads a
 // batch of requests and answers it itself, in order, as the router does in
 // process: no request waits for a hand-off between goroutines, which costs
 // more than the request here. When a request takes longer than slowBatch
@@ -30,8 +30,9 @@ type dataServer struct {
 	log      hclog.Logger
 }
 
-// serve accepts the router's connection. After the first connection the
-// socket is unlinked (cleanup), so no other process can connect.
+// serve accepts the router's connection, and serves it. After the first
+// connection the socket is unlinked (cleanup), so no other process can
+// connect.
 func (s *dataServer) serve(l net.Listener, cleanup func()) {
 	nc, err := l.Accept()
 	l.Close()
@@ -40,13 +41,18 @@ func (s *dataServer) serve(l net.Listener, cleanup func()) {
 		s.log.Error("data socket accept failed", "error", err)
 		return
 	}
+	s.serveConn(nc)
+}
+
+// serveConn serves the router's data connection until it fails.
+func (s *dataServer) serveConn(nc net.Conn) {
 	c := &dataConn{s: s, nc: nc, w: &frameWriter{nc: nc, timeout: dataWriteTimeout}, inflight: make(map[uint64]context.CancelFunc)}
 	c.base, c.cancelAll = context.WithCancel(context.Background())
 	c.dec.MaxContentLength = -1 // the router has applied its limits
 	c.loop(nil)
 }
 
-// dataWriteTimeout bounds one write on the data socket: a peer that is
+// dataWriteTimeout bounds one write on the data path: a peer that is
 // frozen or stops reading fails the connection (and, seen from the router,
 // the plugin is restarted) instead of blocking writers and growing the
 // buffer without end.

@@ -37,9 +37,12 @@
 // # The data path
 //
 // go-plugin's gRPC connection is the control channel (describe, init,
-// health checks, logs). Requests travel over a second connection, a Unix
-// socket that the plugin opens in a private directory (and unlinks once the
-// router is connected) and names in its Describe answer. It carries the
+// health checks, logs). Requests travel over a second connection: two
+// pipes the router makes for each plugin process and passes it as
+// descriptors, named in the ROUTER_PLUGIN_DATA_FDS variable, one for the
+// requests and one for the answers. (A plugin built before them opens a
+// Unix socket in a private directory instead, unlinked once the router is
+// connected, and names it in its Describe answer.) It carries the
 // router's own framing: the request as it arrived, plus the extension
 // headers "router-id", "router-handler" and "router-deadline" (Unix
 // nanoseconds). Answers carry "router-id", and "router-error" for a

@@ -11,12 +11,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/plugins"
+
+	"golang.org/x/sys/unix"
 )
 
 // faultyKind is the ROUTER_TEST_PLUGIN kind of the plugin that misbehaves
@@ -35,6 +37,7 @@ func init() {
 //	pid     the plugin's pid
 //	upper   the content in capitals
 //	sleep   waits for the duration in the content (or its context)
+//	sleeping  how many sleeps are under way
 //	inject  writes the bytes the content names (see faultBytes) straight
 //	        to the data socket, past the plugin's own framing, then
 //	        answers "injected"
@@ -43,6 +46,7 @@ func init() {
 //	        answers SIZE bytes "x"
 func serveFaultyPlugin() {
 	text := func(s string) *core.Message { return core.NewBinary("text/plain", []byte(s)) }
+	var sleeping atomic.Int64
 	plugins.ServePlugin(&plugins.Plugin{
 		Name: "faulty",
 		Handlers: []plugins.HandlerSpec{
@@ -57,12 +61,17 @@ func serveFaultyPlugin() {
 				if err != nil {
 					return nil, err
 				}
+				sleeping.Add(1)
+				defer sleeping.Add(-1)
 				select {
 				case <-time.After(d):
 					return text("slept"), nil
 				case <-ctx.Done():
 					return nil, ctx.Err()
 				}
+			})},
+			{Name: "sleeping", Handler: core.HandlerFunc(func(context.Context, *core.Message) (*core.Message, error) {
+				return text(strconv.FormatInt(sleeping.Load(), 10)), nil
 			})},
 			{Name: "inject", Handler: core.HandlerFunc(func(_ context.Context, m *core.Message) (*core.Message, error) {
 				b, err := faultBytes(string(m.Content))
@@ -127,29 +136,43 @@ func faultBytes(kind string) ([]byte, error) {
 	return nil, fmt.Errorf("no fault %q", kind)
 }
 
-// writeDataSocket writes b to the plugin's data connection, found among
-// this process's descriptors by its name (data.sock, see serve.go). The
-// test sends one request at a time, so nothing else writes meanwhile.
+// writeDataSocket writes b to the plugin's data connection: the pipe the
+// plugin writes its answers to, at the descriptor the router passes it
+// (see pipeconn.go). The test sends one request at a time, so nothing
+// else writes meanwhile.
 func writeDataSocket(b []byte) error {
-	fds, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return err
+	fd := plugins.ChildAnswersFD
+	target, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil || !strings.HasPrefix(target, "pipe:") {
+		return fmt.Errorf("descriptor %d is not the data pipe: %q, %v", fd, target, err)
 	}
-	for _, e := range fds {
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err == unix.EAGAIN {
+			time.Sleep(time.Millisecond)
 			continue
 		}
-		sa, err := syscall.Getsockname(fd)
 		if err != nil {
-			continue
-		}
-		if u, ok := sa.(*syscall.SockaddrUnix); ok && strings.HasSuffix(u.Name, "/data.sock") {
-			_, err := syscall.Write(fd, b)
 			return err
 		}
+		b = b[n:]
 	}
-	return errors.New("no data socket found")
+	return nil
+}
+
+// waitSleeping waits until a sleep is under way in the plugin.
+func waitSleeping(t *testing.T, p *plugins.Process) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if n, err := call(t, p, "sleeping", "", 5*time.Second); err == nil && n != "0" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no sleep under way after 20s")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // waitNewPid calls pid until a process other than old answers it, and
@@ -210,6 +233,7 @@ func TestPluginGarbageAnswers(t *testing.T) {
 				defer wg.Done()
 				slowAns, slowErr = sleep.Handle(slowCtx, core.NewBinary("text/plain", []byte("1m")))
 			}()
+			waitSleeping(t, p)
 			ans, err := call(t, p, "inject", tc.fault, time.Minute)
 			if tc.want == "" {
 				if err != nil || ans != "injected" {

@@ -5,7 +5,7 @@ import "github.com/hashicorp/go-plugin"
 // Handshake is the go-plugin handshake between the router and its plugins.
 //
 // Version policy: ProtocolVersion is bumped when a change to the control
-// service or to the data socket's framing means an older plugin and a
+// service or to the data path's framing means an older plugin and a
 // newer router (or the reverse) can no longer work together. Compatible
 // additions (a new optional field, a new optional header) do not bump it.
 // A router refuses a plugin built for another version with a clear error.
@@ -18,5 +18,6 @@ var Handshake = plugin.HandshakeConfig{
 // pluginKey names the one plugin each process serves in go-plugin's set.
 const pluginKey = "router"
 
-// dataProtocol is the version of the framing on the data socket.
+// dataProtocol is the version of the framing on the data path (pipes or
+// socket: the framing is the same).
 const dataProtocol = 1

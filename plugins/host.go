@@ -163,7 +163,7 @@ type instance struct {
 
 // Start launches the plugin cfg describes, checks its handshake and
 // health, learns its handlers, hands it its settings, and connects its
-// data socket.
+// data path.
 func Start(ctx context.Context, cfg Config) (*Process, error) {
 	p := &Process{cfg: cfg, stop: make(chan struct{}), changed: make(chan struct{})}
 	p.idle = sync.NewCond(&p.mu)
@@ -246,10 +246,17 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 		return fail("tls", err)
 	}
 	defer identity.Close() // the child has its own copy once started
+	pipes, err := newDataPipes()
+	if err != nil {
+		return fail("data pipes", err)
+	}
+	defer pipes.closeChild() // likewise
 	cmd := exec.Command(p.path, p.args...)
 	cmd.Env = append(os.Environ(), p.cfg.Env...)
-	cmd.Env = append(cmd.Env, "PLUGIN_CLIENT_CERT="+string(mtls.certPEM), envTLSFD+"=3")
-	cmd.ExtraFiles = []*os.File{identity} // descriptor 3 in the child
+	cmd.Env = append(cmd.Env, "PLUGIN_CLIENT_CERT="+string(mtls.certPEM), envTLSFD+"=3",
+		fmt.Sprintf("%s=%d,%d", envDataFDs, childRequestsFD, childAnswersFD))
+	// Descriptors 3, childRequestsFD and childAnswersFD in the child.
+	cmd.ExtraFiles = []*os.File{identity, pipes.child[0], pipes.child[1]}
 	setParentDeathSignal(cmd)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
@@ -265,6 +272,7 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 	defer func() {
 		if !ok {
 			client.Kill()
+			pipes.close()
 		}
 	}()
 	rpc, err := client.Client()
@@ -303,13 +311,22 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 	for _, h := range desc.Handlers {
 		info.Handlers = append(info.Handlers, HandlerInfo{Name: h.Name, Actions: h.Actions, ContentTypes: h.ContentTypes})
 	}
-	inst.socket = desc.DataSocket
 	label := fmt.Sprintf("%q (%s, pid %d)", p.cfg.Name, p.path, client.ReattachConfig().Pid)
-	data, err := dialData(ctx, desc.DataSocket, label, p.cfg.MaxAnswerLength, p.log, func(err error) { p.crashed(inst, err) })
-	if err != nil {
-		return fail("data socket", err)
+	onFail := func(err error) { p.crashed(inst, err) }
+	if desc.DataSocket == "" {
+		// The plugin serves the data pipes.
+		pipes.closeChild()
+		inst.data = newDataClient(pipes.conn, label, p.cfg.MaxAnswerLength, p.log, onFail)
+	} else {
+		// A plugin that does not know the pipes listens on a socket.
+		pipes.close()
+		inst.socket = desc.DataSocket
+		data, err := dialData(ctx, desc.DataSocket, label, p.cfg.MaxAnswerLength, p.log, onFail)
+		if err != nil {
+			return fail("data socket", err)
+		}
+		inst.data = data
 	}
-	inst.data = data
 	ok = true
 	p.log.Info("plugin started", "path", p.path, "name", info.Name, "version", info.Version,
 		"pid", client.ReattachConfig().Pid, "handlers", len(info.Handlers))

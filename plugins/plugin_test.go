@@ -42,6 +42,11 @@ func TestMain(m *testing.M) {
 			os.Exit(3)
 		}()
 		plugins.Serve(testHandlers())
+	case "socket":
+		// A plugin built before the data pipes: it never looks for them,
+		// and listens on a socket.
+		os.Unsetenv("ROUTER_PLUGIN_DATA_FDS")
+		serveTestPlugin()
 	case "initfail":
 		plugins.ServePlugin(&plugins.Plugin{
 			Handlers: []plugins.HandlerSpec{{Name: "x", Handler: testHandlers()["upper"]}},
@@ -426,6 +431,60 @@ func TestPluginConcurrentAndBatched(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestPluginDataPath checks both data paths: the pipes the router passes
+// a plugin, and the Unix socket of a plugin that does not know them. Each
+// answers, and each sees its plugin killed (by the end of its data path:
+// there is no health check) and restarts it. The plugin on the socket
+// holds one socket more than the one on the pipes.
+func TestPluginDataPath(t *testing.T) {
+	sockets := map[string]int{}
+	for _, kind := range []string{"basic", "socket"} {
+		t.Run(kind, func(t *testing.T) {
+			p := start(t, kind, func(c *plugins.Config) {
+				c.Restart = plugins.RestartPolicy{Backoff: 10 * time.Millisecond}
+				c.HealthInterval = -1
+			})
+			if got, err := call(t, p, "upper", "over "+kind, 5*time.Second); err != nil || got != strings.ToUpper("over "+kind) {
+				t.Fatalf("upper = %q, %v", got, err)
+			}
+			pid := pidOf(t, p)
+			fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range fds {
+				if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name())); strings.HasPrefix(target, "socket:") {
+					sockets[kind]++
+				}
+			}
+			// The pipes: requests in on 4, answers out on 5.
+			for fd, mode := range map[int]string{4: "00", 5: "01"} { // O_RDONLY, O_WRONLY
+				target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, fd))
+				info, _ := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%d", pid, fd))
+				var flags string
+				for line := range strings.Lines(string(info)) {
+					if v, ok := strings.CutPrefix(line, "flags:"); ok {
+						flags = strings.TrimSpace(v)
+					}
+				}
+				if !strings.HasPrefix(target, "pipe:") || !strings.HasSuffix(flags, mode) {
+					t.Errorf("descriptor %d of the plugin: %q, flags %q; want a pipe open %s", fd, target, flags, mode)
+				}
+			}
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			waitNewPid(t, p, pid)
+			if got, err := call(t, p, "upper", "again", 5*time.Second); err != nil || got != "AGAIN" {
+				t.Errorf("after a restart: upper = %q, %v", got, err)
+			}
+		})
+	}
+	if sockets["socket"] != sockets["basic"]+1 {
+		t.Errorf("plugins hold %v sockets; want one more on the socket than on the pipes", sockets)
+	}
 }
 
 func pidOf(t *testing.T, p *plugins.Process) int {

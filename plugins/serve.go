@@ -107,7 +107,7 @@ func Serve(handlers Handlers) {
 func ServePlugin(p *Plugin) {
 	if os.Getenv(Handshake.MagicCookieKey) != Handshake.MagicCookieValue {
 		// Not started by a router: go-plugin explains and exits, before
-		// anything (the data socket's directory) is created.
+		// anything (the data path) is opened.
 		plugin.Serve(&plugin.ServeConfig{HandshakeConfig: Handshake})
 		os.Exit(1)
 	}
@@ -182,8 +182,18 @@ func newPluginServer(p *Plugin, log hclog.Logger) (*pluginServer, error) {
 		}
 		s.handlers[h.Name] = h.Handler
 	}
-	// The data socket lives in a directory only this user can enter,
-	// and is unlinked once the router has connected.
+	s.data = &dataServer{handlers: s.handlers, log: log.Named("data")}
+	// The data path: the pipes the router passed (see pipeconn.go), or
+	// else a socket in a directory only this user can enter, unlinked
+	// once the router has connected.
+	nc, err := pluginDataConn()
+	if err != nil {
+		return nil, err
+	}
+	if nc != nil {
+		go s.data.serveConn(nc)
+		return s, nil
+	}
 	dir, err := os.MkdirTemp("", "router-plugin-")
 	if err != nil {
 		return nil, err
@@ -195,7 +205,6 @@ func newPluginServer(p *Plugin, log hclog.Logger) (*pluginServer, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	s.data = &dataServer{handlers: s.handlers, log: log.Named("data")}
 	go s.data.serve(l, func() { os.RemoveAll(dir) })
 	return s, nil
 }

@@ -6,7 +6,7 @@ import (
 	"github.com/msgrouter/router/core"
 )
 
-// Extension headers the router adds to requests on the data socket, and
+// Extension headers the router adds to requests on the data path, and
 // the plugin to answers. They are appended last, and the last occurrence
 // of a header wins, so a client cannot forge them.
 const (

@@ -26,7 +26,7 @@
 // Run checks, in order, and reports every failure with t.Error:
 //
 //   - the plugin starts: go-plugin handshake, protocol version, its
-//     description, Init with Config.Settings, and its data socket;
+//     description, Init with Config.Settings, and its data path;
 //   - its declarations: it declares every handler named in
 //     Config.Handlers, each handler declares at least one action or
 //     content-type, no two handlers declare the same action or

@@ -129,7 +129,8 @@ type DescribeResponse struct {
 	Name     string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Version  string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
 	Handlers []*HandlerInfo         `protobuf:"bytes,3,rep,name=handlers,proto3" json:"handlers,omitempty"`
-	// data_socket is the path of the Unix socket that carries requests.
+	// data_socket is the path of the Unix socket that carries requests, or
+	// empty when they travel over the pipes the router passed the plugin.
 	DataSocket string `protobuf:"bytes,4,opt,name=data_socket,json=dataSocket,proto3" json:"data_socket,omitempty"`
 	// data_protocol is the version of the framing on the data socket.
 	DataProtocol  uint32 `protobuf:"varint,5,opt,name=data_protocol,json=dataProtocol,proto3" json:"data_protocol,omitempty"`

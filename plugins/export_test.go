@@ -1,0 +1,5 @@
+package plugins
+
+// ChildAnswersFD is the descriptor a plugin process writes its answers
+// to, for the tests that write garbage there.
+const ChildAnswersFD = childAnswersFD
