@@ -31,6 +31,9 @@ import (
 // of running tests. With ROUTER_TEST_HOST=1 it is a router-like host that
 // starts a plugin, prints its pid, and waits to be killed.
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(echoChildEnv); spec != "" {
+		runEchoChild(spec) // a child of BenchmarkProcessRoundTrip
+	}
 	switch kind := os.Getenv("ROUTER_TEST_PLUGIN"); kind {
 	case "":
 	case "junk":
