@@ -107,6 +107,15 @@ func testHandlers() plugins.Handlers {
 		"fail": core.HandlerFunc(func(context.Context, *core.Message) (*core.Message, error) {
 			return nil, errors.New("failed on purpose")
 		}),
+		"spawn": core.HandlerFunc(func(context.Context, *core.Message) (*core.Message, error) {
+			// A child of the plugin's own, which outlives it.
+			cmd := exec.Command("sleep", "60")
+			if err := cmd.Start(); err != nil {
+				return nil, err
+			}
+			go cmd.Wait()
+			return text(strconv.Itoa(cmd.Process.Pid)), nil
+		}),
 		"settings": core.HandlerFunc(func(context.Context, *core.Message) (*core.Message, error) {
 			s, _ := settings.Load().(string)
 			return text(s), nil
@@ -139,7 +148,7 @@ func serveTestPlugin() {
 			return nil
 		},
 	}
-	for _, name := range []string{"upper", "sleep", "hang", "panic", "deadline", "pid", "fail", "settings", "headers", "log"} {
+	for _, name := range []string{"upper", "sleep", "hang", "panic", "deadline", "pid", "fail", "settings", "headers", "log", "spawn"} {
 		spec := plugins.HandlerSpec{Name: name, Handler: hs[name]}
 		if name == "upper" {
 			spec.Actions = []string{"upper", "shout"}
@@ -222,7 +231,7 @@ func TestPluginDescribeAndCall(t *testing.T) {
 		t.Errorf("Err() of a running plugin = %v", err)
 	}
 	info := p.Info()
-	if info.Name != "testplugin" || info.Version != "v0.0.1-test" || len(info.Handlers) != 10 {
+	if info.Name != "testplugin" || info.Version != "v0.0.1-test" || len(info.Handlers) != 11 {
 		t.Fatalf("Info = %+v", info)
 	}
 	up := info.Handlers[0]
@@ -439,8 +448,9 @@ func TestPluginConcurrentAndBatched(t *testing.T) {
 // TestPluginDataPath checks both data paths: the pipes the router passes
 // a plugin, and the Unix socket of a plugin that does not know them. Each
 // answers, and each sees its plugin killed (by the end of its data path:
-// there is no health check) and restarts it. The plugin on the socket
-// holds one socket more than the one on the pipes.
+// there is no health check) and restarts it, though a child the plugin
+// started lives on: it must not have inherited the data path. The plugin
+// on the socket holds one socket more than the one on the pipes.
 func TestPluginDataPath(t *testing.T) {
 	sockets := map[string]int{}
 	for _, kind := range []string{"basic", "socket"} {
@@ -475,6 +485,13 @@ func TestPluginDataPath(t *testing.T) {
 				if !strings.HasPrefix(target, "pipe:") || !strings.HasSuffix(flags, mode) {
 					t.Errorf("descriptor %d of the plugin: %q, flags %q; want a pipe open %s", fd, target, flags, mode)
 				}
+			}
+			child, err := call(t, p, "spawn", "", 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cpid, err := strconv.Atoi(child); err == nil {
+				defer syscall.Kill(cpid, syscall.SIGKILL)
 			}
 			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 				t.Fatal(err)
