@@ -1,6 +1,7 @@
 package plugins_test
 
 import (
+	"context"
 	"io"
 	"net"
 	"os"
@@ -12,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/internal/cputime"
+	"github.com/msgrouter/router/plugins"
 )
 
 // echoChildEnv makes the test binary a child that echoes 100-byte
@@ -57,8 +60,11 @@ func runEchoChild(spec string) {
 //	go test ./plugins -run '^$' -bench ProcessRoundTrip -benchtime 20000x
 //
 // It reports the median round trip and the CPU time of both processes per
-// round trip.
+// round trip. A third row, plugin-handle, is a request to a real plugin
+// process through its handler (no server), one at a time: what the data
+// path adds to the bare pipes.
 func BenchmarkProcessRoundTrip(b *testing.B) {
+	b.Run("plugin-handle", benchPluginHandle)
 	for _, transport := range []string{"unix-socket", "pipes"} {
 		b.Run(transport, func(b *testing.B) {
 			cmd := exec.Command(os.Args[0])
@@ -127,4 +133,38 @@ func BenchmarkProcessRoundTrip(b *testing.B) {
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(len(times)), "cpu-ns/rt")
 		})
 	}
+}
+
+func benchPluginHandle(b *testing.B) {
+	p, err := plugins.Start(context.Background(), plugins.Config{
+		Name: "roundtrip", Cmd: os.Args[0], Env: []string{"ROUTER_TEST_PLUGIN=basic"}, HealthInterval: -1,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Shutdown(context.Background())
+	h, err := p.Handler("upper")
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := core.NewBinary("text/plain", make([]byte, 100))
+	ctx := context.Background()
+	if _, err := h.Handle(ctx, req); err != nil {
+		b.Fatal(err)
+	}
+	times := make([]time.Duration, 0, b.N)
+	cpu0 := cputime.Self() + cputime.Children()
+	b.ResetTimer()
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := h.Handle(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+		times = append(times, time.Since(t0))
+	}
+	b.StopTimer()
+	cpu := cputime.Self() + cputime.Children() - cpu0
+	slices.Sort(times)
+	b.ReportMetric(float64(times[len(times)/2].Nanoseconds())/1000, "p50-µs")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(len(times)), "cpu-ns/rt")
 }
