@@ -2,9 +2,13 @@ package plugins
 
 import (
 	"context"
+	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/msgrouter/router/core"
 )
@@ -52,5 +56,38 @@ func TestDataClientStrayReadDeadline(t *testing.T) {
 	}
 	if n := p.Restarts(); n != 0 || data.lost() != nil {
 		t.Errorf("restarts %d, connection lost: %v", n, data.lost())
+	}
+}
+
+// A request in flight when the router closes a plugin's data pipes (a
+// failed health check, a stop) is told so, whichever of the closing and
+// the reading goroutine fails the connection first: a closed pipe reads
+// os.ErrClosed where a socket reads net.ErrClosed.
+func TestDataClientClosedByRouter(t *testing.T) {
+	for range 20 {
+		pipes, err := newDataPipes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newDataClient(pipes.conn, "test", -1, hclog.NewNullLogger(), nil)
+		h := &remoteHandler{name: "x", nameJSON: []byte(`"x"`)}
+		errs := make([]error, 1)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.do(context.Background(), h, []*core.Message{core.NewBinary("x", nil)}, make([]*core.Message, 1), errs)
+		}()
+		// The request reaches the pipe: the plugin's end can read it.
+		buf := make([]byte, 512)
+		pipes.child[0].SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := pipes.child[0].Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		c.close()
+		<-done
+		if !errors.Is(errs[0], ErrExited) || !strings.Contains(errs[0].Error(), "connection closed by the router") {
+			t.Fatalf("in flight when the router closed the pipes: %v", errs[0])
+		}
+		pipes.closeChild()
 	}
 }
