@@ -39,7 +39,7 @@ func init() {
 //	sleep   waits for the duration in the content (or its context)
 //	sleeping  how many sleeps are under way
 //	inject  writes the bytes the content names (see faultBytes) straight
-//	        to the data socket, past the plugin's own framing, then
+//	        to the data path, past the plugin's own framing, then
 //	        answers "injected"
 //	big     an answer of as many bytes "x" as the content says
 //	late    "DURATION SIZE": waits DURATION, whatever its context, then
@@ -78,7 +78,7 @@ func serveFaultyPlugin() {
 				if err != nil {
 					return nil, err
 				}
-				if err := writeDataSocket(b); err != nil {
+				if err := writeDataPath(b); err != nil {
 					return nil, err
 				}
 				return text("injected"), nil
@@ -136,11 +136,11 @@ func faultBytes(kind string) ([]byte, error) {
 	return nil, fmt.Errorf("no fault %q", kind)
 }
 
-// writeDataSocket writes b to the plugin's data connection: the pipe the
+// writeDataPath writes b to the plugin's data path: the pipe the
 // plugin writes its answers to, at the descriptor the router passes it
 // (see pipeconn.go). The test sends one request at a time, so nothing
 // else writes meanwhile.
-func writeDataSocket(b []byte) error {
+func writeDataPath(b []byte) error {
 	fd := plugins.ChildAnswersFD
 	target, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
 	if err != nil || !strings.HasPrefix(target, "pipe:") {

@@ -4,6 +4,6 @@ package plugins
 
 import "errors"
 
-// setNonblock is not available here: the plugin then serves its data path
-// on a socket.
+// setNonblock fails here, and with it a plugin given data pipes: passing
+// descriptors to a child (os/exec's ExtraFiles) is for Unix systems.
 func setNonblock(int) error { return errors.New("no non-blocking pipes on this system") }
