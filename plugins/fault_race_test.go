@@ -4,5 +4,5 @@ package plugins_test
 
 // raceDetector is true in a build with the race detector, whose slower
 // copies (with other tests running) can keep a 100 MB answer from
-// crossing the data socket within one write's deadline (5s).
+// crossing the data path within one write's deadline (5s).
 const raceDetector = true

@@ -354,7 +354,7 @@ func TestPluginLateAnswerWhileIdle(t *testing.T) {
 	if !errors.Is(err, core.ErrHandlerTimeout) {
 		t.Fatalf("late = %v, want ErrHandlerTimeout", err)
 	}
-	// Idle for longer than a write to the data socket may block.
+	// Idle for longer than a write to the data path may block.
 	time.Sleep(200*time.Millisecond + 6*time.Second)
 	if got := p.Restarts(); got != 0 {
 		t.Errorf("Restarts() = %d after a late answer, want 0", got)

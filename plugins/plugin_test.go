@@ -328,7 +328,7 @@ func TestPluginHangTimesOut(t *testing.T) {
 }
 
 // A call cancelled while its handler hangs returns, though the handler
-// ignores the cancel: the caller waiting on the data socket for its answer
+// ignores the cancel: the caller waiting on the data path for its answer
 // stops waiting.
 func TestPluginHangCancelled(t *testing.T) {
 	p := start(t, "basic", nil)
@@ -355,7 +355,7 @@ func TestPluginHangCancelled(t *testing.T) {
 
 // Callers that come and go, some giving up on their deadline or being
 // cancelled while others wait and read, each get their own answer or their
-// own error, and none is left waiting: the turn to read the data socket
+// own error, and none is left waiting: the turn to read the data path
 // passes between callers and the connection's reader without a request
 // being lost, and the plugin is never restarted for it.
 func TestPluginCallersGiveUpUnderLoad(t *testing.T) {
