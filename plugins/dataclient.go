@@ -578,7 +578,7 @@ func (c *dataClient) fail(cause error) {
 	switch {
 	case errors.Is(cause, io.EOF) || errors.Is(cause, syscall.ECONNRESET):
 		cause = errors.New("connection closed (the process died or was killed)")
-	case errors.Is(cause, net.ErrClosed) || errors.Is(cause, os.ErrClosed): // a socket's or a pipe's
+	case errors.Is(cause, net.ErrClosed):
 		// The router closed it first: its health check found the
 		// process dead or frozen, or it is being stopped.
 		cause = errors.New("connection closed by the router (the process failed a health check, or is being stopped)")

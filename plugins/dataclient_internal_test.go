@@ -62,7 +62,7 @@ func TestDataClientStrayReadDeadline(t *testing.T) {
 // A request in flight when the router closes a plugin's data pipes (a
 // failed health check, a stop) is told so, whichever of the closing and
 // the reading goroutine fails the connection first: a closed pipe reads
-// os.ErrClosed where a socket reads net.ErrClosed.
+// net.ErrClosed, as a socket does (a closed file says os.ErrClosed).
 func TestDataClientClosedByRouter(t *testing.T) {
 	for range 20 {
 		pipes, err := newDataPipes()

@@ -45,8 +45,24 @@ type pipeConn struct {
 
 var _ net.Conn = (*pipeConn)(nil)
 
-func (c *pipeConn) Read(b []byte) (int, error)  { return c.r.Read(b) }
-func (c *pipeConn) Write(b []byte) (int, error) { return c.w.Write(b) }
+// Read and Write fail with net.ErrClosed once the pipes are closed, as a
+// socket's would (a closed file says os.ErrClosed).
+func (c *pipeConn) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	return n, closedAsNet(err)
+}
+
+func (c *pipeConn) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	return n, closedAsNet(err)
+}
+
+func closedAsNet(err error) error {
+	if err != nil && errors.Is(err, os.ErrClosed) {
+		return fmt.Errorf("%w: %w", net.ErrClosed, err)
+	}
+	return err
+}
 
 // Close closes both pipes.
 func (c *pipeConn) Close() error {
