@@ -21,15 +21,20 @@ import (
 // echo answers a request with itself.
 func echo(_ context.Context, m *Message) (*Message, error) { return m, nil }
 
-// servePolled serves s (with echo if it has no Handler) on a loopback
-// port until the test ends, and returns the listener. It skips the test
-// when the goroutine loop is forced: the tests that use it are about the
-// poll loop.
+// servePolled is serveLocal for the tests about the poll loop: it skips
+// the test when the goroutine loop is forced.
 func servePolled(t *testing.T, s *Server) net.Listener {
 	t.Helper()
 	if forceGoroutineLoop.Load() {
 		t.Skip("goroutine loop forced")
 	}
+	return serveLocal(t, s)
+}
+
+// serveLocal serves s (with echo if it has no Handler) on a loopback port
+// until the test ends, and returns the listener.
+func serveLocal(t *testing.T, s *Server) net.Listener {
+	t.Helper()
 	if s.Handler == nil {
 		s.Handler = HandlerFunc(echo)
 	}
@@ -308,7 +313,7 @@ func TestPollLoopShutdownParked(t *testing.T) {
 func TestShutdownWakesDrainingRead(t *testing.T) {
 	draining := make(chan struct{}, 1)
 	resume := make(chan struct{})
-	s := &Server{Handler: HandlerFunc(echo)}
+	s := &Server{}
 	s.testHookDrainRead = func() {
 		if s.stats.requests.Load() < 2 {
 			return // the drain that reads the second request, if parked
@@ -319,16 +324,7 @@ func TestShutdownWakesDrainingRead(t *testing.T) {
 		default:
 		}
 	}
-	l, err := Listen(context.Background(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(l) }()
-	defer func() {
-		s.Close()
-		<-served
-	}()
+	l := serveLocal(t, s)
 	c, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
