@@ -250,7 +250,7 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 	if err != nil {
 		return fail("data pipes", err)
 	}
-	defer pipes.closeChild() // likewise
+	defer pipes.closeChild() // likewise; the router then sees the plugin's end
 	cmd := exec.Command(p.path, p.args...)
 	cmd.Env = append(os.Environ(), p.cfg.Env...)
 	cmd.Env = append(cmd.Env, "PLUGIN_CLIENT_CERT="+string(mtls.certPEM), envTLSFD+"=3",
@@ -272,7 +272,7 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 	defer func() {
 		if !ok {
 			client.Kill()
-			pipes.close()
+			pipes.conn.Close()
 		}
 	}()
 	rpc, err := client.Client()
@@ -315,11 +315,10 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 	onFail := func(err error) { p.crashed(inst, err) }
 	if desc.DataSocket == "" {
 		// The plugin serves the data pipes.
-		pipes.closeChild()
 		inst.data = newDataClient(pipes.conn, label, p.cfg.MaxAnswerLength, p.log, onFail)
 	} else {
 		// A plugin that does not know the pipes listens on a socket.
-		pipes.close()
+		pipes.conn.Close()
 		inst.socket = desc.DataSocket
 		data, err := dialData(ctx, desc.DataSocket, label, p.cfg.MaxAnswerLength, p.log, onFail)
 		if err != nil {

@@ -115,12 +115,6 @@ func (p *dataPipes) closeChild() {
 	p.child[1].Close()
 }
 
-// close closes every end the router holds.
-func (p *dataPipes) close() {
-	p.closeChild()
-	p.conn.Close()
-}
-
 // pluginDataConn is the plugin side: it opens the data pipes that
 // envDataFDs names, or returns nil, nil when the router passed none.
 func pluginDataConn() (net.Conn, error) {
@@ -140,7 +134,7 @@ func pluginDataConn() (net.Conn, error) {
 	// Nor may the plugin's own children inherit them: the router would
 	// not see the plugin's end of file while they live.
 	for _, fd := range []int{r, w} {
-		if err := setNonblock(fd); err != nil {
+		if err := adoptDataFD(fd); err != nil {
 			return nil, fmt.Errorf("data pipe %d: %w", fd, err)
 		}
 	}

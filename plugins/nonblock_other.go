@@ -1,9 +1,0 @@
-//go:build !unix
-
-package plugins
-
-import "errors"
-
-// setNonblock fails here, and with it a plugin given data pipes: passing
-// descriptors to a child (os/exec's ExtraFiles) is for Unix systems.
-func setNonblock(int) error { return errors.New("no non-blocking pipes on this system") }
