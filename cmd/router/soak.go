@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -269,7 +268,11 @@ func killPlugin(n int) (string, error) {
 		return "", errors.New("no plugin process running")
 	}
 	p := ps[n%len(ps)]
-	if err := syscall.Kill(p.pid, syscall.SIGKILL); err != nil {
+	pr, err := os.FindProcess(p.pid)
+	if err == nil {
+		err = pr.Kill() // SIGKILL
+	}
+	if err != nil {
 		return "", fmt.Errorf("kill -9 %d: %w", p.pid, err)
 	}
 	return fmt.Sprintf("kill -9 pid %d (plugin %s)", p.pid, p.name), nil
