@@ -157,7 +157,15 @@ func plainASCII(b []byte, i int) ([]byte, int, bool) {
 // extension headers (a request id, or the router's own on the data path
 // to a plugin) or an uncommon content type in every message allocates
 // them once rather than once a message.
+//
+// The strings live in a nameEntries allocated at the first one to keep:
+// a Decoder is part of every connection, idle ones included, and most
+// connections never send a header the interned strings lack.
 type nameCache struct {
+	e *nameEntries
+}
+
+type nameEntries struct {
 	s    [8]string
 	next int
 }
@@ -171,13 +179,21 @@ func (c *nameCache) get(s []byte) string {
 	if c == nil {
 		return string(s)
 	}
-	for _, v := range c.s {
+	e := c.e
+	if e == nil {
+		e = new(nameEntries)
+		c.e = e
+	}
+	for _, v := range e.s {
 		if v == string(s) {
 			return v
 		}
 	}
 	v := string(s)
-	c.s[c.next] = v
-	c.next = (c.next + 1) % len(c.s)
+	e.s[e.next] = v
+	e.next = (e.next + 1) % len(e.s)
 	return v
 }
+
+// drop lets go of the kept strings.
+func (c *nameCache) drop() { c.e = nil }

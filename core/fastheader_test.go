@@ -139,7 +139,7 @@ func TestNameCache(t *testing.T) {
 	}
 	// More names than the cache holds: each is still right.
 	var names nameCache
-	for i := range 3 * len(names.s) {
+	for i := range 3 * len(nameEntries{}.s) {
 		key := fmt.Sprintf("x-key-%d", i)
 		if got := names.get([]byte(key)); got != key {
 			t.Fatalf("get(%q) = %q", key, got)

@@ -452,8 +452,9 @@ func (c *conn) pollServe(p *poller) {
 		c.wbuf = nil
 		// The last batch's Messages point into the read buffer: drop
 		// them, so that a parked connection does not pin a buffer (and
-		// keeps no batch).
+		// keeps no batch), nor the decoder's kept header strings.
 		c.msgs, c.batch, c.answers, c.errs, c.ids = nil, nil, nil, nil, nil
+		c.dec.names.drop()
 		pollBufferPool.Put(b)
 		if err != errPark {
 			c.pollFinish(p, err)
