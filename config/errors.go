@@ -7,7 +7,9 @@ import (
 
 // The classes of configuration errors. Every error of Load, Validate,
 // Start and Reload is an *Error, or several joined with errors.Join, and
-// each wraps one of these: test for them with errors.Is.
+// each wraps one of these: test for them with errors.Is. (A reload that
+// is in force without a listener wraps the listener's *Error in
+// ErrReloadIncomplete.)
 var (
 	// ErrFile: the file cannot be read, or its name has no known
 	// extension.
@@ -31,6 +33,9 @@ var (
 	ErrListen = errors.New("config: cannot listen")
 	// ErrPlugin: a plugin cannot be started.
 	ErrPlugin = errors.New("config: cannot start plugin")
+	// ErrReloadIncomplete: a reload is in force, but without a listener
+	// it had to close and open again (see Router.Reload).
+	ErrReloadIncomplete = errors.New("config: reload in force without a listener")
 )
 
 // Error is one problem with a configuration, with where it is. Its text

@@ -60,16 +60,29 @@ func addrKey(l Listener) string {
 
 // openListener opens the listener cfg.Listen[i].
 func openListener(ctx context.Context, cfg *Config, i int) (*listener, error) {
+	tc, err := listenerTLS(cfg, i)
+	if err != nil {
+		return nil, err
+	}
+	return bindListener(ctx, cfg, i, tc)
+}
+
+// listenerTLS reads the TLS files of cfg.Listen[i]; nil for a listener
+// without TLS.
+func listenerTLS(cfg *Config, i int) (*tls.Config, error) {
+	l := cfg.Listen[i]
+	if l.TLS == nil {
+		return nil, nil
+	}
+	return loadTLS(cfg, fmt.Sprintf("listen[%d].tls", i), l.TLS)
+}
+
+// bindListener listens on cfg.Listen[i]'s address, with tc, what
+// listenerTLS read for it.
+func bindListener(ctx context.Context, cfg *Config, i int, tc *tls.Config) (*listener, error) {
 	l := cfg.Listen[i]
 	key := fmt.Sprintf("listen[%d]", i)
 	out := &listener{key: listenerKeys(cfg.Listen)[i], cfg: l}
-	var tc *tls.Config
-	if l.TLS != nil {
-		var err error
-		if tc, err = loadTLS(cfg, key+".tls", l.TLS); err != nil {
-			return nil, err
-		}
-	}
 	ln, err := core.Listen(ctx, l.Addr)
 	if err != nil {
 		return nil, &Error{

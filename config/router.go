@@ -500,7 +500,11 @@ func (r *Router) Connections() int { return r.srv.Connections() }
 //     on the old table have finished (at most timeouts.shutdown).
 //
 // On error nothing has changed: the last good configuration keeps
-// serving. Limits and timeouts other than timeouts.shutdown,
+// serving. The one exception is a listener whose raw or TLS mode
+// changed on the same address: its old listener is closed after the
+// swap, to free the address, and if the new one then cannot listen
+// there, the new configuration is in force without it and the error
+// wraps ErrReloadIncomplete (and the ErrListen of the listener). Limits and timeouts other than timeouts.shutdown,
 // log.format, metrics and request_id are the ones the router started
 // with until it restarts: a reload that changes them logs a warning. With
 // metrics on, the result counts in router_reloads_total.
@@ -570,8 +574,9 @@ func (r *Router) reload(ctx context.Context, cfg *Config) error {
 		}
 	}
 	lns := make([]*listener, len(cfg.Listen))
-	var opened, later []*listener
-	var laterIdx []int
+	var opened []*listener
+	var later []int // indexes in cfg.Listen
+	laterTLS := make(map[int]*tls.Config)
 	kept := make(map[*listener]Listener)
 	newTLS := make(map[*listener]*tls.Config)
 	var errs errList
@@ -590,7 +595,12 @@ func (r *Router) reload(ctx context.Context, cfg *Config) error {
 			continue
 		}
 		if heldAddr[addrKey(lc)] {
-			later, laterIdx = append(later, nil), append(laterIdx, i)
+			// Opened after the swap; its TLS files are read now, so
+			// that a bad certificate rejects the reload before the
+			// old listener closes.
+			tc, err := listenerTLS(cfg, i)
+			errs.add(err)
+			later, laterTLS[i] = append(later, i), tc
 			continue
 		}
 		l, err := openListener(ctx, cfg, i)
@@ -625,15 +635,19 @@ func (r *Router) reload(ctx context.Context, cfg *Config) error {
 			l.ln.Close()
 		}
 	}
-	for k, i := range laterIdx {
-		l, err := openListener(ctx, cfg, i)
+	nOpened := len(opened)
+	var lost errList
+	for _, i := range later {
+		l, err := bindListener(ctx, cfg, i, laterTLS[i])
 		if err != nil {
 			// Its address was just freed, so this is rare; the rest of
 			// the config is in force.
-			r.log.Error("reload: cannot reopen a listener whose mode changed", "error", err)
+			r.log.Error("reload: cannot reopen a listener whose mode changed; the rest of the config is in force", "error", err)
+			lost.add(err)
 			continue
 		}
-		lns[i], later[k] = l, l
+		lns[i] = l
+		nOpened++
 	}
 	r.lns = slices.DeleteFunc(lns, func(l *listener) bool { return l == nil })
 	if r.serving {
@@ -674,9 +688,12 @@ func (r *Router) reload(ctx context.Context, cfg *Config) error {
 
 	r.log.Info("config reloaded",
 		"plugins_started", names(started), "plugins_stopped", pluginNames(retired),
-		"listeners_opened", len(opened)+len(later), "listeners_closed", len(removed),
+		"listeners_opened", nOpened, "listeners_closed", len(removed),
 		"routes", len(cfg.Routes), "took", time.Since(began).Round(time.Millisecond))
 	r.logRoutes(cfg)
+	if err := lost.err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrReloadIncomplete, err)
+	}
 	return nil
 }
 
@@ -696,6 +713,12 @@ func (r *Router) ReloadFile(ctx context.Context, path string, o LoadOptions) err
 		err = r.Reload(ctx, cfg)
 	} else if r.metrics != nil {
 		r.metrics.Reload(err) // Reload counts the rest
+	}
+	if errors.Is(err, ErrReloadIncomplete) {
+		r.mu.Lock()
+		r.appliedB = b
+		r.mu.Unlock()
+		return err // Reload logged it
 	}
 	if err != nil {
 		if errors.Is(err, core.ErrServerClosed) {

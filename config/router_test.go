@@ -363,6 +363,42 @@ routes: [{action: upper, plugin: upper}, {plugin: fallback}]
 	}
 }
 
+// A reload that makes a plain listener TLS on the same address, with a
+// certificate that cannot be loaded, is rejected before the plain
+// listener closes: it goes on serving.
+func TestReloadModeChangeBadCertificate(t *testing.T) {
+	dir := t.TempDir()
+	sock := "unix://" + dir + "/m.sock"
+	path := writeFile(t, dir, "r.yaml", `
+listen: ["`+sock+`"]
+plugins: {upper: {cmd: inprocess}, fallback: {cmd: inprocess}}
+routes: [{action: upper, plugin: upper}, {plugin: fallback}]
+`)
+	noEnv := config.LoadOptions{Environ: []string{}}
+	cfg, err := config.Load(path, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, cfg, inProcess(t, "upper", "fallback"))
+	expect(t, dial(t, sock), action("upper", "a"), "A")
+
+	bad := writeFile(t, dir, "bad.pem", "not a certificate")
+	writeFile(t, dir, "r.yaml", `
+listen: [{addr: "`+sock+`", tls: {cert: `+bad+`, key: `+bad+`}}]
+plugins: {upper: {cmd: inprocess}, fallback: {cmd: inprocess}}
+routes: [{action: upper, plugin: upper}, {plugin: fallback}]
+`)
+	err = r.ReloadFile(context.Background(), path, noEnv)
+	if !errors.Is(err, config.ErrValue) || !strings.Contains(err.Error(), "listen[0].tls: cannot load certificate") {
+		t.Errorf("reload to TLS with a bad certificate: %v", err)
+	}
+	if errors.Is(err, config.ErrReloadIncomplete) {
+		t.Errorf("the reload was applied in part: %v", err)
+	}
+	// A new connection: the listener is still there, still plain.
+	expect(t, dial(t, sock), action("upper", "b"), "B")
+}
+
 type testCA struct {
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
