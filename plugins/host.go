@@ -155,6 +155,7 @@ type Process struct {
 // instance is one process of a plugin: it is replaced on restart.
 type instance struct {
 	client  *plugin.Client
+	cmd     *exec.Cmd // the process, once client has started it
 	rpc     plugin.ClientProtocol
 	data    *dataClient
 	socket  string
@@ -267,11 +268,12 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 		StartTimeout:     orDuration(p.cfg.StartTimeout, DefaultStartTimeout),
 		TLSConfig:        mtls.config,
 	})
-	inst := &instance{client: client, started: time.Now()}
+	inst := &instance{client: client, cmd: cmd, started: time.Now()}
 	ok := false
 	defer func() {
 		if !ok {
-			client.Kill()
+			// It failed to start, or froze while starting: no grace.
+			inst.kill(0)
 			pipes.conn.Close()
 		}
 	}()
@@ -456,7 +458,7 @@ func (p *Process) crashed(inst *instance, cause error) {
 		p.failErr = fmt.Errorf("%w: %q (%s) died %d times in a row; last: %w", ErrFailed, p.cfg.Name, p.path, p.restarts, cause)
 		p.changedLocked()
 		p.log.Error("plugin failed; not restarting", "error", cause, "restarts", p.restarts-1)
-		p.background(inst.kill)
+		p.background(func() { inst.kill(0) })
 		p.mu.Unlock()
 		return
 	}
@@ -466,7 +468,7 @@ func (p *Process) crashed(inst *instance, cause error) {
 	}
 	p.started++
 	p.log.Warn("plugin died; restarting", "error", cause, "attempt", p.restarts, "delay", delay)
-	p.background(inst.kill)
+	p.background(func() { inst.kill(0) })
 	p.background(func() { p.restartAfter(delay) })
 	p.mu.Unlock()
 }
@@ -504,7 +506,7 @@ func (p *Process) restartAfter(delay time.Duration) {
 	p.mu.Lock()
 	if p.closing {
 		p.mu.Unlock()
-		inst.kill()
+		inst.kill(stopGrace)
 		return
 	}
 	p.info = info
@@ -549,8 +551,9 @@ func (p *Process) healthLoop(every time.Duration) {
 }
 
 // Shutdown stops the plugin: new requests are refused, the requests in
-// flight are answered, then the process is stopped. If ctx ends first,
-// the process is killed anyway and ctx's error returned.
+// flight are answered, then the process is asked to stop, and killed if
+// it has not within stopGrace (or by the end of ctx, if that comes
+// first). If ctx ends first, ctx's error is returned.
 func (p *Process) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closing {
@@ -577,28 +580,81 @@ func (p *Process) Shutdown(ctx context.Context) error {
 		err = ctx.Err()
 	}
 	if inst := p.cur.Swap(nil); inst != nil {
-		inst.kill()
+		grace := stopGrace
+		if dl, ok := ctx.Deadline(); ok {
+			grace = min(grace, time.Until(dl))
+		}
+		if err != nil {
+			grace = 0
+		}
+		inst.kill(grace)
 	}
-	p.bg.Wait()
+	// What runs in the background (a restart, the kill of a crashed
+	// process) ends soon: each kill is bounded, a start by StartTimeout.
+	bg := make(chan struct{})
+	go func() {
+		p.bg.Wait()
+		close(bg)
+	}()
+	select {
+	case <-bg:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
 	p.log.Debug("plugin stopped")
 	return err
 }
 
-// kill stops the process and its data connection.
-func (inst *instance) kill() {
+// stopGrace is how long a plugin asked to stop has before it is killed:
+// go-plugin's own wait (2s) after its Shutdown call, and a little more.
+const stopGrace = 3 * time.Second
+
+// kill stops the process and its data connection: through go-plugin's
+// graceful stop, but a process still there after grace (at once, for
+// grace <= 0) is killed outright. go-plugin's stop alone never returns
+// for a process that does not answer, frozen or deadlocked: its Shutdown
+// call to the process has no deadline but the process's exit.
+func (inst *instance) kill(grace time.Duration) {
 	if inst == nil {
 		return
 	}
 	if inst.data != nil {
 		inst.data.close()
 	}
-	inst.client.Kill()
+	if grace <= 0 {
+		inst.killProcess()
+	}
+	stopped := make(chan struct{})
+	go func() {
+		inst.client.Kill()
+		close(stopped)
+	}()
+	if grace > 0 {
+		t := time.NewTimer(grace)
+		select {
+		case <-stopped:
+		case <-t.C:
+			inst.killProcess()
+		}
+		t.Stop()
+	}
+	<-stopped // prompt once the process is gone: go-plugin sees it exit
 	if inst.socket != "" {
 		// The plugin removes its socket once connected; this covers a
 		// plugin killed before that. Nothing but the socket and its
 		// then empty directory is removed.
 		os.Remove(inst.socket)
 		os.Remove(filepath.Dir(inst.socket))
+	}
+}
+
+// killProcess sends the process SIGKILL, if it was started. os.Process
+// never signals a process already waited for, so a recycled pid is safe.
+func (inst *instance) killProcess() {
+	if inst.cmd != nil && inst.cmd.Process != nil {
+		inst.cmd.Process.Kill()
 	}
 }
 

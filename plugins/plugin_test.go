@@ -827,13 +827,43 @@ func TestPluginFrozenIsRestarted(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	defer syscall.Kill(pid, syscall.SIGKILL)
+	defer syscall.Kill(pid, syscall.SIGKILL) // only if the test fails
 	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	for {
 		if s, err := call(t, p, "pid", "", 500*time.Millisecond); err == nil && s != strconv.Itoa(pid) {
-			return // a new process answers
+			break // a new process answers
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the frozen plugin was not replaced")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatal("the frozen plugin was not replaced")
+	// And the frozen one was killed, not left behind: go-plugin's own
+	// stop waits for it forever.
+	waitGone(t, pid)
+}
+
+// A frozen plugin, with no health check to notice it, is killed by
+// Shutdown at the end of its context, and Shutdown returns.
+func TestPluginFrozenShutdown(t *testing.T) {
+	p := start(t, "basic", func(c *plugins.Config) { c.HealthInterval = -1 })
+	pid := pidOf(t, p)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(pid, syscall.SIGKILL) // only if the test fails
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		// Killed at the end of ctx: it could not stop by itself.
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Shutdown: %v, want context.DeadlineExceeded", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Shutdown of a frozen plugin did not return")
+	}
+	waitGone(t, pid)
 }
