@@ -142,6 +142,38 @@ func TestServerRequestIDsUnique(t *testing.T) {
 	}
 }
 
+// A request-id so long that the answer's header, written with the
+// spaces of the reference layout, would pass the 65,535-byte limit: the
+// request gets an error answer without it instead of none, so the
+// answers that follow stay paired with their requests.
+func TestServerRequestIDTooLongToEcho(t *testing.T) {
+	addr := startServer(t, &core.Server{Handler: &idRecorder{}})
+	compact := `{"byteorder":"little","content-type":"binary/x","content-encoding":"binary","content-length":1,"request-id":"`
+	id := strings.Repeat("i", 0xffff-len(compact)-2)
+	header := compact + id + `"}`
+	c := dialT(t, addr)
+	batch := append(rawFrame(header, []byte("x")), frame(t, core.NewBinary("binary/x", []byte("y")))...)
+	c.SetDeadline(time.Now().Add(hostileWait))
+	if _, err := c.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	fr := &frameReader{r: bufio.NewReader(c)}
+	first, err := fr.next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := core.AnswerError(first); err == nil || !strings.Contains(err.Error(), "cannot encode answer") {
+		t.Errorf("first answer %v, want an error answer saying it cannot be encoded", first)
+	}
+	second, err := fr.next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(second.Content) != "ok" {
+		t.Errorf("second answer %v, want the second request's", second)
+	}
+}
+
 func TestServerRequestIDInLogs(t *testing.T) {
 	var logs syncbuf.Buffer
 	log := hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Debug})

@@ -577,13 +577,22 @@ func (c *conn) handleFramed(p []byte) error {
 }
 
 // appendAnswer encodes an answer with the extra headers, or an error
-// answer if it cannot be encoded.
+// answer if it cannot be encoded: every request gets its answer, in
+// order. The error answer carries the extra headers if they fit, and
+// goes without them if they are what makes the header too large (a
+// request-id near the header limit, echoed into a header written with
+// more spaces than the client used).
 func (c *conn) appendAnswer(dst []byte, ans *Message, extra ...Header) []byte {
 	out, err := AppendFrameWith(dst, ans, extra...)
-	if err != nil {
-		c.log.Error("cannot encode answer", "error", err)
-		out, _ = AppendFrameWith(dst, NewError("cannot encode answer: "+err.Error()), extra...)
+	if err == nil {
+		return out
 	}
+	c.log.Error("cannot encode answer", "error", err)
+	e := NewError("cannot encode answer: " + err.Error())
+	if out, err := AppendFrameWith(dst, e, extra...); err == nil {
+		return out
+	}
+	out, _ = AppendFrameWith(dst, e)
 	return out
 }
 
