@@ -21,7 +21,8 @@ type Client struct {
 	nc       net.Conn
 	wmu      sync.Mutex // serializes writes and the order of pending
 	wbuf     []byte
-	err      error // why the client stopped; guarded by wmu
+	mu       sync.Mutex // guards err; taken after wmu, or alone
+	err      error      // why the client stopped
 	pending  chan *call
 	stopping chan struct{} // closed when the reader begins to stop
 	done     chan struct{} // closed when the reader has failed every pending call
@@ -68,8 +69,7 @@ func NewClient(nc net.Conn) *Client {
 func (c *Client) Do(ctx context.Context, req *Message) (*Message, error) {
 	cl := &call{ans: make(chan result, 1)}
 	c.wmu.Lock()
-	if c.err != nil {
-		err := c.err
+	if err := c.failure(); err != nil {
 		c.wmu.Unlock()
 		return nil, err
 	}
@@ -84,9 +84,9 @@ func (c *Client) Do(ctx context.Context, req *Message) (*Message, error) {
 	select {
 	case c.pending <- cl:
 	case <-c.stopping:
-		c.failLocked(fmt.Errorf("%w: connection lost", ErrClientClosed))
+		err := c.fail(fmt.Errorf("%w: connection lost", ErrClientClosed))
 		c.wmu.Unlock()
-		return nil, c.err
+		return nil, err
 	case <-ctx.Done():
 		c.wmu.Unlock()
 		return nil, ctx.Err()
@@ -98,7 +98,7 @@ func (c *Client) Do(ctx context.Context, req *Message) (*Message, error) {
 	}
 	if _, err := c.nc.Write(c.wbuf); err != nil {
 		// The reader fails the queued call with this error.
-		c.failLocked(fmt.Errorf("%w: write: %w", ErrClientClosed, err))
+		c.fail(fmt.Errorf("%w: write: %w", ErrClientClosed, err))
 	}
 	c.wmu.Unlock()
 	select {
@@ -109,22 +109,34 @@ func (c *Client) Do(ctx context.Context, req *Message) (*Message, error) {
 	}
 }
 
-// Close closes the connection. Calls waiting in Do return ErrClientClosed.
+// Close closes the connection. Calls waiting in Do, writing included,
+// return ErrClientClosed.
 func (c *Client) Close() error {
-	c.wmu.Lock()
-	c.failLocked(ErrClientClosed)
-	c.wmu.Unlock()
+	// Not under wmu: a Do may hold it in a write that only closing the
+	// connection ends.
+	c.fail(ErrClientClosed)
 	<-c.done
 	return nil
 }
 
-// failLocked records why the client stops and closes the connection; the
-// reader then fails every pending call.
-func (c *Client) failLocked(err error) {
+// fail records why the client stops, unless it already has, closes the
+// connection, and returns the reason; the reader then fails every
+// pending call.
+func (c *Client) fail(err error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.err == nil {
 		c.err = err
 		c.nc.Close()
 	}
+	return c.err
+}
+
+// failure returns why the client stopped, or nil.
+func (c *Client) failure() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
 }
 
 func (c *Client) readLoop() {
@@ -159,15 +171,15 @@ func (c *Client) readLoop() {
 		}
 	}
 	close(c.stopping)
+	// Under wmu: a Do that queues a call after this sees c.err first.
 	c.wmu.Lock()
-	if errors.Is(err, net.ErrClosed) && c.err != nil {
-		err = c.err
+	if prev := c.failure(); errors.Is(err, net.ErrClosed) && prev != nil {
+		err = prev
 	} else {
 		if c.dec.Partial() {
 			err = fmt.Errorf("%w: %w", ErrTruncated, err)
 		}
-		c.failLocked(fmt.Errorf("%w: %w", ErrClientClosed, err))
-		err = c.err
+		err = c.fail(fmt.Errorf("%w: %w", ErrClientClosed, err))
 	}
 	c.wmu.Unlock()
 	// No Do can queue a call now that c.err is set.

@@ -593,6 +593,53 @@ func TestClientServerGone(t *testing.T) {
 	}
 }
 
+// Close ends a Do blocked writing to a peer that never reads.
+func TestClientCloseDuringWrite(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			accepted <- c // held open, never read
+		}
+	}()
+	cl, err := core.Dial(context.Background(), l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := <-accepted
+	defer peer.Close()
+	big := core.NewBinary("binary/x", make([]byte, 32<<20)) // far more than the sockets hold
+	errc := make(chan error, 1)
+	go func() {
+		_, err := cl.Do(context.Background(), big)
+		errc <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // let the write fill the sockets and block
+	closed := make(chan struct{})
+	go func() {
+		cl.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return while a Do was blocked writing")
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, core.ErrClientClosed) {
+			t.Errorf("Do = %v, want ErrClientClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Do did not return after Close")
+	}
+}
+
 func TestClientContextCancel(t *testing.T) {
 	addr := startServer(t, &core.Server{})
 	cl, err := core.Dial(context.Background(), addr)
