@@ -18,11 +18,19 @@ func (r *Router) openMetrics(ctx context.Context, mc Metrics) error {
 	if err != nil {
 		return &Error{Source: r.cfg.src.of("metrics.listen"), Key: "metrics.listen", Msg: "cannot listen: " + err.Error(), Err: ErrListen, Cause: err}
 	}
-	mux := http.NewServeMux()
-	mux.Handle(mc.Path, r.metrics.Handler())
+	// The path is matched as it is, not as an http.ServeMux pattern,
+	// in which braces, a trailing slash or a method mean something else
+	// (and a malformed one panics).
+	h, path := r.metrics.Handler(), mc.Path
 	r.metricsLn = ln
 	r.metricsHS = &http.Server{
-		Handler:           mux,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.URL.Path != path {
+				http.NotFound(w, req)
+				return
+			}
+			h.ServeHTTP(w, req)
+		}),
 		ErrorLog:          r.log.Named("metrics").StandardLogger(nil),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       time.Minute,

@@ -147,4 +147,31 @@ request_id: {header: content-type}
 		`DIR/r.yaml: metrics.path: "metrics" is not a URL path (want a path starting with /, such as /metrics)`,
 		`DIR/r.yaml: request_id.header: "content-type" is a header the protocol uses (want an extension header name, such as request-id)`,
 	)
+	_, err = config.Load(writeFile(t, dir, "q.yaml", `metrics: {path: "/m?x=1"}`), config.LoadOptions{Environ: []string{}})
+	assertLines(t, err, dir,
+		`DIR/q.yaml: metrics.path: "/m?x=1" is not a URL path (want a path starting with /, such as /metrics)`)
+}
+
+// The metrics path is a path, not an http.ServeMux pattern: braces that
+// a pattern would reject (with a panic) are served as they are, and
+// nothing under the path but the path itself.
+func TestMetricsPathLiteral(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Load(writeFile(t, dir, "r.yaml", `
+listen: ["127.0.0.1:0"]
+plugins: {fallback: {cmd: inprocess}}
+routes: [{plugin: fallback}]
+metrics: {listen: "127.0.0.1:0", path: "/m/{x"}
+`), config.LoadOptions{Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, cfg, inProcess(t, "fallback"))
+	base := "http://" + r.MetricsAddr().String()
+	if _, err := scrape.Get(base + "/m/%7Bx"); err != nil {
+		t.Errorf("the metrics path: %v", err)
+	}
+	if _, err := scrape.Get(base + "/m/other"); err == nil {
+		t.Error("a path other than the metrics path was served")
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"time"
 
 	"github.com/msgrouter/router/core"
@@ -25,7 +26,7 @@ var (
 
 // Validate checks what can be checked without starting anything: that
 // there is a listener and a route, that addresses parse and TLS files
-// exist, that every route names a defined plugin and can match (no
+// exist and load, that every route names a defined plugin and can match (no
 // route repeats an earlier one or follows one that matches all it
 // would), that sizes and durations are in range, and the log level and
 // format. Every problem is reported, each an *Error naming its key.
@@ -80,6 +81,7 @@ func (v *validator) listeners() {
 		}
 		if t := l.TLS; t != nil {
 			tk := key + ".tls"
+			before := len(v.errs)
 			v.file(tk+".cert", t.Cert, "a PEM certificate file")
 			v.file(tk+".key", t.Key, "a PEM private key file")
 			if t.ClientCA != "" {
@@ -87,6 +89,13 @@ func (v *validator) listeners() {
 			}
 			if _, ok := tlsVersions[t.MinVersion]; !ok {
 				v.fail(ErrValue, tk+".min_version", fmt.Sprintf("unknown TLS version %q", t.MinVersion), `"1.2" or "1.3"`)
+			}
+			if len(v.errs) == before {
+				// The files are there: they must also load, as
+				// serve will load them.
+				if _, err := loadTLS(c, tk, t); err != nil {
+					v.errs.add(err)
+				}
 			}
 		}
 	}
@@ -338,7 +347,9 @@ func (v *validator) metrics() {
 			v.fail(ErrValue, "metrics.listen", fmt.Sprintf("invalid address %q", m.Listen), "host:port such as 127.0.0.1:9108, or empty for no endpoint")
 		}
 	}
-	if !strings.HasPrefix(m.Path, "/") {
+	if !strings.HasPrefix(m.Path, "/") || strings.ContainsFunc(m.Path, func(r rune) bool {
+		return r == '?' || r == '#' || unicode.IsSpace(r) || unicode.IsControl(r)
+	}) {
 		v.fail(ErrValue, "metrics.path", fmt.Sprintf("%q is not a URL path", m.Path), "a path starting with /, such as /metrics")
 	}
 }
