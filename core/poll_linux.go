@@ -247,7 +247,7 @@ func (p *poller) add(c *conn) error {
 	pc.fd = int32(fd)
 	c.log = c.s.log.With("remote", c.nc.RemoteAddr().String())
 	c.log.Trace("connection opened")
-	c.readAt = time.Now() // the idle timeout runs from here
+	c.idleSince = time.Now() // the idle timeout runs from here
 	c.setPollDeadline(p)
 	// Busy until registered, so that an early edge waits for us. From
 	// here on a Shutdown or Close kicks c instead of waking a read.
@@ -474,10 +474,12 @@ func (c *conn) pollServe(p *poller) {
 }
 
 // idleDeadline is the read deadline between messages, given the idle
-// timeout t: for a connection of the poll loop, no later than parkAfter.
+// timeout t: for a connection of the poll loop, no later than parkAfter,
+// and the wait it begins is recorded (idleSince).
 func (c *conn) idleDeadline(t time.Duration) time.Time {
 	now := time.Now()
 	if c.pc.state.Load() != pollNone {
+		c.idleSince = now
 		if t <= 0 || t > parkAfter {
 			t = parkAfter
 		}
@@ -494,7 +496,7 @@ func (c *conn) idleDeadline(t time.Duration) time.Time {
 func (c *conn) idleTimedOut() error {
 	if c.pc.state.Load() != pollNone {
 		t := orDuration(c.s.IdleTimeout, DefaultIdleTimeout)
-		if t <= 0 || time.Since(c.readAt) < t {
+		if t <= 0 || time.Since(c.idleSince) < t {
 			return errPark
 		}
 	}
@@ -503,12 +505,14 @@ func (c *conn) idleTimedOut() error {
 }
 
 // setPollDeadline sets when c, about to park, times out: the idle timeout
-// from its last read.
+// from when it began to wait, its last answers written, as in the
+// goroutine loop (not from its last read, which would count the time its
+// handlers took against the client).
 func (c *conn) setPollDeadline(p *poller) {
 	pc := &c.pc
 	pc.deadline = 0
 	if t := orDuration(c.s.IdleTimeout, DefaultIdleTimeout); t > 0 {
-		pc.deadline = max(c.readAt.Add(t).Sub(p.epoch).Nanoseconds(), 1)
+		pc.deadline = max(c.idleSince.Add(t).Sub(p.epoch).Nanoseconds(), 1)
 	}
 }
 

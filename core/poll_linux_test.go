@@ -179,7 +179,7 @@ func exchange(t *testing.T, c net.Conn) {
 }
 
 // TestPollLoopIdleTimeoutParked checks that the sweep closes a parked
-// connection at its idle timeout, counted from its last request, whether
+// connection at its idle timeout, counted from its last answer, whether
 // it was served before or never sent anything.
 func TestPollLoopIdleTimeoutParked(t *testing.T) {
 	s := &Server{IdleTimeout: 2 * parkAfter}

@@ -342,6 +342,10 @@ type conn struct {
 	log    hclog.Logger
 	readAt time.Time // when the current batch was read: handler deadlines count from it
 
+	// idleSince is when the connection last began to wait for a message,
+	// its answers written: the poll loop's idle timeout counts from it.
+	idleSince time.Time
+
 	partialSince time.Time // when the message now half read began to arrive
 
 	// One batch: the requests decoded from one read, and their results.

@@ -299,6 +299,29 @@ func TestServerIdleTimeout(t *testing.T) {
 	}
 }
 
+// The idle timeout counts from the answer, not from the request: a slow
+// handler's time is not taken from the client's idle allowance, in the
+// poll loop as in the goroutine loop.
+func TestServerIdleTimeoutFromAnswer(t *testing.T) {
+	addr := startServer(t, &core.Server{IdleTimeout: time.Second})
+	c := dialT(t, addr)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write(frame(t, jsonReq(t, "sleep", "800ms")))
+	if _, err := readAnswer(t, c); err != nil {
+		t.Fatal(err)
+	}
+	// 1.1s after the request was read, 300ms after its answer.
+	time.Sleep(300 * time.Millisecond)
+	c.Write(frame(t, jsonReq(t, "a", "2")))
+	m, err := readAnswer(t, c)
+	if err != nil {
+		t.Fatalf("second request, 300ms after the first answer: %v", err)
+	}
+	if got := resultOf(t, m); got != "a:2" {
+		t.Errorf("second answer %q", got)
+	}
+}
+
 func TestServerReadTimeoutInsideMessage(t *testing.T) {
 	addr := startServer(t, &core.Server{ReadTimeout: 50 * time.Millisecond})
 	c := dialT(t, addr)
