@@ -639,23 +639,38 @@ func (c *conn) dispatch(batch []*Message) {
 	c.s.stats.requests.Add(uint64(len(batch)))
 	ctx, rc := c.requestContext()
 	defer rc.end()
+	// An error is said to be a timeout when the deadline had passed as
+	// its handler returned, or when it says so itself (a batch handler's
+	// requests end together): a request of the batch that failed before
+	// another timed out keeps its own error.
 	if bh, ok := c.s.Handler.(BatchHandler); ok && len(batch) > 1 {
 		handleBatchSafe(ctx, bh, batch, c.answers, c.errs)
+		for i, err := range c.errs {
+			if err != nil && errors.Is(err, context.DeadlineExceeded) {
+				c.errs[i] = asTimeout(err)
+			}
+		}
 	} else {
 		for i, m := range batch {
 			c.answers[i], c.errs[i] = handleSafe(ctx, c.s.Handler, m)
+			if c.errs[i] != nil && ctx.Err() == context.DeadlineExceeded {
+				c.errs[i] = asTimeout(c.errs[i])
+			}
 		}
 	}
 	for i, err := range c.errs {
-		if err == nil {
-			continue
+		if err != nil {
+			c.logHandlerError(err, c.ids[i])
 		}
-		if ctx.Err() == context.DeadlineExceeded && !errors.Is(err, ErrHandlerTimeout) {
-			err = fmt.Errorf("%w: %w", ErrHandlerTimeout, err)
-			c.errs[i] = err
-		}
-		c.logHandlerError(err, c.ids[i])
 	}
+}
+
+// asTimeout labels a handler's error as the handler timeout it is.
+func asTimeout(err error) error {
+	if errors.Is(err, ErrHandlerTimeout) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrHandlerTimeout, err)
 }
 
 func (c *conn) logHandlerError(err error, id Header) {

@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -433,6 +434,37 @@ func TestServerHandlerFailuresKeepConnection(t *testing.T) {
 		if got := resultOf(t, m); got != tc.want {
 			t.Errorf("%s: answer %q, want %q", tc.action, got, tc.want)
 		}
+	}
+}
+
+// In a batch that times out, a request that failed on its own keeps its
+// own error; only the one that ran out of time is a timeout. Through a
+// plain Handler and through a Mux, which handles the batch together.
+func TestServerTimeoutLabelsOnlyTimeouts(t *testing.T) {
+	mux, err := core.NewMux(core.Route{Handler: testHandler})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []struct {
+		name string
+		h    core.Handler
+	}{{"handler", testHandler}, {"mux", mux}} {
+		t.Run(h.name, func(t *testing.T) {
+			addr := startServer(t, &core.Server{Handler: h.h, HandlerTimeout: 50 * time.Millisecond})
+			c := dialT(t, addr)
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			c.Write(append(frame(t, jsonReq(t, "fail", "v")), frame(t, jsonReq(t, "hang", "v"))...))
+			fr := &frameReader{r: bufio.NewReader(c)}
+			for _, want := range []string{"error: told to fail", "error: core: handler timed out: context deadline exceeded"} {
+				m, err := fr.next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := resultOf(t, m); got != want {
+					t.Errorf("answer %q, want %q", got, want)
+				}
+			}
+		})
 	}
 }
 
