@@ -461,6 +461,9 @@ func (c *conn) pollServe(p *poller) {
 			return
 		}
 		c.setPollDeadline(p)
+		if h := c.s.testHookPark; h != nil {
+			h(c)
+		}
 		if err := p.arm(c); err != nil {
 			c.log.Trace("cannot park", "error", err)
 			c.pollFinish(p, err)

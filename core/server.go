@@ -109,7 +109,8 @@ type Server struct {
 	stats     counters
 	poll      *poller // the poll loop (Linux), started by the first connection it serves
 
-	testHookDrainRead func() // tests only: run by drainRead before it reads
+	testHookDrainRead func()      // tests only: run by drainRead before it reads
+	testHookPark      func(*conn) // tests only: run by the poll loop as it parks a connection
 }
 
 func (s *Server) init() {
