@@ -181,7 +181,7 @@ func (c *dataClient) do(ctx context.Context, h *remoteHandler, reqs, answers []*
 	}
 	// Alone, the write goes out at once; with other calls in flight, it
 	// lets them add their requests first (see frameWriter.add).
-	werr := c.w.add(!alone, func(dst []byte) ([]byte, error) {
+	werr := c.w.add(ctx, !alone, func(dst []byte) ([]byte, error) {
 		for i, req := range reqs {
 			extra[0].Value = strconv.AppendUint(idBuf[:0], first+uint64(i), 10)
 			out, err := core.AppendFrameWith(dst, req, extra[:nextra]...)
@@ -193,7 +193,7 @@ func (c *dataClient) do(ctx context.Context, h *remoteHandler, reqs, answers []*
 		}
 		return dst, nil
 	})
-	if werr != nil {
+	if werr != nil && ctx.Err() == nil {
 		// The connection is gone: the reader fails every pending call.
 		c.log.Debug("write to plugin failed", "error", werr)
 	}
@@ -247,7 +247,8 @@ func (c *dataClient) giveUp(ctx context.Context, b *batchWait, first uint64, n i
 	}
 	c.mu.Unlock()
 	if len(cancelled) > 0 {
-		c.w.add(false, func(dst []byte) ([]byte, error) {
+		// Never waits: the caller has given up already.
+		c.w.addLater(func(dst []byte) ([]byte, error) {
 			for _, id := range cancelled {
 				m := core.Message{Headers: []core.Header{{Key: hdrCancel, Value: strconv.AppendUint(nil, id, 10)}}}
 				dst, _ = core.AppendFrame(dst, &m)
@@ -579,6 +580,11 @@ func (c *dataClient) fail(cause error) {
 	case errors.Is(cause, io.EOF) || errors.Is(cause, syscall.ECONNRESET):
 		cause = errors.New("connection closed (the process died or was killed)")
 	case errors.Is(cause, net.ErrClosed):
+		if werr := c.w.failure(); werr != nil {
+			// A write failed and closed it.
+			cause = writeFailure(werr, c.w.timeout)
+			break
+		}
 		// The router closed it first: its health check found the
 		// process dead or frozen, or it is being stopped.
 		cause = errors.New("connection closed by the router (the process failed a health check, or is being stopped)")
@@ -601,6 +607,18 @@ func (c *dataClient) fail(cause error) {
 	if c.onFail != nil {
 		c.onFail(err)
 	}
+}
+
+// writeFailure says why a write of requests to the plugin failed, with
+// timeout the writes' limit.
+func writeFailure(err error, timeout time.Duration) error {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("the plugin read none of its requests for %s (%w)", timeout, err)
+	case errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET):
+		return fmt.Errorf("connection closed (the process died or was killed): %w", err)
+	}
+	return fmt.Errorf("cannot write to the plugin: %w", err)
 }
 
 // lost returns why the connection was lost, or nil while it works.

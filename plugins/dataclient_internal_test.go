@@ -91,3 +91,81 @@ func TestDataClientClosedByRouter(t *testing.T) {
 		pipes.closeChild()
 	}
 }
+
+// A caller whose request cannot be written (the plugin does not read)
+// returns at its deadline, not at the data path's write timeout; the rest
+// of its frame, and the cancel that follows, go out once the plugin reads
+// again, the stream intact.
+func TestDataClientWriteBoundedByContext(t *testing.T) {
+	pipes, err := newDataPipes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pipes.closeChild()
+	c := newDataClient(pipes.conn, "test", -1, hclog.NewNullLogger(), nil)
+	defer c.close()
+	h := &remoteHandler{name: "x", nameJSON: []byte(`"x"`)}
+	big := core.NewBinary("x", make([]byte, 256<<10)) // 4 times what a pipe holds
+	errs := make([]error, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	c.do(ctx, h, []*core.Message{big}, make([]*core.Message, 1), errs)
+	if took := time.Since(began); took > dataWriteTimeout/2 {
+		t.Errorf("do returned after %s, held by the write", took)
+	}
+	if !errors.Is(errs[0], core.ErrHandlerTimeout) {
+		t.Errorf("error %v, want a handler timeout", errs[0])
+	}
+	// The plugin's end reads again: the whole request, then its cancel.
+	var dec core.Decoder
+	dec.MaxContentLength = -1
+	buf := make([]byte, 64<<10)
+	var got []*core.Message
+	pipes.child[0].SetReadDeadline(time.Now().Add(10 * time.Second))
+	for len(got) < 2 {
+		n, err := pipes.child[0].Read(buf)
+		if err != nil {
+			t.Fatalf("after %d frames: %v", len(got), err)
+		}
+		for p := buf[:n]; len(p) > 0; {
+			k, m, err := dec.Decode(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p = p[k:]
+			if m != nil {
+				got = append(got, m.Clone())
+			}
+		}
+	}
+	if len(got[0].Content) != len(big.Content) {
+		t.Errorf("request of %d bytes, want %d", len(got[0].Content), len(big.Content))
+	}
+	if _, ok := got[1].Header(hdrCancel); !ok {
+		t.Errorf("second frame %v, want the cancel", got[1])
+	}
+	if err := c.lost(); err != nil {
+		t.Errorf("connection lost: %v", err)
+	}
+}
+
+// A plugin that reads none of its requests for the write timeout fails
+// its data path with an error that says so (not that the router closed
+// it on purpose).
+func TestDataClientWriteTimeoutSaysWhy(t *testing.T) {
+	pipes, err := newDataPipes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pipes.closeChild()
+	c := newDataClient(pipes.conn, "test", -1, hclog.NewNullLogger(), nil)
+	defer c.close()
+	c.w.timeout = 200 * time.Millisecond // nothing has written yet
+	h := &remoteHandler{name: "x", nameJSON: []byte(`"x"`)}
+	errs := make([]error, 1)
+	c.do(context.Background(), h, []*core.Message{core.NewBinary("x", make([]byte, 256<<10))}, make([]*core.Message, 1), errs)
+	if !errors.Is(errs[0], ErrExited) || !strings.Contains(errs[0].Error(), "the plugin read none of its requests for 200ms") {
+		t.Errorf("error %v, want one saying the plugin read none of its requests", errs[0])
+	}
+}
