@@ -679,11 +679,13 @@ func (r *Router) reload(ctx context.Context, cfg *Config) error {
 		}
 	}
 	if len(retired) > 0 {
-		deadline := time.Now().Add(cfg.Timeouts.Shutdown)
-		for oldGen.inUse() && time.Now().Before(deadline) && r.ctx.Err() == nil {
+		// timeouts.shutdown 0 means no limit, as for a stop.
+		limit := cfg.Timeouts.Shutdown
+		deadline := time.Now().Add(limit)
+		for oldGen.inUse() && (limit <= 0 || time.Now().Before(deadline)) && r.ctx.Err() == nil {
 			time.Sleep(2 * time.Millisecond)
 		}
-		stopPlugins(context.Background(), cfg.Timeouts.Shutdown, retired, r.log)
+		stopPlugins(context.Background(), limit, retired, r.log)
 	}
 
 	r.log.Info("config reloaded",
@@ -973,14 +975,14 @@ func (r *Router) logRoutes(cfg *Config) {
 	}
 }
 
-// stopPlugins stops procs, all at once, giving each at most timeout to
-// finish its requests.
+// stopPlugins stops procs, all at once, giving each at most timeout (no
+// limit for 0) to finish its requests.
 func stopPlugins(ctx context.Context, timeout time.Duration, procs []*pluginRun, log hclog.Logger) error {
-	if timeout <= 0 {
-		timeout = time.Millisecond
+	if timeout > 0 { // 0 means no limit but the plugins' own
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	return stopPluginsCtx(ctx, procs, log)
 }
 

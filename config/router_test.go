@@ -631,6 +631,13 @@ func expect(t testing.TB, c *core.Client, req *core.Message, want string) {
 // A request in flight when a reload removes its plugin finishes on the
 // old table; the plugin process is stopped only after it.
 func TestReloadDrainsRemovedPlugin(t *testing.T) {
+	// timeouts.shutdown 0 means no limit to the wait, not none.
+	for _, tc := range []struct{ name, yaml string }{{"default", ""}, {"shutdown=0", "timeouts: {shutdown: 0}"}} {
+		t.Run(tc.name, func(t *testing.T) { testReloadDrainsRemovedPlugin(t, tc.yaml) })
+	}
+}
+
+func testReloadDrainsRemovedPlugin(t *testing.T, shutdown string) {
 	dir := t.TempDir()
 	path := writeFile(t, dir, "r.yaml", `
 listen: ["127.0.0.1:0"]
@@ -638,6 +645,7 @@ plugins:
   slow: `+procPlugin(t, "slow", "")+`
   fallback: {cmd: inprocess}
 routes: [{action: slow, plugin: slow}, {plugin: fallback}]
+`+shutdown+`
 `)
 	noEnv := config.LoadOptions{Environ: []string{}}
 	cfg, err := config.Load(path, noEnv)
@@ -668,6 +676,7 @@ routes: [{action: slow, plugin: slow}, {plugin: fallback}]
 listen: ["127.0.0.1:0"]
 plugins: {fallback: {cmd: inprocess}}
 routes: [{plugin: fallback}]
+`+shutdown+`
 `)
 	began := time.Now()
 	if err := r.ReloadFile(context.Background(), path, noEnv); err != nil {
