@@ -457,6 +457,16 @@ func TestServePluginFlagReload(t *testing.T) {
 	// A file whose route repeats the plugin's is rejected, with a note.
 	replaceFile(t, path, strings.Replace(builtinsYAML, "routes:\n", "routes:\n  - { action: upper, plugin: echo }\n", 1))
 	hup <- syscall.SIGHUP
-	waitLogs("reload: flags: routes[0] is --plugin's: {action upper, plugin up.upper}; the config's routes follow, from routes[1]")
+	note := "reload: flags: routes[0] is --plugin's: {action upper, plugin up.upper}; the config's routes follow, from routes[1]"
+	waitLogs(note)
 	send(t, s.framed[0], upperHello, "--json", "upper", "hello")
+
+	// A file that fails on its own, its routes numbered as in the file:
+	// no note about --plugin's routes.
+	replaceFile(t, path, strings.Replace(builtinsYAML, "{ action: echo, plugin: echo }", "{ action: echo, plugin: ech }", 1))
+	hup <- syscall.SIGHUP
+	waitLogs(`reload: ` + path + `: routes[0].plugin: no plugin "ech"`)
+	if n := strings.Count(s.logs.String(), "routes[0] is --plugin's"); n != 1 {
+		t.Errorf("the note about --plugin's routes is logged %d times, want once (for the second reload only); logs:\n%s", n, s.logs)
+	}
 }

@@ -206,15 +206,19 @@ func (f *serveFlags) reload(ctx context.Context, r *config.Router, ld *loader, l
 		r.ReloadFile(ctx, f.file, ld.opts)
 		return
 	}
-	cfg, err := ld.load()
-	if err == nil {
-		err = r.Reload(ctx, cfg)
+	cfg, err := ld.load() // explains its own route errors
+	if err != nil {
+		if m := r.Metrics(); m != nil {
+			m.Reload(err) // as ReloadFile counts a file that fails to load
+		}
+	} else if err = r.Reload(ctx, cfg); err != nil {
+		err = ld.explain(err) // Reload counts it
 	}
 	if err == nil || errors.Is(err, core.ErrServerClosed) {
 		return
 	}
 	// As ReloadFile logs it.
-	lines := strings.Split(ld.explain(err).Error(), "\n")
+	lines := strings.Split(err.Error(), "\n")
 	log.Error("reload rejected; the last good config keeps serving", "file", f.file, "problems", len(lines))
 	for _, l := range lines {
 		log.Error("reload: " + l)
