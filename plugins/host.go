@@ -363,17 +363,18 @@ func (p *Process) Info() Info {
 	return p.info
 }
 
-// Err returns why the plugin no longer serves: an ErrFailed error once it
-// has hit its restart limit, ErrStopped after Shutdown, or nil while it
-// runs or is being restarted. A router's reload replaces a failed plugin.
+// Err returns why the plugin no longer serves: ErrStopped after
+// Shutdown, an ErrFailed error once it has hit its restart limit, or nil
+// while it runs or is being restarted; as State and its requests say. A
+// router's reload replaces a failed plugin.
 func (p *Process) Err() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
-	case p.failErr != nil:
-		return p.failErr
 	case p.closing:
 		return fmt.Errorf("%w: %q", ErrStopped, p.cfg.Name)
+	case p.failErr != nil:
+		return p.failErr
 	}
 	return nil
 }

@@ -8,7 +8,7 @@ const (
 	// StateRunning: a process is up and takes requests.
 	StateRunning State = iota
 	// StateRestarting: the process died and a new one is being started;
-	// requests meanwhile get an error answer.
+	// requests meanwhile wait for it, until their deadline.
 	StateRestarting
 	// StateFailed: the restart limit was hit; see Process.Err.
 	StateFailed

@@ -71,6 +71,11 @@ func TestPluginStateFailed(t *testing.T) {
 	if got := p.Restarts(); got != 1 {
 		t.Errorf("Restarts() = %d, want 1 (the limit)", got)
 	}
+	// Once stopped, a failed plugin says so everywhere alike.
+	p.Shutdown(context.Background())
+	if p.State() != plugins.StateStopped || !errors.Is(p.Err(), plugins.ErrStopped) {
+		t.Errorf("after Shutdown: State() = %s, Err() = %v; want stopped, ErrStopped", p.State(), p.Err())
+	}
 }
 
 // A request that comes while its plugin restarts waits for the new
