@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -472,6 +473,23 @@ func appendAnswer(dst []byte, id uint64, ans *core.Message, err error, log hclog
 		err = fmt.Errorf("plugin: cannot encode answer: %w", eerr)
 	}
 	e := core.Message{ContentType: core.ContentTypeJSON, ContentEncoding: core.EncodingUTF8}
-	out, _ := core.AppendFrameWith(dst, &e, idHdr, core.Header{Key: hdrError, Value: core.AppendString(nil, err.Error())})
+	out, _ := core.AppendFrameWith(dst, &e, idHdr, core.Header{Key: hdrError, Value: core.AppendString(nil, errorText(err))})
 	return out
+}
+
+// maxErrorText bounds the text of an error answer, which travels in a
+// header (at most 65,535 bytes, escapes included).
+const maxErrorText = 8 << 10
+
+// errorText is err's text, cut to maxErrorText on a character boundary.
+func errorText(err error) string {
+	s := err.Error()
+	if len(s) <= maxErrorText {
+		return s
+	}
+	n := maxErrorText
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return fmt.Sprintf("%s… (%d bytes cut)", s[:n], len(s)-n)
 }

@@ -104,7 +104,10 @@ func testHandlers() plugins.Handlers {
 		"pid": core.HandlerFunc(func(context.Context, *core.Message) (*core.Message, error) {
 			return text(strconv.Itoa(os.Getpid())), nil
 		}),
-		"fail": core.HandlerFunc(func(context.Context, *core.Message) (*core.Message, error) {
+		"fail": core.HandlerFunc(func(_ context.Context, req *core.Message) (*core.Message, error) {
+			if string(req.Content) == "long" { // an error text longer than a header may be
+				return nil, errors.New("failed on purpose: " + strings.Repeat("x", 100000))
+			}
 			return nil, errors.New("failed on purpose")
 		}),
 		"spawn": core.HandlerFunc(func(context.Context, *core.Message) (*core.Message, error) {
@@ -250,6 +253,11 @@ func TestPluginDescribeAndCall(t *testing.T) {
 	}
 	if _, err := call(t, p, "fail", "", 5*time.Second); err == nil || err.Error() != "failed on purpose" {
 		t.Errorf("fail = %v, want the plugin's error text", err)
+	}
+	// An error text too long for a header comes cut, not never.
+	if _, err := call(t, p, "fail", "long", 5*time.Second); err == nil || !strings.HasPrefix(err.Error(), "failed on purpose: xxx") ||
+		!strings.HasSuffix(err.Error(), "(91827 bytes cut)") {
+		t.Errorf("fail with a long error: %.100v…, want the text cut", err)
 	}
 	if _, err := p.Handler("nope"); !errors.Is(err, plugins.ErrNoHandler) {
 		t.Errorf("Handler(nope) = %v", err)
