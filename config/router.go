@@ -504,10 +504,12 @@ func (r *Router) Connections() int { return r.srv.Connections() }
 // changed on the same address: its old listener is closed after the
 // swap, to free the address, and if the new one then cannot listen
 // there, the new configuration is in force without it and the error
-// wraps ErrReloadIncomplete (and the ErrListen of the listener). Limits and timeouts other than timeouts.shutdown,
-// log.format, metrics and request_id are the ones the router started
-// with until it restarts: a reload that changes them logs a warning. With
-// metrics on, the result counts in router_reloads_total.
+// wraps ErrReloadIncomplete (and the ErrListen of the listener).
+//
+// Limits and timeouts other than timeouts.shutdown, log.format, metrics
+// and request_id are the ones the router started with until it
+// restarts: a reload that changes them logs a warning. With metrics on,
+// the result counts in router_reloads_total.
 func (r *Router) Reload(ctx context.Context, cfg *Config) error {
 	err := r.reload(ctx, cfg)
 	if r.metrics != nil && !errors.Is(err, core.ErrServerClosed) {
