@@ -643,7 +643,6 @@ func TestLoadErrors(t *testing.T) {
 	})
 }
 
-// Errors gives each problem with its parts.
 // TLS files that exist but do not load are an error of Load, as they
 // are of serve: "router config check" says so, plugins or not.
 func TestLoadTLSUnloadable(t *testing.T) {
@@ -659,6 +658,7 @@ listen: [{addr: "127.0.0.1:0", tls: {cert: `+bad+`, key: `+bad+`}}]
 		`DIR/r.yaml: listen[0].tls: cannot load certificate "DIR/bad.pem" and key "DIR/bad.pem": failed to find any PEM data in certificate input (want a PEM certificate and its PEM private key)`)
 }
 
+// Errors gives each problem with its parts.
 func TestErrorsParts(t *testing.T) {
 	dir := t.TempDir()
 	_, err := config.Load(writeFile(t, dir, "r.yaml", "limits: {max_connections: x}\nlog: {lvl: 1}\n"), config.LoadOptions{Environ: []string{}})

@@ -684,10 +684,12 @@ func (r *Router) reload(ctx context.Context, cfg *Config) error {
 		// timeouts.shutdown 0 means no limit, as for a stop.
 		limit := cfg.Timeouts.Shutdown
 		deadline := time.Now().Add(limit)
-		for oldGen.inUse() && (limit <= 0 || time.Now().Before(deadline)) && r.ctx.Err() == nil {
+		for oldGen.inUse() && (limit <= 0 || time.Now().Before(deadline)) && ctx.Err() == nil {
 			time.Sleep(2 * time.Millisecond)
 		}
-		stopPlugins(context.Background(), limit, retired, r.log)
+		// ctx ends with the caller's or the router's: then the retired
+		// plugins are stopped at once.
+		stopPlugins(ctx, limit, retired, r.log)
 	}
 
 	r.log.Info("config reloaded",

@@ -365,7 +365,9 @@ routes: [{action: upper, plugin: upper}, {plugin: fallback}]
 
 // A reload that makes a plain listener TLS on the same address, with a
 // certificate that cannot be loaded, is rejected before the plain
-// listener closes: it goes on serving.
+// listener closes: it goes on serving. (Validation, which loads the TLS
+// files, rejects it first; the reload reads them again before it closes
+// the old listener.)
 func TestReloadModeChangeBadCertificate(t *testing.T) {
 	dir := t.TempDir()
 	sock := "unix://" + dir + "/m.sock"

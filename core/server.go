@@ -641,14 +641,17 @@ func (c *conn) dispatch(batch []*Message) {
 	ctx, rc := c.requestContext()
 	defer rc.end()
 	// An error is said to be a timeout when the deadline had passed as
-	// its handler returned, or when it says so itself (a batch handler's
-	// requests end together): a request of the batch that failed before
-	// another timed out keeps its own error.
+	// its handler returned, or, for a batch handler (whose requests end
+	// together), when the deadline has passed and the error says so
+	// itself: a request of the batch that failed before another timed
+	// out keeps its own error.
 	if bh, ok := c.s.Handler.(BatchHandler); ok && len(batch) > 1 {
 		handleBatchSafe(ctx, bh, batch, c.answers, c.errs)
-		for i, err := range c.errs {
-			if err != nil && errors.Is(err, context.DeadlineExceeded) {
-				c.errs[i] = asTimeout(err)
+		if ctx.Err() == context.DeadlineExceeded {
+			for i, err := range c.errs {
+				if err != nil && errors.Is(err, context.DeadlineExceeded) {
+					c.errs[i] = asTimeout(err)
+				}
 			}
 		}
 	} else {

@@ -334,7 +334,9 @@ func handle(ctx context.Context, h core.Handler, req *core.Message, log hclog.Lo
 //
 // A writer whose context ends while the peer is not reading hands what is
 // left to a goroutine of its own, which writes it within timeout, and
-// returns: a caller is never held past its deadline by others' frames.
+// returns: a caller is held past its deadline by a write at most
+// timeout/5 (deadlines closer to the connection's are not worth setting
+// one more write deadline for).
 type frameWriter struct {
 	nc      net.Conn
 	timeout time.Duration // per write; a peer that stops reading fails the connection
@@ -443,7 +445,10 @@ func (w *frameWriter) write(ctx context.Context) error {
 		}
 		w.spare = out[:0]
 		if werr != nil {
-			w.failed, w.err = true, werr
+			w.failed = true
+			if !errors.Is(werr, net.ErrClosed) { // not closed by its owner
+				w.err = werr
+			}
 			w.nc.Close()
 			err = werr
 		}

@@ -273,7 +273,7 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 	defer func() {
 		if !ok {
 			// It failed to start, or froze while starting: no grace.
-			inst.kill(0)
+			inst.kill(context.Background(), 0)
 			pipes.conn.Close()
 		}
 	}()
@@ -459,7 +459,7 @@ func (p *Process) crashed(inst *instance, cause error) {
 		p.failErr = fmt.Errorf("%w: %q (%s) died %d times in a row; last: %w", ErrFailed, p.cfg.Name, p.path, p.restarts, cause)
 		p.changedLocked()
 		p.log.Error("plugin failed; not restarting", "error", cause, "restarts", p.restarts-1)
-		p.background(func() { inst.kill(0) })
+		p.background(func() { inst.kill(context.Background(), 0) })
 		p.mu.Unlock()
 		return
 	}
@@ -469,7 +469,7 @@ func (p *Process) crashed(inst *instance, cause error) {
 	}
 	p.started++
 	p.log.Warn("plugin died; restarting", "error", cause, "attempt", p.restarts, "delay", delay)
-	p.background(func() { inst.kill(0) })
+	p.background(func() { inst.kill(context.Background(), 0) })
 	p.background(func() { p.restartAfter(delay) })
 	p.mu.Unlock()
 }
@@ -507,7 +507,7 @@ func (p *Process) restartAfter(delay time.Duration) {
 	p.mu.Lock()
 	if p.closing {
 		p.mu.Unlock()
-		inst.kill(stopGrace)
+		inst.kill(context.Background(), stopGrace)
 		return
 	}
 	p.info = info
@@ -582,13 +582,12 @@ func (p *Process) Shutdown(ctx context.Context) error {
 	}
 	if inst := p.cur.Swap(nil); inst != nil {
 		grace := stopGrace
-		if dl, ok := ctx.Deadline(); ok {
-			grace = min(grace, time.Until(dl))
-		}
 		if err != nil {
 			grace = 0
 		}
-		inst.kill(grace)
+		if inst.kill(ctx, grace) && err == nil {
+			err = ctx.Err() // it had to be killed at the end of ctx
+		}
 	}
 	// What runs in the background (a restart, the kill of a crashed
 	// process) ends soon: each kill is bounded, a start by StartTimeout.
@@ -613,13 +612,14 @@ func (p *Process) Shutdown(ctx context.Context) error {
 const stopGrace = 3 * time.Second
 
 // kill stops the process and its data connection: through go-plugin's
-// graceful stop, but a process still there after grace (at once, for
-// grace <= 0) is killed outright. go-plugin's stop alone never returns
-// for a process that does not answer, frozen or deadlocked: its Shutdown
-// call to the process has no deadline but the process's exit.
-func (inst *instance) kill(grace time.Duration) {
+// graceful stop, but a process still there after grace, or when ctx
+// ends (at once, for grace <= 0), is killed outright; it reports whether
+// ctx's end did that. go-plugin's stop alone never returns for a process
+// that does not answer, frozen or deadlocked: its Shutdown call to the
+// process has no deadline but the process's exit.
+func (inst *instance) kill(ctx context.Context, grace time.Duration) (byCtx bool) {
 	if inst == nil {
-		return
+		return false
 	}
 	if inst.data != nil {
 		inst.data.close()
@@ -638,6 +638,9 @@ func (inst *instance) kill(grace time.Duration) {
 		case <-stopped:
 		case <-t.C:
 			inst.killProcess()
+		case <-ctx.Done():
+			inst.killProcess()
+			byCtx = true
 		}
 		t.Stop()
 	}
@@ -649,6 +652,7 @@ func (inst *instance) kill(grace time.Duration) {
 		os.Remove(inst.socket)
 		os.Remove(filepath.Dir(inst.socket))
 	}
+	return byCtx
 }
 
 // killProcess sends the process SIGKILL, if it was started. os.Process

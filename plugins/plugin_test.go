@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -687,6 +688,33 @@ func TestPluginShutdownDrains(t *testing.T) {
 	waitGone(t, pid)
 }
 
+// waitStopped waits until every thread of the process pid has stopped on
+// SIGSTOP, which the kernel delivers after kill returns.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		if err != nil || len(stats) == 0 {
+			t.Fatalf("threads of %d: %v", pid, err)
+		}
+		stopped := true
+		for _, f := range stats {
+			b, _ := os.ReadFile(f)
+			if _, rest, ok := bytes.Cut(b, []byte(") ")); !ok || len(rest) == 0 || rest[0] != 'T' {
+				stopped = false
+			}
+		}
+		if stopped {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d did not stop", pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // waitGone waits for process pid to disappear.
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
@@ -836,6 +864,7 @@ func TestPluginFrozenIsRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer syscall.Kill(pid, syscall.SIGKILL) // only if the test fails
+	waitStopped(t, pid)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if s, err := call(t, p, "pid", "", 500*time.Millisecond); err == nil && s != strconv.Itoa(pid) {
@@ -860,6 +889,7 @@ func TestPluginFrozenShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer syscall.Kill(pid, syscall.SIGKILL) // only if the test fails
+	waitStopped(t, pid)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)

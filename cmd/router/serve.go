@@ -214,8 +214,8 @@ func (f *serveFlags) reload(ctx context.Context, r *config.Router, ld *loader, l
 	} else if err = r.Reload(ctx, cfg); err != nil {
 		err = ld.explain(err) // Reload counts it
 	}
-	if err == nil || errors.Is(err, core.ErrServerClosed) {
-		return
+	if err == nil || errors.Is(err, core.ErrServerClosed) || errors.Is(err, config.ErrReloadIncomplete) {
+		return // Reload logged an incomplete reload: it is in force
 	}
 	// As ReloadFile logs it.
 	lines := strings.Split(err.Error(), "\n")
