@@ -30,9 +30,11 @@
 // the router itself as "router plugin NAME"), checks it, and returns a
 // *Process whose Handler method gives a core.Handler for each of the
 // plugin's handlers. A Process restarts its plugin with backoff when it
-// dies, answering the requests in flight with an error, and kills it on
-// Shutdown once the requests in flight are answered. A plugin exits by
-// itself when the router dies.
+// dies or fails a health check (a process that no longer answers is
+// killed with SIGKILL), answering the requests in flight with an error.
+// Shutdown waits for the requests in flight, asks the process to stop,
+// and kills it if it has not within 3 seconds or by the end of
+// Shutdown's context. A plugin exits by itself when the router dies.
 //
 // # The data path
 //
@@ -46,8 +48,9 @@
 // router's own framing: the request as it arrived, plus the extension
 // headers "router-id", "router-handler" and "router-deadline" (Unix
 // nanoseconds). Answers carry "router-id", and "router-error" for a
-// failure; a frame with "router-cancel" and no "router-id" cancels a
-// request the router gave up on.
+// failure (the handler's error text, cut to 8 KiB: a header holds at
+// most 64 KiB); a frame with "router-cancel" and no "router-id" cancels
+// a request the router gave up on.
 //
 // Every request decoded from one client read goes to the plugin in one
 // write. The plugin answers a batch on the goroutine that read it and
