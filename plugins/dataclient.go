@@ -39,13 +39,18 @@ type dataClient struct {
 	w     *frameWriter
 	log   hclog.Logger
 
-	mu       sync.Mutex
-	pending  pendingSet
-	nextID   uint64
-	err      error // set once the connection is lost
-	onFail   func(error)
-	closed   chan struct{} // closed when the connection is lost
-	readDone chan struct{} // closed when readLoop returns
+	mu      sync.Mutex
+	pending pendingSet
+	nextID  uint64
+	err     error // set once the connection is lost
+
+	// abandoned counts the requests given up on (their context ended
+	// before their answer came), late the answers that came for requests
+	// no longer waited for: see Process.Abandoned.
+	abandoned, late uint64
+	onFail          func(error)
+	closed          chan struct{} // closed when the connection is lost
+	readDone        chan struct{} // closed when readLoop returns
 
 	// The turn to read: reading says somebody holds it, leader which
 	// caller (nil for readLoop). dec and buf belong to the holder.
@@ -241,6 +246,7 @@ func (c *dataClient) giveUp(ctx context.Context, b *batchWait, first uint64, n i
 			cancelled = append(cancelled, id)
 		}
 	}
+	c.abandoned += uint64(len(cancelled))
 	c.unlistLocked(b)
 	if c.leader == b {
 		c.passLocked()
@@ -268,7 +274,8 @@ func (c *dataClient) resolve(id uint64, ans *core.Message, err error) {
 func (c *dataClient) resolveLocked(id uint64, ans *core.Message, err error) {
 	s, ok := c.pending.take(id)
 	if !ok {
-		return // its caller gave up
+		c.late++ // its caller gave up
+		return
 	}
 	if err != nil {
 		s.b.errs[s.i] = err
@@ -619,6 +626,13 @@ func writeFailure(err error, timeout time.Duration) error {
 		return fmt.Errorf("connection closed (the process died or was killed): %w", err)
 	}
 	return fmt.Errorf("cannot write to the plugin: %w", err)
+}
+
+// abandonment returns the counts Process.Abandoned reports.
+func (c *dataClient) abandonment() (abandoned, late uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.abandoned, c.late
 }
 
 // lost returns why the connection was lost, or nil while it works.

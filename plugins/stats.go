@@ -55,3 +55,20 @@ func (p *Process) Restarts() uint64 {
 	defer p.mu.Unlock()
 	return p.started
 }
+
+// Abandoned returns, for the plugin's current process, how many requests
+// the router gave up on (their context ended before their answer came,
+// and the plugin was told to cancel them), and how many answers came for
+// requests no longer waited for. A plugin whose handlers honour their
+// context finishes every abandoned request soon after it is given up on,
+// and sends its answer, which is dropped: the second count then catches
+// up with the first. One that ignores it holds a goroutine, or worse, for
+// each request the second count lags behind. Both are zero while the
+// plugin restarts.
+func (p *Process) Abandoned() (abandoned, finished uint64) {
+	inst := p.cur.Load()
+	if inst == nil || inst.data == nil {
+		return 0, 0
+	}
+	return inst.data.abandonment()
+}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -24,6 +25,8 @@ type runner struct {
 	cfg   Config
 	cases []Case
 	logs  *logCapture
+
+	deadlineGrace time.Duration // DeadlineGrace; shorter in this package's tests
 
 	mu    sync.Mutex
 	proc  *plugins.Process
@@ -41,7 +44,7 @@ func isFatal(err error) bool {
 }
 
 func newRunner(cfg Config, cases []Case) *runner {
-	return &runner{cfg: cfg, cases: cases, logs: newLogCapture()}
+	return &runner{cfg: cfg, cases: cases, logs: newLogCapture(), deadlineGrace: DeadlineGrace}
 }
 
 // stop shuts the plugin down if it still runs.
@@ -501,13 +504,17 @@ func (r *runner) batches(errs *errorList, cases []*testCase) {
 	}
 }
 
-// deadlines sends each declared handler requests whose deadline is about
-// to pass, Copies at once, and checks that they come back (answered or
-// not) within DeadlineGrace of it. The router gives up on a request at its
-// deadline and tells the plugin; the cases run again afterwards check that
-// the plugin copes with the requests it was told to abandon.
+// deadlines sends each declared handler, one handler after the other,
+// requests whose deadline is about to pass, Copies at once. It checks
+// that they come back (answered or not) within DeadlineGrace of it, and
+// that the plugin finishes, within DeadlineGrace too, the requests the
+// router gave up on at their deadline (the router tells the plugin, and
+// counts the answers that come late: see plugins.Process.Abandoned): a
+// handler that ignores its context is caught here. The cases run again
+// afterwards check that the plugin copes with the requests it was told to
+// abandon.
 func (r *runner) deadlines(errs *errorList, p *plugins.Process, info plugins.Info, cases []*testCase) {
-	var wg sync.WaitGroup
+	grace := r.deadlineGrace
 	for _, hi := range info.Handlers {
 		h, err := p.Handler(hi.Name)
 		if err != nil {
@@ -521,41 +528,53 @@ func (r *runner) deadlines(errs *errorList, p *plugins.Process, info plugins.Inf
 				break
 			}
 		}
-		var mu sync.Mutex
-		late := 0
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var each sync.WaitGroup
-			for range Copies {
-				each.Add(1)
+		abandoned0, finished0 := p.Abandoned()
+		restarts0 := p.Restarts()
+		var late atomic.Int32
+		var each sync.WaitGroup
+		for range Copies {
+			each.Add(1)
+			go func() {
+				defer each.Done()
+				deadline := time.Now().Add(time.Millisecond)
+				ctx, cancel := context.WithDeadline(context.Background(), deadline)
+				defer cancel()
+				done := make(chan struct{})
 				go func() {
-					defer each.Done()
-					deadline := time.Now().Add(time.Millisecond)
-					ctx, cancel := context.WithDeadline(context.Background(), deadline)
-					defer cancel()
-					done := make(chan struct{})
-					go func() {
-						defer close(done)
-						_, err := h.Handle(ctx, req.Clone())
-						r.died(err)
-					}()
-					select {
-					case <-done:
-					case <-time.After(time.Until(deadline) + DeadlineGrace):
-						mu.Lock()
-						late++
-						mu.Unlock()
-					}
+					defer close(done)
+					_, err := h.Handle(ctx, req.Clone())
+					r.died(err)
 				}()
+				select {
+				case <-done:
+				case <-time.After(time.Until(deadline) + grace):
+					late.Add(1)
+				}
+			}()
+		}
+		each.Wait()
+		if n := late.Load(); n > 0 {
+			errs.add("handler %q: %d of %d requests did not come back within %s of their deadline", hi.Name, n, Copies, grace)
+		}
+		// What the router gave up on, the plugin must finish.
+		until := time.Now().Add(grace)
+		for {
+			abandoned, finished := p.Abandoned()
+			if p.Restarts() != restarts0 || abandoned < abandoned0 {
+				break // a new process: the crash is reported elsewhere
 			}
-			each.Wait()
-			if late > 0 {
-				errs.add("handler %q: %d of %d requests did not come back within %s of their deadline", hi.Name, late, Copies, DeadlineGrace)
+			left := int64(abandoned-abandoned0) - int64(finished-finished0)
+			if left <= 0 {
+				break
 			}
-		}()
+			if time.Now().After(until) {
+				errs.add("handler %q: %d of the %d requests the router gave up on at their deadline were still running in the plugin %s later: the handler ignores its context",
+					hi.Name, left, abandoned-abandoned0, grace)
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}
-	wg.Wait()
 }
 
 // shutdown stops the plugin and checks that its process is gone.

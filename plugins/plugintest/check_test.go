@@ -89,6 +89,9 @@ func TestChecks(t *testing.T) {
 		{name: "hang", mode: "hang", cases: upperCases(Case{Name: "hang", Handler: "upper", Request: Text("text/plain", "hang"), Timeout: 100 * time.Millisecond}), want: []string{
 			`hang: error "core: handler timed out: plugin handler \"upper\": context deadline exceeded", want an answer`,
 		}},
+		{name: "deaf", mode: "deaf", cases: upperCases(), want: []string{
+			`handler "upper": 8 of the 8 requests the router gave up on at their deadline were still running in the plugin 1s later: the handler ignores its context`,
+		}},
 		{name: "panic", mode: "panic", cases: upperCases(Case{Name: "panic", Handler: "upper", Request: Text("text/plain", "x"), WantError: "handler panicked: on purpose"}), want: []string{
 			`hello: error "core: handler panicked: on purpose", want an answer`,
 			`world: error "core: handler panicked: on purpose", want an answer`,
@@ -106,6 +109,7 @@ func TestChecks(t *testing.T) {
 				tt.cfg(&cfg)
 			}
 			r := newRunner(cfg, tt.cases)
+			r.deadlineGrace = time.Second // the deaf plugin is waited for this long
 			defer r.stop()
 			_, errs := r.run(context.Background())
 			matched := make([]bool, len(tt.want))

@@ -40,8 +40,10 @@
 //   - requests to each handler whose deadline is about to pass come back,
 //     answered or not, within DeadlineGrace of it. The router gives up on
 //     a request at its deadline and tells the plugin to drop it; the
-//     cases run once more afterwards, so a handler that ignores its
-//     deadline and leaves state or a lock behind is caught;
+//     plugin must then finish each within DeadlineGrace too (a handler
+//     that ignores its context fails here), and the cases run once more
+//     afterwards, so a handler that leaves state or a lock behind is
+//     caught;
 //   - Shutdown: the plugin exits when the router asks it to (rather than
 //     being killed), and its process is gone within ShutdownTimeout.
 //

@@ -69,6 +69,13 @@ func main() {
 			}
 			return upper(ctx, m)
 		})
+	case "deaf": // ignores its context: a request about to time out never ends
+		h.Handler = core.HandlerFunc(func(ctx context.Context, m *core.Message) (*core.Message, error) {
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < time.Second {
+				select {}
+			}
+			return upper(ctx, m)
+		})
 	case "panic":
 		h.Handler = core.HandlerFunc(func(context.Context, *core.Message) (*core.Message, error) {
 			panic("on purpose")
