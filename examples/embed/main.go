@@ -203,7 +203,9 @@ func reverseValue(ctx context.Context, req *core.Message) (*core.Message, error)
 		return nil, err
 	}
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	// A JSON null (or a missing value) would unmarshal into "" without an
+	// error: check the kind first.
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
 		return nil, fmt.Errorf(`reverse: the request needs a string "value"`)
 	}
 	r := []rune(s)

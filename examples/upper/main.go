@@ -76,7 +76,9 @@ func (u *upper) Handle(_ context.Context, req *core.Message) (*core.Message, err
 	}
 	raw, _, _ := req.Field("value") // Action has checked the content
 	var value string
-	if raw == nil || json.Unmarshal(raw, &value) != nil {
+	// A JSON null would unmarshal into "" without an error: check the
+	// kind first.
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &value) != nil {
 		return nil, errors.New(`upper: the request needs a string "value"`)
 	}
 	// core.NewJSON writes the reference's layout: {"result": "HELLO"}.

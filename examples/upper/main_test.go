@@ -26,6 +26,7 @@ func TestUpper(t *testing.T) {
 		{Name: "empty text", Handler: "upper", Request: plugintest.Text("text/plain", ""), Want: plugintest.Text("text/plain", "")},
 		{Name: "no value", Handler: "upper", Request: plugintest.JSON(core.Object{{Key: "action", Value: "upper"}}), WantError: `upper: the request needs a string "value"`},
 		{Name: "number value", Handler: "upper", Request: plugintest.Action("upper", 42), WantError: `upper: the request needs a string "value"`},
+		{Name: "null value", Handler: "upper", Request: plugintest.Action("upper", nil), WantError: `upper: the request needs a string "value"`},
 		{Name: "not JSON", Handler: "upper", Request: &core.Message{ContentType: "text/json", Content: []byte("hello")}, WantError: "invalid JSON content", Unrouted: true},
 		{Name: "other action", Handler: "upper", Request: plugintest.Action("search", "x"), WantError: `upper: invalid action "search"`, Unrouted: true},
 	}
