@@ -13,10 +13,12 @@
 // The reference formats V and A with Python's str(), so this package does
 // too: a missing member or null prints as None, true and false as True and
 // False, integers as written (-0 as 0), and floats as Python's repr
-// (1e+16, 1e-05, 1.5, inf). Arrays and objects print as their JSON text,
-// an approximation: the reference prints an action array with Python's repr
-// (['a']) and cannot answer a value array or object at all (dict.get raises
-// TypeError on an unhashable key and the connection closes unanswered).
+// (1e+16, 1e-05, 1.5, inf). Arrays and objects print as Python's repr of
+// the list or dict json.loads makes of them (['a', True, None], {'k': 1},
+// strings quoted and escaped as repr does, a duplicate key in its first
+// place with its last value). The reference cannot answer a value array or
+// object at all (dict.get raises TypeError on an unhashable key and the
+// connection closes unanswered); this package answers it as a miss.
 //
 // Where the reference fails without an answer, this package answers or
 // returns an error instead, so that the router can tell the client:

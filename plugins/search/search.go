@@ -157,8 +157,8 @@ func appendPyStr(dst, raw []byte, ok bool) []byte {
 	case c == '-' || c >= '0' && c <= '9':
 		return appendPyNumber(dst, raw)
 	}
-	// Arrays and objects: JSON text, an approximation of Python's repr.
-	return appendInner(dst, string(raw))
+	// Arrays and objects: str() of a list or dict is its repr.
+	return appendInner(dst, string(appendPyRepr(nil, raw)))
 }
 
 // appendPyNumber appends str() of the number json.loads makes of raw: an int

@@ -95,6 +95,21 @@ JSON_CASES = [
         b'{"action": "search", "value": "ring", "value": "morpheus"}',
         "last duplicate wins",
     ),
+    (
+        "search_action_list",
+        b'{"action": ["a", 1, true, false, null, 1.5, 1E16, -0, 123456789012345678901234567890, [], {}], "value": "x"}',
+        "list action: Python repr",
+    ),
+    (
+        "search_action_object",
+        b'{"action": {"q": "it\'s", "d": "say \\"hi\\"", "both": "\'\\"", "b": "back\\\\slash", "c": "\\t\\n\\r\\u0001\\u007f\\u0085\\u00a0\\u00e9\\u2028\\ud83d\\ude00\\udb40\\udc01", "n": {"x": [1, {"y": null}]}}, "value": "x"}',
+        "dict action: repr quotes, escapes, nesting",
+    ),
+    (
+        "search_action_object_dup",
+        b'{"action": {"a": 1, "b": 2, "a": 3}, "value": "x"}',
+        "dict action with a duplicate key: first place, last value",
+    ),
 ]
 
 
