@@ -25,6 +25,7 @@ type benchFlags struct {
 	duration time.Duration
 	count    int64
 	warmup   time.Duration
+	timeout  time.Duration
 	oneShot  bool
 	json     bool
 }
@@ -60,7 +61,10 @@ have been sent, or whichever comes first when both are given, after a
 While it runs, a progress line is updated on stderr when it is a terminal.
 The report goes to stdout, as text or, with --json, as one JSON object.
 Error answers and broken connections are counted and do not stop the run:
-a broken connection is opened again.
+a broken connection is opened again. So is one whose batch is not answered
+within --timeout (a timeout error), or that is answered more than it asked
+(an invalid answer); a run thus ends at most --timeout after --duration.
+Latency quantiles are by nearest rank.
 
 Exit codes: 0 when the run completes, even with error answers (they are
 reported); 1 if no connection could be opened, the requests file cannot be
@@ -85,6 +89,7 @@ read, or the run is interrupted; 2 for a usage error.
 		fs.Int64Var(&f.count, "count", 0, "send `N` requests, after the warmup (rounded up to whole batches)")
 		fs.Int64Var(&f.count, "n", 0, "short for --count `N`")
 		fs.DurationVar(&f.warmup, "warmup", time.Second, "send for this long first without counting")
+		fs.DurationVar(&f.timeout, "timeout", loadgen.DefaultTimeout, "longest wait for a batch's answers, or to connect; a batch over it is a timeout error, and its connection is opened again")
 		fs.BoolVar(&f.oneShot, "one-shot", false, "open a new connection for every request (batch) and close it after the answer")
 		fs.BoolVar(&f.json, "json", false, "print the report as one JSON object")
 		return func(ctx context.Context, c *cli, args []string) error {
@@ -171,6 +176,8 @@ func (f *benchFlags) run(ctx context.Context, c *cli, args []string, set map[str
 		return usagef("bench", "invalid value %s for flag -duration: want more than 0", f.duration)
 	case f.warmup < 0:
 		return usagef("bench", "invalid value %s for flag -warmup: want 0 or more", f.warmup)
+	case f.timeout <= 0:
+		return usagef("bench", "invalid value %s for flag -timeout: want more than 0", f.timeout)
 	case f.mix != "" && f.requests != "":
 		return usagef("bench", "--mix and --requests cannot go together")
 	}
@@ -200,6 +207,7 @@ func (f *benchFlags) run(ctx context.Context, c *cli, args []string, set map[str
 	o := loadgen.Options{
 		Addr: addr, Mix: reqs, Conns: f.conns, Depth: f.depth,
 		Requests: f.count, Duration: duration, Warmup: f.warmup, OneShot: f.oneShot,
+		Timeout: f.timeout,
 	}
 	var progressMu sync.Mutex
 	progressShown := false
@@ -249,7 +257,7 @@ func (f *benchFlags) run(ctx context.Context, c *cli, args []string, set map[str
 // benchReport is the report, in the form --json prints.
 type benchReport struct {
 	Addr          string             `json:"addr"`
-	Requests      string             `json:"requests_sent"`
+	Requests      string             `json:"mix"` // what was sent: the --mix, or the --requests file
 	Conns         int                `json:"conns"`
 	Depth         int                `json:"depth"`
 	OneShot       bool               `json:"one_shot"`

@@ -106,7 +106,7 @@ func TestBenchRequestsFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := benchJSON(t, "-n", "1000", "-c", "3", "--requests", path, addr)
-	if rep["requests"] != 1000.0 || rep["errors_total"] != 0.0 || rep["requests_sent"] != "2 frames of "+path {
+	if rep["requests"] != 1000.0 || rep["errors_total"] != 0.0 || rep["mix"] != "2 frames of "+path {
 		t.Errorf("report %v", rep)
 	}
 
@@ -165,6 +165,7 @@ func TestBenchFailures(t *testing.T) {
 		{[]string{"-n", "0"}, exitUsage, "invalid value 0 for flag -count"},
 		{[]string{"-d", "0"}, exitUsage, "invalid value 0s for flag -duration"},
 		{[]string{"--warmup", "-1s"}, exitUsage, "invalid value -1s for flag -warmup"},
+		{[]string{"--timeout", "0s"}, exitUsage, "invalid value 0s for flag -timeout"},
 		{[]string{"-d", "soon"}, exitUsage, `invalid value "soon" for flag -d`},
 		{[]string{"--requests", filepath.Join(t.TempDir(), "none.bin")}, exitFailure, "no such file"},
 	} {

@@ -452,6 +452,7 @@ func TestUsage(t *testing.T) {
 		{args: []string{"send", "a", "b", "c"}, code: exitUsage, stderr: "got 3 arguments"},
 		{args: []string{"send", "search", "morpheus", "-v"}, code: exitUsage, stderr: `flags must come before ACTION; got "-v" after it`},
 		{args: []string{"send", "--addr", "nope", "search", "x"}, code: exitUsage, stderr: `invalid value "nope" for flag -addr`},
+		{args: []string{"send", "--timeout", "-1s", "search", "x"}, code: exitUsage, stderr: `invalid value -1s for flag -timeout`},
 		{args: []string{"version", "x"}, code: exitUsage, stderr: "router version: takes no arguments"},
 		{args: []string{"help", "bogus"}, code: exitUsage, stderr: "router help: unknown command \"bogus\""},
 		{args: []string{"help", "a", "b", "c"}, code: exitUsage, stderr: "router help: want at most a command and a subcommand"},

@@ -129,6 +129,9 @@ func (f *sendFlags) run(ctx context.Context, c *cli, args []string) error {
 	if _, _, err := core.ParseAddr(f.addr); err != nil {
 		return usagef("send", "invalid value %q for flag -addr: %s", f.addr, strings.TrimPrefix(err.Error(), "core: "))
 	}
+	if f.timeout < 0 {
+		return usagef("send", "invalid value %s for flag -timeout: want 0 (none) or more", f.timeout)
+	}
 	req, err := newRequest(args[0], args[1], f.forceJSON)
 	if err != nil {
 		return err

@@ -10,10 +10,12 @@
 package loadgen
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"slices"
@@ -56,10 +58,19 @@ type Options struct {
 	// Depth 1) and closes it after the answers, like the tutorial's
 	// app-client.
 	OneShot bool
+	// Timeout bounds each batch's round trip, and each connection
+	// attempt: a batch not answered in time counts as a KindTimeout error
+	// and its connection is closed (and opened again). A run thus lasts
+	// at most Duration and the warmup, plus Timeout. Zero means
+	// DefaultTimeout.
+	Timeout time.Duration
 	// Progress, if set, is called about every 500ms while the run lasts,
 	// from a goroutine of its own.
 	Progress func(Progress)
 }
+
+// DefaultTimeout is the Timeout of Options that set none.
+const DefaultTimeout = 10 * time.Second
 
 // Progress is a snapshot of a running run.
 type Progress struct {
@@ -114,12 +125,16 @@ func (r Result) ErrorCount() int64 {
 	return n
 }
 
-// Quantile returns the q-quantile (0..1) of the batch round trips.
+// Quantile returns the q-quantile (0..1) of the batch round trips, by
+// the nearest rank: the smallest round trip that at least q of them do
+// not exceed.
 func (r Result) Quantile(q float64) time.Duration {
-	if len(r.Latencies) == 0 {
+	n := len(r.Latencies)
+	if n == 0 {
 		return 0
 	}
-	return r.Latencies[min(len(r.Latencies)-1, int(q*float64(len(r.Latencies))))]
+	i := int(math.Ceil(q*float64(n))) - 1
+	return r.Latencies[min(max(i, 0), n-1)]
 }
 
 // ErrNoConnection is returned, wrapped, when not one connection could be
@@ -186,6 +201,7 @@ type run struct {
 	limit    bool      // left counts down
 	measure  time.Time // end of the warmup
 	deadline time.Time // zero for none
+	timeout  time.Duration
 }
 
 // Run sends the load and waits for every answer. Connections are opened
@@ -203,7 +219,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if len(mix) == 0 {
 		mix = [][]byte{o.Request}
 	}
-	r := &run{o: o, network: network, address: address, depth: depth, nmix: len(mix)}
+	r := &run{o: o, network: network, address: address, depth: depth, nmix: len(mix), timeout: cmp.Or(o.Timeout, DefaultTimeout)}
 	for i := 0; i < len(mix)+depth; i++ {
 		r.offs = append(r.offs, len(r.ring))
 		r.ring = append(r.ring, mix[i%len(mix)]...)
@@ -330,7 +346,7 @@ func (r *run) snapshot(ws []worker, start, now time.Time) Progress {
 }
 
 func (r *run) dial(ctx context.Context) (net.Conn, error) {
-	var d net.Dialer
+	d := net.Dialer{Timeout: r.timeout}
 	return d.DialContext(ctx, r.network, r.address)
 }
 
@@ -398,6 +414,12 @@ func (r *run) drive(ctx context.Context, w *worker, c net.Conn, pos int) {
 			d.Reset()
 			watch()
 		}
+		// The batch's deadline; the end of ctx sets one in the past
+		// (watch), which this must not undo.
+		c.SetDeadline(t0.Add(r.timeout))
+		if ctx.Err() != nil {
+			return
+		}
 		answered, errAnswers, recv, kind, err := exchange(c, &d, batch, depth, buf)
 		if counted {
 			w.sent.Add(int64(len(batch)))
@@ -422,7 +444,9 @@ func (r *run) drive(ctx context.Context, w *worker, c net.Conn, pos int) {
 // exchange writes batch, depth requests, and reads their answers. It
 // returns how many it read, the error answers' errors (only the first is
 // kept, with the count as length), the bytes read, and a failure with its
-// kind.
+// kind. Bytes beyond the depth-th answer are a KindInvalid failure: the
+// server answered more than it was asked, and the answers that follow
+// could no longer be told apart.
 func exchange(c net.Conn, d *core.Decoder, batch []byte, depth int, buf []byte) (answered int, errAnswers []error, recv int, kind string, err error) {
 	if _, err := c.Write(batch); err != nil {
 		return 0, nil, 0, ioKind(err), err
@@ -440,6 +464,9 @@ func exchange(c net.Conn, d *core.Decoder, batch []byte, depth int, buf []byte) 
 			if m == nil {
 				break
 			}
+			if answered == depth {
+				return answered, errAnswers, recv, KindInvalid, fmt.Errorf("more answers than the %d requests sent", depth)
+			}
 			if aerr := core.AnswerError(m); aerr != nil {
 				if errAnswers == nil {
 					errAnswers = []error{aerr}
@@ -448,6 +475,9 @@ func exchange(c net.Conn, d *core.Decoder, batch []byte, depth int, buf []byte) 
 				}
 			}
 			answered++
+		}
+		if answered == depth && d.Partial() {
+			return answered, errAnswers, recv, KindInvalid, fmt.Errorf("more answers than the %d requests sent", depth)
 		}
 		if rerr != nil && answered < depth {
 			if errors.Is(rerr, io.EOF) {
