@@ -114,6 +114,8 @@ func testPlugin(name string) *plugins.Plugin {
 		return &plugins.Plugin{Name: "multi", Handlers: []plugins.HandlerSpec{
 			{Name: "a", Handler: h("a")}, {Name: "b", Handler: h("b")},
 		}}
+	case "innermux": // a handler that is a Mux of its own, with no route
+		return &plugins.Plugin{Name: "innermux", Handlers: []plugins.HandlerSpec{{Name: "inner", Handler: &core.Mux{}}}}
 	case "slow":
 		return &plugins.Plugin{Name: "slow", Handlers: []plugins.HandlerSpec{{
 			Name: "slow",

@@ -175,3 +175,37 @@ metrics: {listen: "127.0.0.1:0", path: "/m/{x"}
 		t.Error("a path other than the metrics path was served")
 	}
 }
+
+// A route whose handler answers core.ErrNoRoute (a Mux of its own) counts
+// an error of its route; only a request no route of the router's table
+// takes counts as no_route. Once each, not both.
+func TestMetricsNoRouteCountedOnce(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Load(writeFile(t, dir, "r.yaml", `
+listen: ["127.0.0.1:0"]
+plugins: {innermux: {cmd: inprocess}}
+routes: [{action: inner, plugin: innermux}]
+metrics: {listen: "127.0.0.1:0"}
+`), config.LoadOptions{Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, cfg, inProcess(t, "innermux"))
+	for _, a := range []string{"inner", "other"} {
+		if _, err := tryAsk(addr(r, 0), action(a, nil)); err == nil || !strings.Contains(err.Error(), "no route") {
+			t.Fatalf("%s: %v, want a no-route error", a, err)
+		}
+	}
+	got, err := scrape.Get("http://" + r.MetricsAddr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]float64{
+		`router_requests_total{result="error",route="inner"}`: 1,
+		`router_requests_total{result="no_route",route=""}`:   1,
+	} {
+		if got[k] != want {
+			t.Errorf("%s = %v, want %v", k, got[k], want)
+		}
+	}
+}

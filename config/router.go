@@ -149,10 +149,21 @@ func (d dispatcher) Handle(ctx context.Context, req *core.Message) (*core.Messag
 	g, n := d.r.acquire(req)
 	defer n.Add(-1)
 	ans, err := g.mux.Handle(ctx, req)
-	if m := d.r.metrics; m != nil && err != nil && errors.Is(err, core.ErrNoRoute) {
+	if m := d.r.metrics; m != nil && unrouted(g, req, err) {
 		m.NoRoute(1)
 	}
 	return ans, err
+}
+
+// unrouted reports whether err says that no route of g's table took req
+// (and not a route's handler, a Mux of its own, which counts it as an
+// error of its route).
+func unrouted(g *generation, req *core.Message, err error) bool {
+	if err == nil || !errors.Is(err, core.ErrNoRoute) {
+		return false
+	}
+	_, ok, _ := g.mux.Match(req)
+	return !ok
 }
 
 func (d dispatcher) HandleBatch(ctx context.Context, reqs, answers []*core.Message, errs []error) {
@@ -162,14 +173,14 @@ func (d dispatcher) HandleBatch(ctx context.Context, reqs, answers []*core.Messa
 	if m := d.r.metrics; m != nil {
 		// The requests no route matched never reach an instrumented
 		// handler.
-		unrouted := 0
-		for _, err := range errs[:len(reqs)] {
-			if err != nil && errors.Is(err, core.ErrNoRoute) {
-				unrouted++
+		n := 0
+		for i, err := range errs[:len(reqs)] {
+			if unrouted(g, reqs[i], err) {
+				n++
 			}
 		}
-		if unrouted > 0 {
-			m.NoRoute(unrouted)
+		if n > 0 {
+			m.NoRoute(n)
 		}
 	}
 }
