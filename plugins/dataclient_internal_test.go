@@ -97,14 +97,7 @@ func TestDataClientClosedByRouter(t *testing.T) {
 // of its frame, and the cancel that follows, go out once the plugin reads
 // again, the stream intact.
 func TestDataClientWriteBoundedByContext(t *testing.T) {
-	pipes, err := newDataPipes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pipes.closeChild()
-	c := newDataClient(pipes.conn, "test", -1, hclog.NewNullLogger(), nil)
-	defer c.close()
-	h := &remoteHandler{name: "x", nameJSON: []byte(`"x"`)}
+	c, pipes, h := pipeDataClient(t)
 	big := core.NewBinary("x", make([]byte, 256<<10)) // 4 times what a pipe holds
 	errs := make([]error, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -154,18 +147,28 @@ func TestDataClientWriteBoundedByContext(t *testing.T) {
 // its data path with an error that says so (not that the router closed
 // it on purpose).
 func TestDataClientWriteTimeoutSaysWhy(t *testing.T) {
-	pipes, err := newDataPipes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pipes.closeChild()
-	c := newDataClient(pipes.conn, "test", -1, hclog.NewNullLogger(), nil)
-	defer c.close()
+	c, _, h := pipeDataClient(t)
 	c.w.timeout = 200 * time.Millisecond // nothing has written yet
-	h := &remoteHandler{name: "x", nameJSON: []byte(`"x"`)}
 	errs := make([]error, 1)
 	c.do(context.Background(), h, []*core.Message{core.NewBinary("x", make([]byte, 256<<10))}, make([]*core.Message, 1), errs)
 	if !errors.Is(errs[0], ErrExited) || !strings.Contains(errs[0].Error(), "the plugin read none of its requests for 200ms") {
 		t.Errorf("error %v, want one saying the plugin read none of its requests", errs[0])
 	}
+}
+
+// pipeDataClient returns a data client over fresh pipes whose plugin end
+// nobody reads unless the test does, and a handler to call through it;
+// all closed when the test ends.
+func pipeDataClient(t *testing.T) (*dataClient, *dataPipes, *remoteHandler) {
+	t.Helper()
+	pipes, err := newDataPipes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newDataClient(pipes.conn, "test", -1, hclog.NewNullLogger(), nil)
+	t.Cleanup(func() {
+		c.close()
+		pipes.closeChild()
+	})
+	return c, pipes, &remoteHandler{name: "x", nameJSON: []byte(`"x"`)}
 }
