@@ -656,6 +656,13 @@ listen: [{addr: "127.0.0.1:0", tls: {cert: `+bad+`, key: `+bad+`}}]
 	}
 	assertLines(t, err, dir,
 		`DIR/r.yaml: listen[0].tls: cannot load certificate "DIR/bad.pem" and key "DIR/bad.pem": failed to find any PEM data in certificate input (want a PEM certificate and its PEM private key)`)
+
+	// Nor is anything but a regular file read: /dev/zero never ends.
+	_, err = config.Load(writeFile(t, dir, "z.yaml", `
+listen: [{addr: "127.0.0.1:0", tls: {cert: /dev/zero, key: `+bad+`}}]
+`), config.LoadOptions{Environ: []string{}})
+	assertLines(t, err, dir,
+		`DIR/z.yaml: listen[0].tls.cert: "/dev/zero" is not a regular file (want a PEM certificate file)`)
 }
 
 // Errors gives each problem with its parts.

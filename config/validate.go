@@ -158,8 +158,18 @@ func (v *validator) file(key, path, what string) {
 		v.fail(ErrValue, key, fmt.Sprintf("cannot read %q: %s", path, reason), what)
 	case fi.IsDir():
 		v.fail(ErrValue, key, fmt.Sprintf("%q is a directory", path), what)
+	case !fi.Mode().IsRegular():
+		// A device or a pipe could be read for ever (/dev/zero, a FIFO
+		// nobody writes), now that validation loads the files.
+		v.fail(ErrValue, key, fmt.Sprintf("%q is not a regular file", path), what)
+	case fi.Size() > maxPEMFile:
+		v.fail(ErrValue, key, fmt.Sprintf("%q is %d bytes, too large for a PEM file", path, fi.Size()), what)
 	}
 }
+
+// maxPEMFile bounds the TLS files validation reads: a certificate chain or
+// a bundle of CAs is a few kilobytes, seldom more than a few hundred.
+const maxPEMFile = 16 << 20
 
 func (v *validator) plugins() {
 	c := v.c
