@@ -133,7 +133,9 @@ func (r Result) Quantile(q float64) time.Duration {
 	if n == 0 {
 		return 0
 	}
-	i := int(math.Ceil(q*float64(n))) - 1
+	// Less a hair: q*n may come out a rounding error above a whole
+	// number (0.07*100 is 7.000000000000001).
+	i := int(math.Ceil(q*float64(n)-1e-9)) - 1
 	return r.Latencies[min(max(i, 0), n-1)]
 }
 

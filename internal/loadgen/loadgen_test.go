@@ -29,6 +29,7 @@ func TestQuantile(t *testing.T) {
 		{100, 0.99, 99 * time.Millisecond},
 		{1000, 0.999, 999 * time.Millisecond},
 		{1000, 1, 1000 * time.Millisecond},
+		{100, 0.07, 7 * time.Millisecond}, // 0.07*100 is 7.000000000000001
 		{3, 0, time.Millisecond},
 		{1, 0.99, time.Millisecond},
 		{0, 0.5, 0},
