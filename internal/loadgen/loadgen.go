@@ -422,73 +422,92 @@ func (r *run) drive(ctx context.Context, w *worker, c net.Conn, pos int) {
 		if ctx.Err() != nil {
 			return
 		}
-		answered, errAnswers, recv, kind, err := exchange(c, &d, batch, depth, buf)
+		ex := exchange(c, &d, batch, depth, buf)
 		if counted {
-			w.sent.Add(int64(len(batch)))
-			w.received.Add(int64(recv))
-			w.requests.Add(int64(answered))
-			for range errAnswers {
-				w.fail(KindAnswer, errAnswers[0])
+			w.sent.Add(int64(ex.sent))
+			w.received.Add(int64(ex.recv))
+			w.requests.Add(int64(ex.answered))
+			for range ex.errAnswers {
+				w.fail(KindAnswer, ex.errAnswers[0])
 			}
-			if err != nil && ctx.Err() == nil {
-				w.fail(kind, err)
+			if ex.err != nil && ctx.Err() == nil {
+				w.fail(ex.kind, ex.err)
 			}
-			if err == nil {
+			if ex.err == nil {
 				w.lat = append(w.lat, time.Since(t0))
 			}
 		}
-		if err != nil || r.o.OneShot {
+		if ex.err != nil || r.o.OneShot {
 			closeConn()
 		}
 	}
 }
 
-// exchange writes batch, depth requests, and reads their answers. It
-// returns how many it read, the error answers' errors (only the first is
-// kept, with the count as length), the bytes read, and a failure with its
-// kind. Bytes beyond the depth-th answer are a KindInvalid failure: the
-// server answered more than it was asked, and the answers that follow
-// could no longer be told apart.
-func exchange(c net.Conn, d *core.Decoder, batch []byte, depth int, buf []byte) (answered int, errAnswers []error, recv int, kind string, err error) {
-	if _, err := c.Write(batch); err != nil {
-		return 0, nil, 0, ioKind(err), err
+// exchanged is what one exchange did: the bytes written and read, the
+// answers read, the error answers' errors (only the first is kept, with
+// the count as length), and a failure with its kind.
+type exchanged struct {
+	sent, recv, answered int
+	errAnswers           []error
+	kind                 string
+	err                  error
+}
+
+// errSurplus: the server answered more than it was asked.
+var errSurplus = errors.New("more answers than requests sent")
+
+// failed returns ex with the failure err of kind.
+func (ex *exchanged) failed(kind string, err error) exchanged {
+	ex.kind, ex.err = kind, err
+	return *ex
+}
+
+// exchange writes batch, depth requests, and reads their answers. Bytes
+// beyond the depth-th answer are a KindInvalid failure: the server
+// answered more than it was asked, and the answers that follow could no
+// longer be told apart.
+func exchange(c net.Conn, d *core.Decoder, batch []byte, depth int, buf []byte) (ex exchanged) {
+	n, err := c.Write(batch)
+	ex.sent = n
+	if err != nil {
+		return ex.failed(ioKind(err), err)
 	}
-	for answered < depth {
+	for ex.answered < depth {
 		n, rerr := c.Read(buf)
-		recv += n
+		ex.recv += n
 		p := buf[:n]
 		for len(p) > 0 {
 			k, m, derr := d.Decode(p)
 			p = p[k:]
 			if derr != nil {
-				return answered, errAnswers, recv, KindInvalid, fmt.Errorf("invalid answer: %w", derr)
+				return ex.failed(KindInvalid, fmt.Errorf("invalid answer: %w", derr))
 			}
 			if m == nil {
 				break
 			}
-			if answered == depth {
-				return answered, errAnswers, recv, KindInvalid, fmt.Errorf("more answers than the %d requests sent", depth)
+			if ex.answered == depth {
+				return ex.failed(KindInvalid, errSurplus)
 			}
 			if aerr := core.AnswerError(m); aerr != nil {
-				if errAnswers == nil {
-					errAnswers = []error{aerr}
+				if ex.errAnswers == nil {
+					ex.errAnswers = []error{aerr}
 				} else {
-					errAnswers = append(errAnswers, errAnswers[0])
+					ex.errAnswers = append(ex.errAnswers, ex.errAnswers[0])
 				}
 			}
-			answered++
+			ex.answered++
 		}
-		if answered == depth && d.Partial() {
-			return answered, errAnswers, recv, KindInvalid, fmt.Errorf("more answers than the %d requests sent", depth)
+		if ex.answered == depth && d.Partial() {
+			return ex.failed(KindInvalid, errSurplus)
 		}
-		if rerr != nil && answered < depth {
+		if rerr != nil && ex.answered < depth {
 			if errors.Is(rerr, io.EOF) {
-				return answered, errAnswers, recv, KindClosed, fmt.Errorf("connection closed after %d of %d answers", answered, depth)
+				return ex.failed(KindClosed, fmt.Errorf("connection closed after %d of %d answers", ex.answered, depth))
 			}
-			return answered, errAnswers, recv, ioKind(rerr), rerr
+			return ex.failed(ioKind(rerr), rerr)
 		}
 	}
-	return answered, errAnswers, recv, "", nil
+	return ex
 }
 
 func ioKind(err error) string {
