@@ -1,0 +1,208 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// handleFramed decodes, dispatches and answers every message in p, in
+// batches of the messages one read delivered. It returns non-nil when the
+// connection must close.
+func (c *conn) handleFramed(p []byte) error {
+	c.s.stats.bytesRead.Add(uint64(len(p)))
+	for len(p) > 0 {
+		batch := c.batch[:0]
+		closeAfter := false
+		var frameErr error
+		for len(p) > 0 && len(batch) < maxBatch {
+			if len(c.msgs) == len(batch) {
+				c.msgs = append(c.msgs, new(Message))
+			}
+			m := c.msgs[len(batch)]
+			k, ok, err := c.dec.DecodeTo(m, p)
+			p = p[k:]
+			if err != nil {
+				frameErr = err
+				break
+			}
+			if !ok {
+				break
+			}
+			// The next message's read timeout runs from its own first
+			// bytes, not from those of this one.
+			c.partialSince = time.Time{}
+			batch = append(batch, m)
+			if m.WantsClose() {
+				closeAfter = true // what follows is not answered
+				break
+			}
+		}
+		c.batch = batch
+		if len(batch) > 0 {
+			c.dispatch(batch)
+			debug := c.log.IsDebug()
+			for i, m := range batch {
+				ans := c.answers[i]
+				err := c.errs[i]
+				if err != nil {
+					ans = NewError(err.Error())
+				}
+				id := c.ids[i]
+				if debug {
+					c.logRequest(m, id, err)
+				}
+				if id.Key != "" && !hasHeader(ans, id.Key) {
+					c.wbuf = c.appendAnswer(c.wbuf, ans, id)
+				} else {
+					c.wbuf = c.appendAnswer(c.wbuf, ans)
+				}
+			}
+			clear(c.answers)
+			clear(c.errs)
+		}
+		if frameErr != nil {
+			c.s.stats.invalidFrames.Add(1)
+			c.log.Warn("invalid frame; closing connection", "error", frameErr)
+			c.wbuf = c.appendAnswer(c.wbuf, NewError(frameErr.Error()))
+			c.flush()
+			return errLinger
+		}
+		if closeAfter {
+			if err := c.flush(); err != nil {
+				return err
+			}
+			return errLinger
+		}
+		if len(c.wbuf) >= flushThreshold {
+			if err := c.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return c.flush()
+}
+
+// appendAnswer encodes an answer with the extra headers, or an error
+// answer if it cannot be encoded: every request gets its answer, in
+// order. The error answer carries the extra headers if they fit, and
+// goes without them if they are what makes the header too large (a
+// request-id near the header limit, echoed into a header written with
+// more spaces than the client used).
+func (c *conn) appendAnswer(dst []byte, ans *Message, extra ...Header) []byte {
+	out, err := AppendFrameWith(dst, ans, extra...)
+	if err == nil {
+		return out
+	}
+	c.log.Error("cannot encode answer", "error", err)
+	e := NewError("cannot encode answer: " + err.Error())
+	if out, err := AppendFrameWith(dst, e, extra...); err == nil {
+		return out
+	}
+	out, _ = AppendFrameWith(dst, e)
+	return out
+}
+
+// logRequest writes the debug log line of one answered request.
+func (c *conn) logRequest(m *Message, id Header, err error) {
+	args := []any{"content_type", m.ContentType, "content_length", len(m.Content), "duration", time.Since(c.readAt)}
+	if id.Key != "" {
+		args = append(args, "request_id", jsonText(id.Value))
+	}
+	if err != nil {
+		args = append(args, "error", err)
+	}
+	c.log.Debug("request", args...)
+}
+
+func (c *conn) handleRaw(p []byte) error {
+	c.s.stats.bytesRead.Add(uint64(len(p)))
+	m := Message{ContentType: defaultContentType, ContentEncoding: EncodingBinary, Content: p}
+	ctx, rc := c.requestContext()
+	ans, err := handleSafe(ctx, c.raw, &m)
+	rc.end()
+	if err != nil {
+		c.logHandlerError(err, Header{})
+		c.log.Warn("raw handler failed; closing connection", "error", err)
+		return err
+	}
+	c.wbuf = append(c.wbuf, ans.Content...)
+	return c.flush()
+}
+
+// dispatch answers a batch into c.answers and c.errs.
+func (c *conn) dispatch(batch []*Message) {
+	c.answers = append(c.answers[:0], make([]*Message, len(batch))...)
+	c.errs = append(c.errs[:0], make([]error, len(batch))...)
+	c.ids = c.ids[:0]
+	for _, m := range batch {
+		id, _ := c.requestID(m)
+		c.ids = append(c.ids, id)
+	}
+	c.s.stats.requests.Add(uint64(len(batch)))
+	ctx, rc := c.requestContext()
+	defer rc.end()
+	// An error is said to be a timeout when the deadline had passed as
+	// its handler returned, or, for a batch handler (whose requests end
+	// together), when the deadline has passed and the error says so
+	// itself: a request of the batch that failed before another timed
+	// out keeps its own error.
+	if bh, ok := c.s.Handler.(BatchHandler); ok && len(batch) > 1 {
+		handleBatchSafe(ctx, bh, batch, c.answers, c.errs)
+		if ctx.Err() == context.DeadlineExceeded {
+			for i, err := range c.errs {
+				if err != nil && errors.Is(err, context.DeadlineExceeded) {
+					c.errs[i] = asTimeout(err)
+				}
+			}
+		}
+	} else {
+		for i, m := range batch {
+			c.answers[i], c.errs[i] = handleSafe(ctx, c.s.Handler, m)
+			if c.errs[i] != nil && ctx.Err() == context.DeadlineExceeded {
+				c.errs[i] = asTimeout(c.errs[i])
+			}
+		}
+	}
+	for i, err := range c.errs {
+		if err != nil {
+			c.logHandlerError(err, c.ids[i])
+		}
+	}
+}
+
+// asTimeout labels a handler's error as the handler timeout it is.
+func asTimeout(err error) error {
+	if errors.Is(err, ErrHandlerTimeout) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrHandlerTimeout, err)
+}
+
+func (c *conn) logHandlerError(err error, id Header) {
+	log := c.log
+	if id.Key != "" {
+		log = log.With("request_id", jsonText(id.Value))
+	}
+	var pe *panicError
+	if errors.As(err, &pe) {
+		log.Error("handler panicked", "panic", pe.value, "stack", string(pe.stack))
+		return
+	}
+	log.Debug("handler failed", "error", err)
+}
+
+// requestContext returns the context for the requests of the current
+// read: they share its deadline, counted from when they were read.
+//
+// The caller ends the context with rc.end() (rc may be nil): a release
+// func, as WithLazyDeadline returns, would cost an allocation per batch.
+func (c *conn) requestContext() (ctx context.Context, rc *reqCtx) {
+	t := orDuration(c.s.HandlerTimeout, DefaultHandlerTimeout)
+	if t <= 0 {
+		return c.s.baseCtx, nil
+	}
+	rc = &reqCtx{parent: c.s.baseCtx, deadline: c.readAt.Add(t)}
+	return rc, rc
+}
