@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -26,10 +25,61 @@ import (
 // more than the request here. When a request takes longer than slowBatch
 // (a slow or hung handler), a new goroutine takes over the rest of its
 // batch and the reading, so other requests, which may have come in the
-// same write from other clients, are held up by at most that long.
+// same write from other clients, are held up by at most that long; and
+// its handler is marked slow: from then on each of its requests runs in a
+// goroutine of its own as soon as it is read, so slow handlers run
+// concurrently with no start-up cadence (how many at once is bounded by
+// the router, see Config.MaxInFlight).
 type dataServer struct {
-	handlers map[string]core.Handler
+	handlers map[string]*servedHandler
 	log      hclog.Logger
+	// maxAnswer bounds an answer's content-length, as the router asked
+	// at start (envMaxAnswer); zero means no bound. A larger answer is
+	// that request's error: the router would not take it.
+	maxAnswer int64
+	panics    *panicLog
+}
+
+// servedHandler is a handler of the plugin and how fast it has been.
+type servedHandler struct {
+	name string
+	h    core.Handler
+	// slow is set once one of its requests has taken slowBatch or more;
+	// its requests then run each in a goroutine of its own. quick counts
+	// the requests in a row run that way in under quickRun; at
+	// quickRuns of them, it is no longer slow.
+	slow  atomic.Bool
+	quick atomic.Int32
+}
+
+// quickRun and quickRuns decide when a slow handler runs inline again:
+// requests that take this little cost more to hand to a goroutine than to
+// run in turn, and after this many of them in a row the handler is taken
+// to be fast again.
+const (
+	quickRun  = time.Millisecond
+	quickRuns = 64
+)
+
+// ran records that one of h's requests, run in a goroutine of its own,
+// took d.
+func (h *servedHandler) ran(d time.Duration) {
+	if d >= quickRun {
+		h.quick.Store(0)
+		return
+	}
+	if h.quick.Add(1) >= quickRuns {
+		h.quick.Store(0)
+		h.slow.Store(false)
+	}
+}
+
+func newDataServer(handlers map[string]core.Handler, log hclog.Logger, maxAnswer int64) *dataServer {
+	s := &dataServer{handlers: make(map[string]*servedHandler, len(handlers)), log: log, maxAnswer: maxAnswer, panics: newPanicLog(log)}
+	for name, h := range handlers {
+		s.handlers[name] = &servedHandler{name: name, h: h}
+	}
+	return s
 }
 
 // serve accepts the router's connection, and serves it. After the first
@@ -93,6 +143,9 @@ var readBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b 
 type work struct {
 	batch []*core.Message
 	next  atomic.Int32
+	// alone is set once a request of the batch runs in a goroutine of
+	// its own: the batch's messages then outlive the loop's turn.
+	alone atomic.Bool
 }
 
 // loop answers what is left of w, if any, then reads and answers batches
@@ -124,19 +177,11 @@ func (c *dataConn) loop(w *work) {
 		if l.armed.CompareAndSwap(false, true) {
 			l.watchdog.Reset(slowBatch)
 		}
-		for {
-			i := int(w.next.Add(1)) - 1
-			if i >= len(w.batch) {
-				break
-			}
-			l.state.Add(1) // odd: a request runs
-			c.answer(w.batch[i], l.out)
-			if v := l.state.Load(); v&takenOver != 0 || !l.state.CompareAndSwap(v, v+1) {
-				// Slow: another loop has the rest. The batch may still
-				// alias bp, so it is left to the garbage collector.
-				l.out.flush()
-				return
-			}
+		if !l.answerBatch(w) {
+			// Slow: another loop has the rest. The batch may still
+			// alias bp, so it is left to the garbage collector.
+			l.out.flush()
+			return
 		}
 		l.busy.Store(false)
 		// The timer is stopped, not left to run out: a process that
@@ -146,20 +191,71 @@ func (c *dataConn) loop(w *work) {
 			l.armed.Store(false)
 		}
 		l.out.flush() // the answers of a batch go out in one write
+		if w.alone.Load() {
+			// Requests of the batch still run, and their messages alias
+			// bp and msgs: the next read gets buffers of its own.
+			bp = readBufs.Get().(*[]byte)
+			msgs = nil
+		}
 		w = nil
 	}
+}
+
+// answerBatch answers the requests of w not yet claimed: those of a slow
+// handler each in a goroutine of its own, the others in turn. It reports
+// false if the watchdog took over the rest of w meanwhile.
+func (l *loopState) answerBatch(w *work) bool {
+	c := l.c
+	for {
+		i := int(w.next.Add(1)) - 1
+		if i >= len(w.batch) {
+			return true
+		}
+		m := w.batch[i]
+		h, err := c.s.handlerFor(m)
+		if h != nil && h.slow.Load() {
+			w.alone.Store(true)
+			go c.answerAlone(m, h)
+			continue
+		}
+		l.running.Store(h)
+		l.state.Add(1) // odd: a request runs
+		id, ok, ans, err := c.run(m, h, err)
+		if ok {
+			l.out.add(id, ans, err, c.s.log)
+		}
+		if v := l.state.Load(); v&takenOver != 0 || !l.state.CompareAndSwap(v, v+1) {
+			return false
+		}
+	}
+}
+
+// answerAlone answers m, for the slow handler h, in a goroutine of its
+// own; the answer is written as soon as it is ready.
+func (c *dataConn) answerAlone(m *core.Message, h *servedHandler) {
+	start := time.Now()
+	id, ok, ans, err := c.run(m, h, nil)
+	h.ran(time.Since(start))
+	if !ok {
+		return
+	}
+	c.w.add(context.Background(), true, func(dst []byte) ([]byte, error) {
+		return appendAnswer(dst, id, ans, err, c.s.log), nil
+	})
 }
 
 // loopState is what a loop shares with its watchdog. The watchdog runs
 // every slowBatch while the loop answers a batch (it is armed once per
 // batch, not per request); when it finds the same request running as at
-// its previous check, that request has taken at least slowBatch, and the
-// watchdog takes over the rest of the batch and the reading. A request is
-// thus given between one and two slowBatch before the others move on.
+// its previous check, that request has taken at least slowBatch: the
+// watchdog marks its handler slow and takes over the rest of the batch
+// and the reading. A request is thus given between one and two slowBatch
+// before the others move on.
 type loopState struct {
 	c        *dataConn
 	out      *pending
 	cur      atomic.Pointer[work]
+	running  atomic.Pointer[servedHandler] // the handler of the request that runs
 	watchdog *time.Timer
 	// state counts the loop's requests: it is odd while one runs, and has
 	// takenOver set once the watchdog has taken over. Whichever of the
@@ -176,6 +272,10 @@ const takenOver = 1 << 63
 func (l *loopState) check() {
 	v := l.state.Load()
 	if v&1 == 1 && v == l.seen.Load() && l.state.CompareAndSwap(v, v|takenOver) {
+		if h := l.running.Load(); h != nil {
+			h.quick.Store(0)
+			h.slow.Store(true)
+		}
 		l.out.flush() // what the loop answered before it got stuck
 		l.c.loop(l.cur.Load())
 		return
@@ -260,37 +360,45 @@ func (c *dataConn) readBatch(buf []byte, msgs []*core.Message) ([]*core.Message,
 	return batch, nil
 }
 
-// answer runs one request's handler and writes its answer.
-func (c *dataConn) answer(m *core.Message, out *pending) {
-	id, ok := uintHeader(m, hdrID)
+// run runs one request's handler h (or reports herr, the error of
+// finding it) and returns the request's router-id and its answer or
+// error; ok is false for a request without a router-id, which cannot be
+// answered.
+func (c *dataConn) run(m *core.Message, h *servedHandler, herr error) (id uint64, ok bool, ans *core.Message, err error) {
+	id, ok = uintHeader(m, hdrID)
 	if !ok {
 		c.s.log.Error("request without router-id from the router")
-		return
+		return 0, false, nil, nil
 	}
-	h, err := c.s.handlerFor(m)
-	var ans *core.Message
-	if err == nil {
-		var ctx context.Context
-		var cancel context.CancelFunc
-		if dl, ok := uintHeader(m, hdrDeadline); ok {
-			ctx, cancel = core.WithLazyDeadline(c.base, time.Unix(0, int64(dl)))
-		} else {
-			ctx, cancel = context.WithCancel(c.base)
-		}
-		c.mu.Lock()
-		c.inflight[id] = cancel
-		c.mu.Unlock()
-		stripRouterHeaders(m)
-		ans, err = handle(ctx, h, m, c.s.log)
-		c.mu.Lock()
-		delete(c.inflight, id)
-		c.mu.Unlock()
-		cancel()
+	if herr != nil {
+		return id, true, nil, herr
 	}
-	out.add(id, ans, err, c.s.log)
+	var ctx context.Context
+	var cancel context.CancelFunc
+	if dl, ok := uintHeader(m, hdrDeadline); ok {
+		ctx, cancel = core.WithLazyDeadline(c.base, time.Unix(0, int64(dl)))
+	} else {
+		ctx, cancel = context.WithCancel(c.base)
+	}
+	c.mu.Lock()
+	c.inflight[id] = cancel
+	c.mu.Unlock()
+	stripRouterHeaders(m)
+	ans, err = c.s.handle(ctx, h, m)
+	c.mu.Lock()
+	delete(c.inflight, id)
+	c.mu.Unlock()
+	cancel()
+	if err == nil && c.s.maxAnswer > 0 && int64(len(ans.Content)) > c.s.maxAnswer {
+		// The router would fail the whole data path on it: it is this
+		// request's error instead.
+		ans, err = nil, fmt.Errorf("%w: handler %q answered %d bytes of content, above the router's limit of %d (limits.max_content_length)",
+			ErrAnswerTooLarge, h.name, len(ans.Content), c.s.maxAnswer)
+	}
+	return id, true, ans, err
 }
 
-func (s *dataServer) handlerFor(m *core.Message) (core.Handler, error) {
+func (s *dataServer) handlerFor(m *core.Message) (*servedHandler, error) {
 	raw, ok := rawHeader(m, hdrHandler)
 	if !ok {
 		return nil, errors.New("plugin: request names no handler")
@@ -312,14 +420,14 @@ func (s *dataServer) handlerFor(m *core.Message) (core.Handler, error) {
 
 // handle calls h, turning a panic into an error: one bad request must not
 // take the whole plugin down.
-func handle(ctx context.Context, h core.Handler, req *core.Message, log hclog.Logger) (ans *core.Message, err error) {
+func (s *dataServer) handle(ctx context.Context, h *servedHandler, req *core.Message) (ans *core.Message, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			ans, err = nil, fmt.Errorf("%w: %v", core.ErrHandlerPanic, r)
-			log.Error("handler panicked", "panic", r, "stack", string(debug.Stack()))
+			s.panics.record(h.name, r)
 		}
 	}()
-	ans, err = h.Handle(ctx, req)
+	ans, err = h.h.Handle(ctx, req)
 	if ans == nil && err == nil {
 		err = core.ErrNoAnswer
 	}

@@ -37,10 +37,17 @@ var (
 	// ErrFailed: the plugin kept dying and hit its restart limit; its
 	// routes answer this until the next reload.
 	ErrFailed = errors.New("plugins: plugin failed")
+	// ErrBusy: the plugin had Config.MaxInFlight requests in flight
+	// until the request's deadline.
+	ErrBusy = errors.New("plugins: plugin busy")
 	// ErrStopped: the plugin has been shut down.
 	ErrStopped = errors.New("plugins: plugin stopped")
 	// ErrNoHandler: the plugin has no handler of that name.
 	ErrNoHandler = errors.New("plugins: no such handler")
+	// ErrAnswerTooLarge: a handler's answer is above the router's limit
+	// (Config.MaxAnswerLength). The plugin answers this error instead,
+	// and goes on serving.
+	ErrAnswerTooLarge = errors.New("plugins: answer above the router's limit")
 )
 
 // BuiltinPrefix marks a Cmd that names a handler built into the router:
@@ -56,6 +63,7 @@ const (
 	DefaultBackoff        = 100 * time.Millisecond
 	DefaultMaxBackoff     = 5 * time.Second
 	DefaultResetAfter     = time.Minute
+	DefaultMaxInFlight    = 1024
 )
 
 // Config says how to run one plugin. The zero value of every field but
@@ -90,12 +98,21 @@ type Config struct {
 	// Executable is the router executable that "builtin:" names run.
 	// Empty means this process's executable (os.Executable).
 	Executable string
+	// MaxInFlight bounds the requests sent to the plugin and not yet
+	// answered: more wait, in the order they came, until one of those
+	// ends or their deadline passes (ErrBusy). This is the plugin's
+	// backpressure; a plugin that is slow but alive is never killed for
+	// it. Zero means DefaultMaxInFlight; negative means no limit.
+	MaxInFlight int
 	// MaxAnswerLength bounds the content-length of the plugin's answers,
 	// as core.Decoder's MaxContentLength does: zero means
-	// core.DefaultMaxContentLength, negative means no limit. A larger
-	// answer fails the plugin's data connection (its requests in flight
-	// are answered ErrExited, saying so) and the plugin is restarted:
-	// the router never buffers more than the limit.
+	// core.DefaultMaxContentLength, negative means no limit. The plugin
+	// is told the limit when it starts, and a plugin built with this
+	// package answers ErrAnswerTooLarge for that request instead of a
+	// larger answer. A plugin that sends one anyway breaks the data
+	// protocol: its data connection fails (its requests in flight are
+	// answered ErrExited, saying so) and it is restarted, since the
+	// router never buffers more than the limit.
 	MaxAnswerLength int64
 }
 
@@ -142,10 +159,11 @@ type Process struct {
 	mu       sync.Mutex
 	info     Info
 	closing  bool
-	failErr  error  // set once the restart limit is hit
-	restarts int    // deaths in a row, for the restart limit
-	started  uint64 // restarts begun since Start, for metrics
-	inflight int
+	failErr  error         // set once the restart limit is hit
+	restarts int           // deaths in a row, for the restart limit
+	started  uint64        // restarts begun since Start, for metrics
+	inflight int           // requests admitted (see admit.go)
+	waiters  []*slotWait   // requests waiting for room under MaxInFlight, in order
 	idle     *sync.Cond    // signalled when inflight drops to 0
 	changed  chan struct{} // closed, and replaced, when cur, failErr or closing change
 	stop     chan struct{}
@@ -255,7 +273,8 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 	cmd := exec.Command(p.path, p.args...)
 	cmd.Env = append(os.Environ(), p.cfg.Env...)
 	cmd.Env = append(cmd.Env, "PLUGIN_CLIENT_CERT="+string(mtls.certPEM), envTLSFD+"=3",
-		fmt.Sprintf("%s=%d,%d", envDataFDs, childRequestsFD, childAnswersFD))
+		fmt.Sprintf("%s=%d,%d", envDataFDs, childRequestsFD, childAnswersFD),
+		fmt.Sprintf("%s=%d", envMaxAnswer, p.maxAnswer()))
 	// Descriptors 3, childRequestsFD and childAnswersFD in the child.
 	cmd.ExtraFiles = []*os.File{identity, pipes.child[0], pipes.child[1]}
 	setParentDeathSignal(cmd)
@@ -334,6 +353,19 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 	return inst, info, nil
 }
 
+// maxAnswer is the limit of the plugin's answers' content-length, as its
+// data path applies it: 0 for none.
+func (p *Process) maxAnswer() int64 {
+	switch n := p.cfg.MaxAnswerLength; {
+	case n == 0:
+		return core.DefaultMaxContentLength
+	case n < 0:
+		return 0
+	default:
+		return n
+	}
+}
+
 // ShortError returns an error of Start in one line, without the plugin's
 // name and path, for a caller that names them itself: go-plugin explains a
 // failed handshake over several lines, of which the first says what
@@ -393,48 +425,10 @@ func (p *Process) Handler(name string) (core.Handler, error) {
 	return nil, fmt.Errorf("%w: plugin %q (%s) has no handler %q", ErrNoHandler, p.cfg.Name, p.path, name)
 }
 
-// enter counts a request in. While the plugin restarts, it waits for
-// the new process, until ctx ends: a request that comes then is answered
-// late rather than failed.
-func (p *Process) enter(ctx context.Context) (*instance, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for {
-		if p.closing {
-			return nil, fmt.Errorf("%w: %q", ErrStopped, p.cfg.Name)
-		}
-		if p.failErr != nil {
-			return nil, p.failErr
-		}
-		if inst := p.cur.Load(); inst != nil {
-			p.inflight++
-			return inst, nil
-		}
-		changed := p.changed
-		p.mu.Unlock()
-		select {
-		case <-changed:
-			p.mu.Lock()
-		case <-ctx.Done():
-			p.mu.Lock()
-			return nil, fmt.Errorf("%w: %q: %w", ErrRestarting, p.cfg.Name, context.Cause(ctx))
-		}
-	}
-}
-
 // changedLocked wakes the requests that wait in enter.
 func (p *Process) changedLocked() {
 	close(p.changed)
 	p.changed = make(chan struct{})
-}
-
-func (p *Process) leave() {
-	p.mu.Lock()
-	p.inflight--
-	if p.inflight == 0 {
-		p.idle.Broadcast()
-	}
-	p.mu.Unlock()
 }
 
 // crashed handles the death of inst: its requests in flight have been
@@ -680,13 +674,13 @@ func (h *remoteHandler) Handle(ctx context.Context, req *core.Message) (*core.Me
 }
 
 func (h *remoteHandler) HandleBatch(ctx context.Context, reqs, answers []*core.Message, errs []error) {
-	inst, err := h.p.enter(ctx)
+	inst, err := h.p.enter(ctx, len(reqs))
 	if err != nil {
 		for i := range errs {
 			errs[i] = err
 		}
 		return
 	}
-	defer h.p.leave()
+	defer h.p.leave(len(reqs))
 	inst.data.do(ctx, h, reqs, answers, errs)
 }

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -182,7 +183,7 @@ func newPluginServer(p *Plugin, log hclog.Logger) (*pluginServer, error) {
 		}
 		s.handlers[h.Name] = h.Handler
 	}
-	s.data = &dataServer{handlers: s.handlers, log: log.Named("data")}
+	s.data = newDataServer(s.handlers, log.Named("data"), maxAnswerFromEnv(log))
 	// The data path: the pipes the router passed (see pipeconn.go), or
 	// else a socket in a directory only this user can enter, unlinked
 	// once the router has connected.
@@ -289,6 +290,25 @@ func (p *Plugin) Initialize(ctx context.Context, settings map[string]any) error 
 		}
 	}
 	return nil
+}
+
+// envMaxAnswer names the variable by which the router tells a plugin the
+// largest answer content it takes, in bytes (Config.MaxAnswerLength);
+// absent or 0, there is no limit.
+const envMaxAnswer = "ROUTER_PLUGIN_MAX_ANSWER"
+
+// maxAnswerFromEnv returns the limit envMaxAnswer gives, or 0.
+func maxAnswerFromEnv(log hclog.Logger) int64 {
+	v := os.Getenv(envMaxAnswer)
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		log.Warn("ignoring an invalid answer limit from the router", "variable", envMaxAnswer, "value", v)
+		return 0
+	}
+	return n
 }
 
 // grpcPlugin binds the control service to go-plugin, on both sides.

@@ -72,3 +72,23 @@ func (p *Process) Abandoned() (abandoned, finished uint64) {
 	}
 	return inst.data.abandonment()
 }
+
+// InFlight returns how many requests the plugin has been sent, or is
+// being sent, and has not answered; at most Config.MaxInFlight.
+func (p *Process) InFlight() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.inflight
+}
+
+// Waiting returns how many requests wait for room under
+// Config.MaxInFlight.
+func (p *Process) Waiting() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, w := range p.waiters {
+		n += w.n
+	}
+	return n
+}
