@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 // handleFramed decodes, dispatches and answers every message in p, in
@@ -64,7 +66,7 @@ func (c *conn) handleFramed(p []byte) error {
 		}
 		if frameErr != nil {
 			c.s.stats.invalidFrames.Add(1)
-			c.log.Warn("invalid frame; closing connection", "error", frameErr)
+			c.s.logs.log(c.log, hclog.Warn, "invalid-frame", "invalid frame; closing connection", "error", frameErr)
 			c.wbuf = c.appendAnswer(c.wbuf, NewError(frameErr.Error()))
 			c.flush()
 			return errLinger
@@ -95,7 +97,7 @@ func (c *conn) appendAnswer(dst []byte, ans *Message, extra ...Header) []byte {
 	if err == nil {
 		return out
 	}
-	c.log.Error("cannot encode answer", "error", err)
+	c.s.logs.log(c.log, hclog.Error, "encode", "cannot encode answer", "error", err)
 	e := NewError("cannot encode answer: " + err.Error())
 	if out, err := AppendFrameWith(dst, e, extra...); err == nil {
 		return out
@@ -124,7 +126,7 @@ func (c *conn) handleRaw(p []byte) error {
 	rc.end()
 	if err != nil {
 		c.logHandlerError(err, Header{})
-		c.log.Warn("raw handler failed; closing connection", "error", err)
+		c.s.logs.log(c.log, hclog.Warn, "raw-failed", "raw handler failed; closing connection", "error", err)
 		return err
 	}
 	c.wbuf = append(c.wbuf, ans.Content...)
@@ -187,7 +189,17 @@ func (c *conn) logHandlerError(err error, id Header) {
 	}
 	var pe *panicError
 	if errors.As(err, &pe) {
-		log.Error("handler panicked", "panic", pe.value, "stack", string(pe.stack))
+		// A stack trace per panic would let a client that makes a
+		// handler panic fill the disk: one per panic site and second,
+		// with the count of the others.
+		const msg = "handler panicked"
+		if ok, n := c.s.logs.allow("panic "+panicSite(pe.stack), hclog.Error, msg); ok {
+			args := []any{"panic", pe.value, "stack", string(pe.stack)}
+			if n > 0 {
+				args = append(args, "suppressed", n)
+			}
+			log.Error(msg, args...)
+		}
 		return
 	}
 	log.Debug("handler failed", "error", err)

@@ -106,7 +106,8 @@ type Server struct {
 	log       hclog.Logger
 	ids       *idGenerator
 	stats     counters
-	poll      *poller // the poll loop (Linux), started by the first connection it serves
+	logs      logSampler // the log lines clients cause
+	poll      *poller    // the poll loop (Linux), started by the first connection it serves
 
 	testHookDrainRead func()      // tests only: run by drainRead before it reads
 	testHookPark      func(*conn) // tests only: run by the poll loop as it parks a connection
@@ -237,7 +238,7 @@ func (s *Server) startConn(nc net.Conn, raw Handler) {
 		s.wg.Add(1)
 		s.mu.Unlock()
 		s.stats.connsRejected.Add(1)
-		s.log.Warn("connection refused: limit reached", "remote", nc.RemoteAddr().String(), "limit", max)
+		s.logs.log(s.log, hclog.Warn, "conn-limit", "connection refused: limit reached", "remote", nc.RemoteAddr().String(), "limit", max)
 		go func() {
 			defer s.wg.Done()
 			reject(nc, fmt.Errorf("%w: limit is %d", ErrTooManyConnections, max), raw != nil)
@@ -293,6 +294,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.wg.Wait()
 		close(done)
 	}()
+	defer s.logs.flush(s.log)
 	select {
 	case <-done:
 		return nil
@@ -315,6 +317,7 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.pollWake()
 	s.cancel()
+	s.logs.flush(s.log)
 	return nil
 }
 
