@@ -1,6 +1,7 @@
 package core
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -56,6 +57,11 @@ func (c *conn) serve() {
 	defer s.removeConn(c)
 	c.log = s.log.With("remote", c.nc.RemoteAddr().String())
 	c.log.Trace("connection opened")
+	if err := c.handshake(); err != nil {
+		c.log.Debug("TLS handshake failed", "error", err)
+		c.nc.Close()
+		return
+	}
 	buf := make([]byte, readBufferSize)
 	closeErr := c.loop(buf)
 	switch {
@@ -67,6 +73,41 @@ func (c *conn) serve() {
 		c.nc.Close()
 	}
 	c.log.Trace("connection closed")
+}
+
+// handshake completes the TLS handshake of a TLS connection, within the
+// read timeout (or, if there is none, the idle timeout). Left to the
+// first Read, it would run under the idle deadline that read sets, and a
+// client that sent part of a ClientHello would hold the connection for
+// the idle timeout. Shutdown and Close end a handshake in progress: the
+// connection has no request yet.
+func (c *conn) handshake() error {
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	t := orDuration(c.s.ReadTimeout, DefaultReadTimeout)
+	if t <= 0 {
+		t = orDuration(c.s.IdleTimeout, DefaultIdleTimeout)
+	}
+	// Under mu, as read sets its deadline: a Shutdown's wake comes after
+	// and ends the handshake, or has come before and is seen here.
+	c.mu.Lock()
+	if c.s.closing.Load() {
+		c.mu.Unlock()
+		return ErrServerClosed
+	}
+	if t > 0 {
+		tc.SetDeadline(time.Now().Add(t))
+	}
+	c.mu.Unlock()
+	if err := tc.Handshake(); err != nil {
+		return err
+	}
+	// read and flush set the deadlines from here on; a wake that this
+	// clears is not lost, as read looks at closing itself.
+	tc.SetDeadline(time.Time{})
+	return nil
 }
 
 // errLinger asks serve to close after letting the client read what was
