@@ -9,7 +9,7 @@ import (
 // Start and Reload is an *Error, or several joined with errors.Join, and
 // each wraps one of these: test for them with errors.Is. (A reload that
 // is in force without a listener wraps the listener's *Error in
-// ErrReloadIncomplete.)
+// ErrReloadIncomplete.) A warning of Config.Warnings is an *Error too.
 var (
 	// ErrFile: the file cannot be read, or its name has no known
 	// extension.
@@ -29,6 +29,13 @@ var (
 	// or can never match because of an earlier route, or names an action
 	// or content-type its handler does not declare.
 	ErrRoute = errors.New("config: invalid route")
+	// ErrCertificate: a listener's certificate is expired or not yet
+	// valid.
+	ErrCertificate = errors.New("config: certificate expired or not yet valid")
+	// ErrCertificateExpiring: a listener's certificate expires within 7
+	// days. It is the class of a warning (see Config.Warnings), never of
+	// an error.
+	ErrCertificateExpiring = errors.New("config: certificate expires soon")
 	// ErrListen: a listener cannot be opened.
 	ErrListen = errors.New("config: cannot listen")
 	// ErrPlugin: a plugin cannot be started.

@@ -49,6 +49,9 @@ type StartOptions struct {
 	// its own metrics endpoint passes its own. Nil means a fresh
 	// metrics.New when metrics.listen is set, and no metrics otherwise.
 	Metrics *metrics.Metrics
+	// Now is the clock that Start, Check and Reload check the listeners'
+	// certificates against (see Config.ValidateAt). Nil means time.Now.
+	Now func() time.Time
 }
 
 // NewLogger returns the logger the log section describes, writing to w.
@@ -241,12 +244,14 @@ func (p *pluginRun) shutdown(ctx context.Context) error {
 // opens every listener (so that an address in use fails the start before
 // any plugin runs), starts the plugins together, checks the actions and
 // content-types each route's handler declared, and builds the route
-// table. It does not serve yet: see Serve.
+// table. It does not serve yet: see Serve. It logs a warning for each
+// certificate that expires within 7 days (see Config.Warnings).
 //
 // On error nothing is left running, and the error lists every problem,
 // each an *Error naming its key.
 func Start(ctx context.Context, cfg *Config, o StartOptions) (*Router, error) {
-	if err := cfg.Validate(); err != nil {
+	now := o.now()
+	if err := cfg.ValidateAt(now); err != nil {
 		return nil, err
 	}
 	r := &Router{
@@ -259,6 +264,7 @@ func Start(ctx context.Context, cfg *Config, o StartOptions) (*Router, error) {
 	if r.log == nil {
 		r.log = NewLogger(cfg.Log, os.Stderr)
 	}
+	r.logCertWarnings(cfg, now)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 
 	var errs errList
@@ -332,7 +338,7 @@ func Start(ctx context.Context, cfg *Config, o StartOptions) (*Router, error) {
 // declared, and stops the plugins. It is "router config check" with the
 // plugins, safe to run beside a router serving the same addresses.
 func Check(ctx context.Context, cfg *Config, o StartOptions) error {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.ValidateAt(o.now()); err != nil {
 		return err
 	}
 	r := &Router{opts: o, log: o.Logger}
@@ -540,7 +546,8 @@ func (r *Router) reload(ctx context.Context, cfg *Config) error {
 	old, oldProcs, oldLns := r.cfg, r.procs, r.lns
 	r.mu.Unlock()
 
-	if err := cfg.Validate(); err != nil {
+	now := r.opts.now()
+	if err := cfg.ValidateAt(now); err != nil {
 		return err
 	}
 	ctx, stop := mergeCancel(ctx, r.ctx)
@@ -708,6 +715,7 @@ func (r *Router) reload(ctx context.Context, cfg *Config) error {
 		"listeners_opened", nOpened, "listeners_closed", len(removed),
 		"routes", len(cfg.Routes), "took", time.Since(began).Round(time.Millisecond))
 	r.logRoutes(cfg)
+	r.logCertWarnings(cfg, now)
 	if err := lost.err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrReloadIncomplete, err)
 	}

@@ -26,16 +26,22 @@ var (
 
 // Validate checks what can be checked without starting anything: that
 // there is a listener and a route, that addresses parse and TLS files
-// exist and load, that every route names a defined plugin and can match (no
-// route repeats an earlier one or follows one that matches all it
-// would), that sizes and durations are in range, and the log level and
-// format. Every problem is reported, each an *Error naming its key.
+// exist and load, that each TLS listener's certificate is valid now
+// (not expired, not before its notBefore), that every route names a
+// defined plugin and can match (no route repeats an earlier one or
+// follows one that matches all it would), that sizes and durations are
+// in range, and the log level and format. Every problem is reported,
+// each an *Error naming its key.
 //
 // What needs the plugins running (that a route's handler exists and
 // declares the route's action and content-type) and the network (that a
 // listener can bind) is checked by Start and Reload.
-func (c *Config) Validate() error {
-	v := &validator{c: c}
+func (c *Config) Validate() error { return c.ValidateAt(time.Now()) }
+
+// ValidateAt is Validate with the certificates' validity checked at now
+// rather than at the time of the call.
+func (c *Config) ValidateAt(now time.Time) error {
+	v := &validator{c: c, now: now}
 	v.listeners()
 	v.plugins()
 	v.routes()
@@ -48,6 +54,7 @@ func (c *Config) Validate() error {
 
 type validator struct {
 	c    *Config
+	now  time.Time // for the certificates' validity
 	errs errList
 }
 
@@ -92,12 +99,29 @@ func (v *validator) listeners() {
 			}
 			if len(v.errs) == before {
 				// The files are there: they must also load, as
-				// serve will load them.
-				if _, err := loadTLS(c, tk, t); err != nil {
-					v.errs.add(err)
-				}
+				// serve will load them, and the certificate be valid.
+				v.tls(tk, t)
 			}
 		}
+	}
+}
+
+// tls loads the TLS files of the listener whose tls key is tk, and
+// checks that its certificate is valid at v.now. One that expires soon
+// is not an error: see Config.Warnings.
+func (v *validator) tls(tk string, t *TLS) {
+	tc, err := loadTLS(v.c, tk, t)
+	if err != nil {
+		v.errs.add(err)
+		return
+	}
+	leaf, err := leafOf(tc.Certificates[0])
+	if err != nil {
+		v.errs.add(&Error{Source: v.c.src.of(tk + ".cert"), Key: tk + ".cert", Msg: fmt.Sprintf("cannot parse certificate %q: %s", t.Cert, err), Want: "a PEM certificate", Err: ErrValue, Cause: err})
+		return
+	}
+	if e := certProblem(v.c, tk+".cert", t.Cert, leaf, v.now); e != nil && e.Err == ErrCertificate {
+		v.errs.add(e)
 	}
 }
 
