@@ -245,7 +245,9 @@ func (p *pluginRun) shutdown(ctx context.Context) error {
 // any plugin runs), starts the plugins together, checks the actions and
 // content-types each route's handler declared, and builds the route
 // table. It does not serve yet: see Serve. It logs a warning for each
-// certificate that expires within 7 days (see Config.Warnings).
+// certificate that expires within 7 days (see Config.Warnings), and
+// one if limits.max_connections and the plugins need more descriptors
+// than the process may open.
 //
 // On error nothing is left running, and the error lists every problem,
 // each an *Error naming its key.
@@ -265,6 +267,7 @@ func Start(ctx context.Context, cfg *Config, o StartOptions) (*Router, error) {
 		r.log = NewLogger(cfg.Log, os.Stderr)
 	}
 	r.logCertWarnings(cfg, now)
+	r.warnOpenFiles(cfg)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 
 	var errs errList
