@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -54,6 +55,13 @@ and what was wanted:
 A valid config also gets one line on stderr, such as "router.yaml: ok (3
 plugins started, 3 routes checked against their declarations)".
 
+A TLS listener's certificate must be valid now: one that has expired, or whose
+notBefore is still to come, is an error naming its dates. One that expires
+within 7 days is a warning on stderr, before the ok line, which leaves the exit
+code 0:
+
+	warning: router.yaml: listen[0].tls.cert: certificate "cert.pem" expires in 3 days: notAfter ... (want a renewed certificate before then; ...)
+
 Exit codes: 0 if the config is valid; 1 if not, or if a plugin cannot start;
 2 for a usage error.
 `,
@@ -85,6 +93,9 @@ func (f *checkFlags) run(ctx context.Context, c *cli, fs *flag.FlagSet) error {
 	cfg, err := ld.load()
 	if err != nil {
 		return err
+	}
+	for _, w := range cfg.Warnings(time.Now()) {
+		fmt.Fprintf(c.stderr, "warning: %s\n", w)
 	}
 	what := "static checks only; plugins not started"
 	if !f.noPlugins {

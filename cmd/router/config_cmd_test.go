@@ -470,3 +470,54 @@ func TestServePluginFlagReload(t *testing.T) {
 		t.Errorf("the note about --plugin's routes is logged %d times, want once (for the second reload only); logs:\n%s", n, s.logs)
 	}
 }
+
+// TestConfigCheckCertificates: config check refuses a certificate that
+// has expired or is not yet valid, naming the file, the key and the
+// dates, and warns of one that expires in 3 days without failing.
+func TestConfigCheckCertificates(t *testing.T) {
+	now := time.Now().Truncate(time.Second)
+	for _, tt := range []struct {
+		name                string
+		notBefore, notAfter time.Time
+		line                string // the regexp of stderr's one line; CERT, NB and NA for c's
+	}{
+		{"expired", now.Add(-90 * day), now.Add(-2 * day),
+			`FILE: listen\[0\].tls.cert: certificate "CERT" has expired: notAfter NA was 2 days ago \(notBefore NB, now \S+ \S+ UTC\) \(want a certificate valid now: renew it, and point cert at the renewed file\)`},
+		{"not yet valid", now.Add(2 * day), now.Add(90 * day),
+			`FILE: listen\[0\].tls.cert: certificate "CERT" is not valid yet: notBefore NB is in 2 days \(notAfter NA, now \S+ \S+ UTC\) \(want a certificate valid now: check this machine's clock, or issue one whose notBefore has passed\)`},
+	} {
+		c := writeTestCert(t, tt.notBefore, tt.notAfter)
+		file := writeFile(t, "router.yaml", tlsEchoYAML(c))
+		re := regexp.MustCompile("^" + strings.NewReplacer("FILE", regexp.QuoteMeta(file), "CERT", regexp.QuoteMeta(c.cert), "NB", c.notBefore, "NA", c.notAfter).Replace(tt.line) + "\n$")
+		for _, args := range [][]string{{file}, {"--no-plugins", file}} {
+			code, stdout, stderr := routerCmd(t, append([]string{"config", "check"}, args...)...)
+			if code != exitFailure || stdout != "" || !re.MatchString(stderr) {
+				t.Errorf("check %q, a certificate %s: exit %d, stdout %q, stderr:\n%s\nwant exit 1 and stderr matching:\n%s", args, tt.name, code, stdout, stderr, re)
+			}
+		}
+	}
+
+	// Expiring: a warning, and the config is valid.
+	c := writeTestCert(t, now.Add(-day), now.Add(3*day))
+	file := writeFile(t, "router.yaml", tlsEchoYAML(c))
+	warning := "warning: " + file + `: listen[0].tls.cert: certificate "` + c.cert + `" expires in 3 days: notAfter ` + c.notAfter + ` (notBefore ` + c.notBefore + `) (want a renewed certificate before then; a reload (SIGHUP) reads it without a restart)` + "\n"
+	for _, tt := range []struct {
+		args []string
+		ok   string
+	}{
+		{[]string{file}, "2 plugins started, 2 routes checked against their declarations"},
+		{[]string{"--no-plugins", file}, "static checks only; plugins not started"},
+	} {
+		code, stdout, stderr := routerCmd(t, append([]string{"config", "check"}, tt.args...)...)
+		if want := warning + file + ": ok (" + tt.ok + ")\n"; code != exitOK || stdout == "" || stderr != want {
+			t.Errorf("check %q, a certificate that expires in 3 days: exit %d, stderr:\n%s\nwant exit 0 and stderr:\n%s", tt.args, code, stderr, want)
+		}
+	}
+
+	// Valid for long: no warning.
+	c = writeTestCert(t, now.Add(-day), now.Add(365*day))
+	file = writeFile(t, "router.yaml", tlsEchoYAML(c))
+	if code, _, stderr := routerCmd(t, "config", "check", "--no-plugins", file); code != exitOK || stderr != file+": ok (static checks only; plugins not started)\n" {
+		t.Errorf("check a valid certificate: exit %d, stderr %q", code, stderr)
+	}
+}

@@ -70,6 +70,12 @@ logged, key by key, and the running one kept. The environment and the flags
 apply to the new config as to the first. With --plugin, the file is reloaded
 on SIGHUP only. Limits, timeouts and log.format apply at the next start.
 
+A TLS listener whose certificate has expired or is not yet valid stops serve
+before it listens, and a reload to one is rejected. Serve logs a warning for a
+certificate that expires within 7 days, and for a limits.max_connections
+(--max-connections) above the process's open-file limit (ulimit -n), past
+which clients would wait unanswered instead of being refused.
+
 Logs go to stderr, the plugins' under their names. SIGINT or SIGTERM stops
 the router gracefully: it stops accepting, answers the requests it has
 received, closes, then stops its plugins; what is still open after
