@@ -98,6 +98,10 @@ type Config struct {
 	// Executable is the router executable that "builtin:" names run.
 	// Empty means this process's executable (os.Executable).
 	Executable string
+	// LogLimits bounds the plugin's log lines that the router re-emits
+	// (the plugin's standard error): how many a second, and how long
+	// one may be. The zero value applies the defaults (see LogLimits).
+	LogLimits LogLimits
 	// MaxInFlight bounds the requests sent to the plugin and not yet
 	// answered: more wait, in the order they came, until one of those
 	// ends or their deadline passes (ErrBusy). This is the plugin's
@@ -154,6 +158,7 @@ type Process struct {
 	path string
 	args []string
 	log  hclog.Logger
+	plog *limitedLogger // log within cfg.LogLimits, for go-plugin's re-emitted lines
 	cur  atomic.Pointer[instance]
 
 	mu       sync.Mutex
@@ -178,7 +183,41 @@ type instance struct {
 	data    *dataClient
 	socket  string
 	started time.Time
+	exited  chan struct{} // closed when the process is seen to exit (see watch)
+	unwatch func()        // stops the watch; nil if there is none
 }
+
+// watch has p told as soon as inst's process exits, not only when its
+// data path ends: a process it started may hold the pipes. A system that
+// cannot watch leaves it to the data path.
+func (inst *instance) watch(p *Process) {
+	if inst.cmd.Process == nil {
+		return
+	}
+	stop, err := watchExit(inst.cmd.Process.Pid, func() {
+		close(inst.exited)
+		p.crashed(inst, errProcessExited)
+	})
+	if err != nil {
+		p.log.Debug("cannot watch the plugin process; its data path tells when it exits", "error", err)
+		return
+	}
+	inst.unwatch = stop
+}
+
+// alive reports whether inst's process, just made current, still runs:
+// one that died meanwhile was not restarted, since it was not current.
+func (inst *instance) alive() error {
+	select {
+	case <-inst.exited:
+		return errProcessExited
+	default:
+	}
+	return inst.data.lost()
+}
+
+// errProcessExited is the cause of a plugin's death seen from its process.
+var errProcessExited = errors.New("the process exited")
 
 // Start launches the plugin cfg describes, checks its handshake and
 // health, learns its handlers, hands it its settings, and connects its
@@ -199,13 +238,15 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		return nil, err
 	}
 	p.path, p.args = path, args
+	p.plog = newLogLimiter(p.log, cfg.LogLimits)
 	inst, info, err := p.launch(ctx)
 	if err != nil {
+		p.plog.Close() // reports what it dropped
 		return nil, err
 	}
 	p.info = info
 	p.cur.Store(inst)
-	if err := inst.data.lost(); err != nil {
+	if err := inst.alive(); err != nil {
 		p.crashed(inst, err) // it died between its start and now
 	}
 	if iv := orDuration(cfg.HealthInterval, DefaultHealthInterval); iv > 0 {
@@ -277,17 +318,17 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 		fmt.Sprintf("%s=%d", envMaxAnswer, p.maxAnswer()))
 	// Descriptors 3, childRequestsFD and childAnswersFD in the child.
 	cmd.ExtraFiles = []*os.File{identity, pipes.child[0], pipes.child[1]}
-	setParentDeathSignal(cmd)
+	setProcAttr(cmd)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		Plugins:          plugin.PluginSet{pluginKey: &grpcPlugin{}},
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		Logger:           p.log,
+		Logger:           p.plog,
 		StartTimeout:     orDuration(p.cfg.StartTimeout, DefaultStartTimeout),
 		TLSConfig:        mtls.config,
 	})
-	inst := &instance{client: client, cmd: cmd, started: time.Now()}
+	inst := &instance{client: client, cmd: cmd, started: time.Now(), exited: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
@@ -301,6 +342,7 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 		return fail("handshake", err)
 	}
 	inst.rpc = rpc
+	inst.watch(p)
 	raw, err := rpc.Dispense(pluginKey)
 	if err != nil {
 		return fail("dispense", err)
@@ -508,7 +550,7 @@ func (p *Process) restartAfter(delay time.Duration) {
 	p.cur.Store(inst)
 	p.changedLocked()
 	p.mu.Unlock()
-	if err := inst.data.lost(); err != nil {
+	if err := inst.alive(); err != nil {
 		p.crashed(inst, err) // it died between its start and now
 		return
 	}
@@ -597,6 +639,7 @@ func (p *Process) Shutdown(ctx context.Context) error {
 			err = ctx.Err()
 		}
 	}
+	p.plog.Close()
 	p.log.Debug("plugin stopped")
 	return err
 }
@@ -630,6 +673,10 @@ func (inst *instance) kill(ctx context.Context, grace time.Duration) (byCtx bool
 		t := time.NewTimer(grace)
 		select {
 		case <-stopped:
+		case <-inst.exited:
+			// What the plugin started may still hold its output, which
+			// go-plugin reads to the end before it is done.
+			inst.killProcess()
 		case <-t.C:
 			inst.killProcess()
 		case <-ctx.Done():
@@ -639,6 +686,11 @@ func (inst *instance) kill(ctx context.Context, grace time.Duration) (byCtx bool
 		t.Stop()
 	}
 	<-stopped // prompt once the process is gone: go-plugin sees it exit
+	// Whatever the plugin started and left behind goes with it.
+	inst.killProcess()
+	if inst.unwatch != nil {
+		inst.unwatch()
+	}
 	if inst.socket != "" {
 		// The plugin removes its socket once connected; this covers a
 		// plugin killed before that. Nothing but the socket and its
@@ -649,11 +701,14 @@ func (inst *instance) kill(ctx context.Context, grace time.Duration) (byCtx bool
 	return byCtx
 }
 
-// killProcess sends the process SIGKILL, if it was started. os.Process
-// never signals a process already waited for, so a recycled pid is safe.
+// killProcess sends the process and its process group SIGKILL, if it
+// was started. os.Process never signals a process already waited for, so
+// a recycled pid is safe; the group's id names the plugin's group while
+// any process of it lives, and no other group then.
 func (inst *instance) killProcess() {
 	if inst.cmd != nil && inst.cmd.Process != nil {
 		inst.cmd.Process.Kill()
+		killGroup(inst.cmd.Process.Pid)
 	}
 }
 

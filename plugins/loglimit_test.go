@@ -465,13 +465,14 @@ func TestLogLimiterConcurrent(t *testing.T) {
 	}
 }
 
-// startFlooder runs the logflood plugin with lim as its logger, as
-// Process would, and returns a function that calls its handler.
-func startFlooder(t *testing.T, lim hclog.Logger) (call func(content string) string) {
+// startFlooder runs the logflood plugin with log as its logger, and
+// returns a function that calls its handler, and the limiter the Process
+// puts between the plugin's lines and log.
+func startFlooder(t *testing.T, log hclog.Logger) (call func(content string) string, lim *limitedLogger) {
 	t.Helper()
 	p, err := Start(context.Background(), Config{
 		Name: "flood", Cmd: os.Args[0], Env: []string{"ROUTER_TEST_PLUGIN=" + logFloodKind},
-		Logger: lim, HealthInterval: -1,
+		Logger: log, HealthInterval: -1,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -493,16 +494,15 @@ func startFlooder(t *testing.T, lim hclog.Logger) (call func(content string) str
 			t.Fatal(err)
 		}
 		return string(ans.Content)
-	}
+	}, p.plog
 }
 
 // A real plugin process writes to its stderr as fast as it can for two
-// seconds; go-plugin re-emits its lines through the limiter.
+// seconds; go-plugin re-emits its lines through the limiter that Start
+// puts in front of the router's logger.
 func TestLogLimitPluginFlood(t *testing.T) {
 	var out syncbuf.Buffer
-	lim := newLogLimiter(hclog.New(&hclog.LoggerOptions{Name: "router", Output: &out, Level: hclog.Debug}), LogLimits{})
-	defer lim.Close()
-	call := startFlooder(t, lim)
+	call, lim := startFlooder(t, hclog.New(&hclog.LoggerOptions{Name: "router", Output: &out, Level: hclog.Debug}))
 	started := len(out.String())
 	var n, written uint64
 	if _, err := fmt.Sscan(call("flood 2s"), &n, &written); err != nil {
@@ -543,9 +543,7 @@ func TestLogLimitPluginFlood(t *testing.T) {
 func TestLogLimitPluginHugeLine(t *testing.T) {
 	const size = 100 << 20
 	var out syncbuf.Buffer
-	lim := newLogLimiter(hclog.New(&hclog.LoggerOptions{Name: "router", Output: &out, Level: hclog.Debug}), LogLimits{})
-	defer lim.Close()
-	call := startFlooder(t, lim)
+	call, lim := startFlooder(t, hclog.New(&hclog.LoggerOptions{Name: "router", Output: &out, Level: hclog.Debug}))
 	started, start := len(out.String()), time.Now()
 	stopSampling := sampleHeap()
 	call("huge " + strconv.Itoa(size))

@@ -111,9 +111,14 @@ func testHandlers() plugins.Handlers {
 			}
 			return nil, errors.New("failed on purpose")
 		}),
-		"spawn": core.HandlerFunc(func(context.Context, *core.Message) (*core.Message, error) {
-			// A child of the plugin's own, which outlives it.
+		"spawn": core.HandlerFunc(func(_ context.Context, m *core.Message) (*core.Message, error) {
+			// A child of the plugin's own, which outlives it. With the
+			// content "held", it holds the plugin's stdout and stderr,
+			// which go-plugin reads to their end.
 			cmd := exec.Command("sleep", "60")
+			if string(m.Content) == "held" {
+				cmd.Stdout, cmd.Stderr = os.NewFile(1, "stdout"), os.NewFile(2, "stderr")
+			}
 			if err := cmd.Start(); err != nil {
 				return nil, err
 			}
