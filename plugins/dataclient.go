@@ -585,7 +585,7 @@ func (c *dataClient) fail(cause error) {
 	}
 	switch {
 	case errors.Is(cause, io.EOF) || errors.Is(cause, syscall.ECONNRESET):
-		cause = errors.New("connection closed (the process died or was killed)")
+		cause = errProcessExited
 	case errors.Is(cause, net.ErrClosed):
 		if werr := c.w.failure(); werr != nil {
 			// A write failed and closed it.
@@ -623,7 +623,7 @@ func writeFailure(err error, timeout time.Duration) error {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("the plugin read none of its requests for %s (%w)", timeout, err)
 	case errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET):
-		return fmt.Errorf("connection closed (the process died or was killed): %w", err)
+		return errProcessExited
 	}
 	return fmt.Errorf("cannot write to the plugin: %w", err)
 }
@@ -642,9 +642,12 @@ func (c *dataClient) lost() error {
 	return c.err
 }
 
-// close ends the connection on purpose.
-func (c *dataClient) close() {
-	c.nc.Close()
-	c.fail(net.ErrClosed)
+// close ends the connection on purpose: the requests in flight get
+// ErrExited with cause, or, if it is nil, saying the router closed it.
+func (c *dataClient) close(cause error) {
+	if cause == nil {
+		cause = net.ErrClosed
+	}
+	c.fail(cause) // closes nc
 	<-c.readDone
 }

@@ -83,7 +83,7 @@ func TestDataClientClosedByRouter(t *testing.T) {
 		if _, err := pipes.child[0].Read(buf); err != nil {
 			t.Fatal(err)
 		}
-		c.close()
+		c.close(nil)
 		<-done
 		if !errors.Is(errs[0], ErrExited) || !strings.Contains(errs[0].Error(), "connection closed by the router") {
 			t.Fatalf("in flight when the router closed the pipes: %v", errs[0])
@@ -167,7 +167,7 @@ func pipeDataClient(t *testing.T) (*dataClient, *dataPipes, *remoteHandler) {
 	}
 	c := newDataClient(pipes.conn, "test", -1, hclog.NewNullLogger(), nil)
 	t.Cleanup(func() {
-		c.close()
+		c.close(nil)
 		pipes.closeChild()
 	})
 	return c, pipes, &remoteHandler{name: "x", nameJSON: []byte(`"x"`)}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,36 +19,6 @@ import (
 
 	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/plugins/internal/pluginpb"
-)
-
-// Errors of the host side. They are wrapped with the plugin's name and
-// path; test for them with errors.Is.
-var (
-	// ErrStart: the plugin could not be started (not found, not
-	// executable, handshake failed, wrong protocol, Init failed).
-	ErrStart = errors.New("plugins: cannot start plugin")
-	// ErrExited: the plugin process died with the request in flight,
-	// or the router killed it for breaking the data protocol (an answer
-	// that is not a frame, above Config.MaxAnswerLength, or for a
-	// request never sent), which the error then says.
-	ErrExited = errors.New("plugins: plugin exited")
-	// ErrRestarting: the plugin died and is being restarted, and the
-	// request's deadline passed before the new process was up.
-	ErrRestarting = errors.New("plugins: plugin is restarting")
-	// ErrFailed: the plugin kept dying and hit its restart limit; its
-	// routes answer this until the next reload.
-	ErrFailed = errors.New("plugins: plugin failed")
-	// ErrBusy: the plugin had Config.MaxInFlight requests in flight
-	// until the request's deadline.
-	ErrBusy = errors.New("plugins: plugin busy")
-	// ErrStopped: the plugin has been shut down.
-	ErrStopped = errors.New("plugins: plugin stopped")
-	// ErrNoHandler: the plugin has no handler of that name.
-	ErrNoHandler = errors.New("plugins: no such handler")
-	// ErrAnswerTooLarge: a handler's answer is above the router's limit
-	// (Config.MaxAnswerLength). The plugin answers this error instead,
-	// and goes on serving.
-	ErrAnswerTooLarge = errors.New("plugins: answer above the router's limit")
 )
 
 // BuiltinPrefix marks a Cmd that names a handler built into the router:
@@ -63,6 +34,7 @@ const (
 	DefaultBackoff        = 100 * time.Millisecond
 	DefaultMaxBackoff     = 5 * time.Second
 	DefaultResetAfter     = time.Minute
+	DefaultCooldown       = time.Minute
 	DefaultMaxInFlight    = 1024
 )
 
@@ -134,6 +106,12 @@ type RestartPolicy struct {
 	// ResetAfter is the time up that resets the count; zero means
 	// DefaultResetAfter.
 	ResetAfter time.Duration
+	// Cooldown is how long a plugin that hit MaxRestarts stays failed
+	// before it is started again, its count anew; zero means
+	// DefaultCooldown and negative means it stays failed until a reload.
+	// A plugin that is never restarted (MaxRestarts negative) stays
+	// failed too.
+	Cooldown time.Duration
 }
 
 // Info is what a plugin declared at start.
@@ -216,8 +194,9 @@ func (inst *instance) alive() error {
 	return inst.data.lost()
 }
 
-// errProcessExited is the cause of a plugin's death seen from its process.
-var errProcessExited = errors.New("the process exited")
+// errProcessExited is the cause of a plugin's death seen from its process,
+// or from the end of its data path.
+var errProcessExited = errors.New("the process died or was killed")
 
 // Start launches the plugin cfg describes, checks its handshake and
 // health, learns its handlers, hands it its settings, and connects its
@@ -231,7 +210,7 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		p.log = cfg.Logger.Named(cfg.Name)
 	}
 	if cfg.Name == "" {
-		return nil, fmt.Errorf("%w: Config.Name is empty", ErrStart)
+		return nil, &StartError{Stage: "config", Err: errors.New("Config.Name is empty")}
 	}
 	path, args, err := resolveCmd(cfg)
 	if err != nil {
@@ -274,18 +253,18 @@ func resolveCmd(cfg Config) (string, []string, error) {
 		if path == "" {
 			exe, err := os.Executable()
 			if err != nil {
-				return "", nil, fmt.Errorf("%w %q (%s): cannot find the router executable: %w", ErrStart, cfg.Name, cfg.Cmd, err)
+				return "", nil, &StartError{Plugin: cfg.Name, Path: cfg.Cmd, Stage: "cannot find the router executable", Err: err}
 			}
 			path = exe
 		}
 		args = append([]string{"plugin", name}, cfg.Args...)
 	}
 	if path == "" {
-		return "", nil, fmt.Errorf("%w %q: no cmd", ErrStart, cfg.Name)
+		return "", nil, &StartError{Plugin: cfg.Name, Stage: "config", Err: errors.New("no cmd")}
 	}
 	lp, err := exec.LookPath(path)
 	if err != nil {
-		return "", nil, fmt.Errorf("%w %q (%s): %w", ErrStart, cfg.Name, path, err)
+		return "", nil, &StartError{Plugin: cfg.Name, Path: path, Err: err}
 	}
 	return lp, args, nil
 }
@@ -293,7 +272,7 @@ func resolveCmd(cfg Config) (string, []string, error) {
 // launch starts one process of the plugin.
 func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 	fail := func(what string, err error) (*instance, Info, error) {
-		return nil, Info{}, fmt.Errorf("%w %q (%s): %s: %w", ErrStart, p.cfg.Name, p.path, what, err)
+		return nil, Info{}, &StartError{Plugin: p.cfg.Name, Path: p.path, Stage: what, Err: err}
 	}
 	// Mutual TLS on the control channel, with certificates made for this
 	// process (see mtls.go).
@@ -333,7 +312,7 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 	defer func() {
 		if !ok {
 			// It failed to start, or froze while starting: no grace.
-			inst.kill(context.Background(), 0)
+			inst.kill(context.Background(), 0, nil)
 			pipes.conn.Close()
 		}
 	}()
@@ -374,7 +353,9 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 	for _, h := range desc.Handlers {
 		info.Handlers = append(info.Handlers, HandlerInfo{Name: h.Name, Actions: h.Actions, ContentTypes: h.ContentTypes})
 	}
-	label := fmt.Sprintf("%q (%s, pid %d)", p.cfg.Name, p.path, client.ReattachConfig().Pid)
+	// The label names the plugin in errors that reach clients: no path
+	// or pid (the log has them).
+	label := strconv.Quote(p.cfg.Name)
 	onFail := func(err error) { p.crashed(inst, err) }
 	if desc.DataSocket == "" {
 		// The plugin serves the data pipes.
@@ -406,28 +387,6 @@ func (p *Process) maxAnswer() int64 {
 	default:
 		return n
 	}
-}
-
-// ShortError returns an error of Start in one line, without the plugin's
-// name and path, for a caller that names them itself: go-plugin explains a
-// failed handshake over several lines, of which the first says what
-// happened.
-func ShortError(err error) string {
-	msg := err.Error()
-	// Start's errors read `plugins: cannot start plugin "NAME" (PATH):
-	// what: cause`.
-	if rest, ok := strings.CutPrefix(msg, ErrStart.Error()+" "); ok {
-		if _, after, ok := strings.Cut(rest, "): "); ok {
-			msg = after
-		}
-	}
-	if first, _, cut := strings.Cut(msg, "\n"); cut {
-		msg = first
-		if strings.Contains(first, "Unrecognized remote plugin message") {
-			msg += " (not a router plugin, or it failed before the handshake; its output is in the debug log)"
-		}
-	}
-	return strings.Join(strings.Fields(msg), " ")
 }
 
 // Info returns what the plugin declared when it started.
@@ -492,10 +451,19 @@ func (p *Process) crashed(inst *instance, cause error) {
 		max = DefaultMaxRestarts
 	}
 	if max < 0 || p.restarts > max {
-		p.failErr = fmt.Errorf("%w: %q (%s) died %d times in a row; last: %w", ErrFailed, p.cfg.Name, p.path, p.restarts, cause)
+		cool := orDuration(pol.Cooldown, DefaultCooldown)
+		if max < 0 {
+			cool = 0
+		}
+		p.failErr = fmt.Errorf("%w: %q died %d times in a row; last: %w", ErrFailed, p.cfg.Name, p.restarts, publicCause(cause))
 		p.changedLocked()
-		p.log.Error("plugin failed; not restarting", "error", cause, "restarts", p.restarts-1)
-		p.background(func() { inst.kill(context.Background(), 0) })
+		if cool > 0 {
+			p.log.Error("plugin failed; starting it again after a cool-down", "error", cause, "restarts", p.restarts-1, "pid", inst.pid(), "cooldown", cool)
+			p.background(func() { p.recoverAfter(cool) })
+		} else {
+			p.log.Error("plugin failed; not restarting", "error", cause, "restarts", p.restarts-1, "pid", inst.pid())
+		}
+		p.background(func() { inst.kill(context.Background(), 0, cause) })
 		p.mu.Unlock()
 		return
 	}
@@ -504,8 +472,8 @@ func (p *Process) crashed(inst *instance, cause error) {
 		delay = mb
 	}
 	p.started++
-	p.log.Warn("plugin died; restarting", "error", cause, "attempt", p.restarts, "delay", delay)
-	p.background(func() { inst.kill(context.Background(), 0) })
+	p.log.Warn("plugin died; restarting", "error", cause, "pid", inst.pid(), "attempt", p.restarts, "delay", delay)
+	p.background(func() { inst.kill(context.Background(), 0, cause) })
 	p.background(func() { p.restartAfter(delay) })
 	p.mu.Unlock()
 }
@@ -518,6 +486,51 @@ func (p *Process) background(f func()) {
 		defer p.bg.Done()
 		f()
 	}()
+}
+
+// recoverAfter starts the plugin again once it has been failed for
+// cool, with its restart count anew.
+func (p *Process) recoverAfter(cool time.Duration) {
+	t := time.NewTimer(cool)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-p.stop:
+		return
+	}
+	p.mu.Lock()
+	if p.closing || p.failErr == nil {
+		p.mu.Unlock()
+		return
+	}
+	p.failErr = nil
+	p.restarts = 0
+	p.started++
+	p.changedLocked() // requests now wait for the new process
+	p.mu.Unlock()
+	p.log.Warn("plugin failed a cool-down ago; starting it again", "cooldown", cool)
+	p.restartAfter(0)
+}
+
+// publicCause is cause, the last death of a failed plugin, with a text
+// fit for an error answer: a start's error names the executable and its
+// owner, which the log has.
+func publicCause(cause error) error {
+	if se, ok := errors.AsType[*StartError](cause); ok {
+		if se.Stage == "" {
+			return ErrStart
+		}
+		return fmt.Errorf("%w: %s", ErrStart, se.Stage)
+	}
+	return cause
+}
+
+// pid returns the process id of inst, or 0 if it has none.
+func (inst *instance) pid() int {
+	if inst == nil || inst.cmd == nil || inst.cmd.Process == nil {
+		return 0
+	}
+	return inst.cmd.Process.Pid
 }
 
 func (p *Process) restartAfter(delay time.Duration) {
@@ -543,7 +556,7 @@ func (p *Process) restartAfter(delay time.Duration) {
 	p.mu.Lock()
 	if p.closing {
 		p.mu.Unlock()
-		inst.kill(context.Background(), stopGrace)
+		inst.kill(context.Background(), stopGrace, nil)
 		return
 	}
 	p.info = info
@@ -621,7 +634,7 @@ func (p *Process) Shutdown(ctx context.Context) error {
 		if err != nil {
 			grace = 0
 		}
-		if inst.kill(ctx, grace) && err == nil {
+		if inst.kill(ctx, grace, nil) && err == nil {
 			err = ctx.Err() // it had to be killed at the end of ctx
 		}
 	}
@@ -653,13 +666,15 @@ const stopGrace = 3 * time.Second
 // ends (at once, for grace <= 0), is killed outright; it reports whether
 // ctx's end did that. go-plugin's stop alone never returns for a process
 // that does not answer, frozen or deadlocked: its Shutdown call to the
-// process has no deadline but the process's exit.
-func (inst *instance) kill(ctx context.Context, grace time.Duration) (byCtx bool) {
+// process has no deadline but the process's exit. The requests in
+// flight get ErrExited with cause: why the process is killed, if it died
+// or failed; nil when the router stops it.
+func (inst *instance) kill(ctx context.Context, grace time.Duration, cause error) (byCtx bool) {
 	if inst == nil {
 		return false
 	}
 	if inst.data != nil {
-		inst.data.close()
+		inst.data.close(cause)
 	}
 	if grace <= 0 {
 		inst.killProcess()
