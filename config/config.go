@@ -129,6 +129,27 @@ type Plugin struct {
 	HealthInterval time.Duration `koanf:"health_interval"`
 	// Restart says how a plugin that dies is restarted (key "restart").
 	Restart Restart `koanf:"restart"`
+	// MaxInFlight bounds the requests sent to the plugin and not yet
+	// answered (key "max_in_flight"); more wait their turn until their
+	// deadline. 0 means no limit. Default: 1024.
+	MaxInFlight int `koanf:"max_in_flight"`
+	// Log bounds the plugin's log lines the router re-emits (key "log").
+	Log PluginLog `koanf:"log"`
+}
+
+// PluginLog bounds the log lines of a plugin (its standard error) that
+// the router re-emits: a flood is cut down to a steady rate, with a line
+// a second that counts what was dropped.
+type PluginLog struct {
+	// LinesPerSecond is the steady rate of lines let through (key
+	// "lines_per_second"); 0 means no limit. Default: 100.
+	LinesPerSecond int `koanf:"lines_per_second"`
+	// Burst is how many lines may come at once above the rate (key
+	// "burst"); 0 means one at a time. Default: 200.
+	Burst int `koanf:"burst"`
+	// MaxLine is the longest line re-emitted; a longer one is cut (key
+	// "max_line"). 0 means no limit. Default: 4KiB.
+	MaxLine Size `koanf:"max_line"`
 }
 
 // Restart is a plugin's restart policy: a plugin that dies is restarted
@@ -146,6 +167,10 @@ type Restart struct {
 	// ResetAfter is the time up that resets the count (key
 	// "reset_after"). Default: 1m.
 	ResetAfter time.Duration `koanf:"reset_after"`
+	// Cooldown is how long a plugin that hit MaxRestarts stays failed
+	// before it is started again, its count anew (key "cooldown"); 0
+	// means until the next reload. Default: 1m.
+	Cooldown time.Duration `koanf:"cooldown"`
 }
 
 // Route sends the requests it matches to a plugin's handler. A route

@@ -169,6 +169,11 @@ var pluginDefaults = map[string]any{
 	"restart.backoff":      plugins.DefaultBackoff,
 	"restart.max_backoff":  plugins.DefaultMaxBackoff,
 	"restart.reset_after":  plugins.DefaultResetAfter,
+	"restart.cooldown":     plugins.DefaultCooldown,
+	"max_in_flight":        int64(plugins.DefaultMaxInFlight),
+	"log.lines_per_second": int64(plugins.DefaultLogLinesPerSecond),
+	"log.burst":            int64(plugins.DefaultLogBurst),
+	"log.max_line":         int64(plugins.DefaultMaxLogLine),
 }
 
 // setDefaults fills in the defaults that are not keys of their own.

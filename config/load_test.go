@@ -31,8 +31,10 @@ func TestDefault(t *testing.T) {
 		if p.Settings != nil || p.Args != nil || p.Env != nil {
 			t.Errorf("plugin %s has settings, args or env: %+v", name, p)
 		}
-		wantRestart := config.Restart{MaxRestarts: plugins.DefaultMaxRestarts, Backoff: plugins.DefaultBackoff, MaxBackoff: plugins.DefaultMaxBackoff, ResetAfter: plugins.DefaultResetAfter}
-		if p.Restart != wantRestart || p.StartTimeout != plugins.DefaultStartTimeout || p.HealthInterval != plugins.DefaultHealthInterval {
+		wantRestart := config.Restart{MaxRestarts: plugins.DefaultMaxRestarts, Backoff: plugins.DefaultBackoff, MaxBackoff: plugins.DefaultMaxBackoff, ResetAfter: plugins.DefaultResetAfter, Cooldown: plugins.DefaultCooldown}
+		wantLog := config.PluginLog{LinesPerSecond: plugins.DefaultLogLinesPerSecond, Burst: plugins.DefaultLogBurst, MaxLine: plugins.DefaultMaxLogLine}
+		if p.Restart != wantRestart || p.StartTimeout != plugins.DefaultStartTimeout || p.HealthInterval != plugins.DefaultHealthInterval ||
+			p.MaxInFlight != plugins.DefaultMaxInFlight || p.Log != wantLog {
 			t.Errorf("plugin %s = %+v, want plugins' defaults", name, p)
 		}
 	}
@@ -196,7 +198,9 @@ format = "json"
 			"nested": map[string]any{"list": []any{int64(1), "two"}}},
 		StartTimeout:   2 * time.Second,
 		HealthInterval: plugins.DefaultHealthInterval,
-		Restart:        config.Restart{MaxRestarts: 0, Backoff: time.Second, MaxBackoff: time.Minute, ResetAfter: 10 * time.Minute},
+		Restart:        config.Restart{MaxRestarts: 0, Backoff: time.Second, MaxBackoff: time.Minute, ResetAfter: 10 * time.Minute, Cooldown: plugins.DefaultCooldown},
+		MaxInFlight:    plugins.DefaultMaxInFlight,
+		Log:            config.PluginLog{LinesPerSecond: plugins.DefaultLogLinesPerSecond, Burst: plugins.DefaultLogBurst, MaxLine: plugins.DefaultMaxLogLine},
 	}
 	if !reflect.DeepEqual(c.Plugins["tag"], wantTag) {
 		t.Errorf("plugin tag =\n %#v\nwant\n %#v", c.Plugins["tag"], wantTag)
@@ -398,7 +402,7 @@ func TestLoadErrors(t *testing.T) {
 				`DIR/r.yaml: limits.max_conections: unknown key, did you mean "max_connections"? (want one of max_content_length, max_header_length, max_connections)`,
 				`DIR/r.yaml: listen[0].adr: unknown key, did you mean "addr"? (want one of addr, raw, plugin, tls)`,
 				`DIR/r.yaml: logging: unknown key, did you mean "log"? (want one of listen, plugins, routes, limits, timeouts, log, metrics, request_id)`,
-				`DIR/r.yaml: plugins.p.config: unknown key, did you mean "settings"? (want one of cmd, args, env, settings, start_timeout, health_interval, restart)`,
+				`DIR/r.yaml: plugins.p.config: unknown key, did you mean "settings"? (want one of cmd, args, env, settings, start_timeout, health_interval, restart, max_in_flight, log)`,
 				`DIR/r.yaml: routes[0].contenttype: unknown key, did you mean "content_type"? (want one of action, content_type, plugin, name)`,
 			},
 		},
@@ -542,7 +546,7 @@ func TestLoadErrors(t *testing.T) {
 		},
 		{
 			name:  "plugin values",
-			file:  "r.yaml\nplugins:\n  p: {cmd: ''}\n  q: {cmd: 'builtin:', restart: {max_restarts: -1, backoff: 2s, max_backoff: 1s}, start_timeout: 0s}\nroutes: [{plugin: p}]\n",
+			file:  "r.yaml\nplugins:\n  p: {cmd: ''}\n  q: {cmd: 'builtin:', restart: {max_restarts: -1, backoff: 2s, max_backoff: 1s, cooldown: -1s}, start_timeout: 0s, max_in_flight: -1, log: {lines_per_second: -5, burst: -1}}\nroutes: [{plugin: p}]\n",
 			class: config.ErrValue,
 			want: []string{
 				`DIR/r.yaml: plugins.p.cmd: no command (want the plugin executable's path, or builtin:NAME)`,
@@ -550,6 +554,10 @@ func TestLoadErrors(t *testing.T) {
 				`DIR/r.yaml: plugins.q.start_timeout: duration 0 is not positive (want a duration above 0, such as 10s)`,
 				`DIR/r.yaml: plugins.q.restart.max_restarts: negative count -1 (want 0 or more; 0 means never restart)`,
 				`DIR/r.yaml: plugins.q.restart.max_backoff: 1s is less than backoff 2s (want max_backoff at least backoff)`,
+				`DIR/r.yaml: plugins.q.restart.cooldown: negative duration -1s (want 0 or more; 0 means none)`,
+				`DIR/r.yaml: plugins.q.max_in_flight: negative count -1 (want 0 or more; 0 means no limit)`,
+				`DIR/r.yaml: plugins.q.log.lines_per_second: negative count -5 (want 0 or more; 0 means no limit)`,
+				`DIR/r.yaml: plugins.q.log.burst: negative count -1 (want 0 or more; 0 means one line at a time)`,
 			},
 		},
 		{

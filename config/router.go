@@ -831,6 +831,13 @@ func (r *Router) startPlugin(ctx context.Context, cfg *Config, name string) (*pl
 			Backoff:     pc.Restart.Backoff,
 			MaxBackoff:  pc.Restart.MaxBackoff,
 			ResetAfter:  pc.Restart.ResetAfter,
+			Cooldown:    noneIfZero(pc.Restart.Cooldown),
+		},
+		MaxInFlight: noneIfZero(pc.MaxInFlight),
+		LogLimits: plugins.LogLimits{
+			LinesPerSecond: noneIfZero(pc.Log.LinesPerSecond),
+			Burst:          noneIfZero(pc.Log.Burst),
+			MaxLineLength:  noneIfZero(int(pc.Log.MaxLine)),
 		},
 		Executable:      r.opts.Executable,
 		MaxAnswerLength: answerLimit(cfg.Limits.MaxContentLength),

@@ -224,6 +224,12 @@ func (v *validator) plugins() {
 		if v.positive(key+".restart.max_backoff", p.Restart.MaxBackoff) && p.Restart.MaxBackoff < p.Restart.Backoff {
 			v.fail(ErrValue, key+".restart.max_backoff", fmt.Sprintf("%s is less than backoff %s", formatDuration(p.Restart.MaxBackoff), formatDuration(p.Restart.Backoff)), "max_backoff at least backoff")
 		}
+		v.nonNegative(key+".restart.cooldown", p.Restart.Cooldown)
+		v.noLimitIfZero(key+".max_in_flight", p.MaxInFlight)
+		v.noLimitIfZero(key+".log.lines_per_second", p.Log.LinesPerSecond)
+		if p.Log.Burst < 0 {
+			v.fail(ErrValue, key+".log.burst", fmt.Sprintf("negative count %d", p.Log.Burst), "0 or more; 0 means one line at a time")
+		}
 	}
 }
 
@@ -233,6 +239,13 @@ func (v *validator) positive(key string, d time.Duration) bool {
 		return false
 	}
 	return true
+}
+
+// noLimitIfZero checks a count of which 0 means no limit.
+func (v *validator) noLimitIfZero(key string, n int) {
+	if n < 0 {
+		v.fail(ErrValue, key, fmt.Sprintf("negative count %d", n), "0 or more; 0 means no limit")
+	}
 }
 
 func (v *validator) nonNegative(key string, d time.Duration) {
