@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/soak"
 	"github.com/msgrouter/router/plugins"
 	"github.com/msgrouter/router/plugins/binary"
 	"github.com/msgrouter/router/plugins/echo"
@@ -59,6 +60,17 @@ var builtins = []builtin{
 				Name:    "echo",
 				Actions: []string{"echo"},
 				Handler: echo.New(),
+			}
+		},
+	},
+	{
+		name:    "soak",
+		summary: `router soak's faults: action "slow" waits its value (a duration), "big" answers its value in bytes`,
+		spec: func() plugins.HandlerSpec {
+			return plugins.HandlerSpec{
+				Name:    "soak",
+				Actions: []string{"slow", "big"},
+				Handler: soak.FaultHandler{},
 			}
 		},
 	},

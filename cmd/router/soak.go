@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,7 +34,7 @@ type soakFlags struct {
 }
 
 // soakFaults are the faults --faults may name, in their default order.
-var soakFaults = []string{"kill", "hostile", "reload", "storm"}
+var soakFaults = []string{"kill", "hostile", "reload", "storm", "slow", "oversized"}
 
 var soakCmd = &command{
 	name:    "soak",
@@ -50,6 +51,11 @@ processes, "builtin:NAME"), on a free port of 127.0.0.1, sends it load for
 	reload   reload the config with every plugin changed, so that each is
 	         replaced by a new process under load
 	storm    --storm connections at once, one request each
+	slow     64 connections send 4 requests each to a handler that takes
+	         50 ms (the built-in "soak", a plugin process): each must be
+	         answered, none with an error
+	oversized  7 requests for an answer above limits.max_content_length,
+	         each answered with an error, then a small one, answered
 
 The load is 'router bench' for each of the search, binary and echo requests
 (--conns connections each, --depth requests in flight on each), and
@@ -158,7 +164,7 @@ func (f *soakFlags) run(ctx context.Context, c *cli) error {
 	events := &pluginEvents{w: logOut}
 	log := hclog.New(&hclog.LoggerOptions{Name: "router", Level: hclog.Info, Output: events, Color: hclog.ColorOff})
 
-	cfg, err := config.Load("", config.LoadOptions{Environ: []string{}, Flags: map[string]any{"listen": []string{"127.0.0.1:0"}}})
+	cfg, err := soakConfig()
 	if err != nil {
 		return err
 	}
@@ -177,6 +183,7 @@ func (f *soakFlags) run(ctx context.Context, c *cli) error {
 		r.Shutdown(context.Background())
 		return err
 	}
+	plugFaults := soak.PluginFaults(addr, int64(cfg.Limits.MaxContentLength))
 	var faults []soak.Fault
 	var kills, reloads atomic.Int64
 	for _, n := range names {
@@ -199,6 +206,10 @@ func (f *soakFlags) run(ctx context.Context, c *cli) error {
 			faults = append(faults, shared[0])
 		case "storm":
 			faults = append(faults, shared[1])
+		case "slow":
+			faults = append(faults, plugFaults[0])
+		case "oversized":
+			faults = append(faults, plugFaults[1])
 		}
 	}
 
@@ -235,6 +246,36 @@ func (f *soakFlags) run(ctx context.Context, c *cli) error {
 		return fmt.Errorf("shutdown: %w", shutErr)
 	}
 	return nil
+}
+
+// soakYAML is the soak's config: the default one on a free port, with
+// the built-in "soak" for the plugin faults.
+const soakYAML = `listen: ["127.0.0.1:0"]
+plugins:
+  search: { cmd: "builtin:search" }
+  binary: { cmd: "builtin:binary" }
+  echo: { cmd: "builtin:echo" }
+  soak: { cmd: "builtin:soak" }
+routes:
+  - { action: echo, plugin: echo }
+  - { action: slow, plugin: soak }
+  - { action: big, plugin: soak }
+  - { content_type: text/json, plugin: search }
+  - { plugin: binary }
+`
+
+// soakConfig loads soakYAML, from a file of its own as any config.
+func soakConfig() (*config.Config, error) {
+	dir, err := os.MkdirTemp("", "router-soak-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "soak.yaml")
+	if err := os.WriteFile(path, []byte(soakYAML), 0o600); err != nil {
+		return nil, err
+	}
+	return config.Load(path, config.LoadOptions{Environ: []string{}})
 }
 
 func contains(list []string, s string) bool {

@@ -23,7 +23,7 @@ func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a router under load for a few seconds")
 	}
-	code, out, stderr := routerCmd(t, "soak", "--duration", "3s", "--fault-every", "500ms",
+	code, out, stderr := routerCmd(t, "soak", "--duration", "4s", "--fault-every", "500ms",
 		"--conns", "2", "--depth", "4", "--checkers", "2", "--storm", "20", "--hostile", "1")
 	if code != exitOK {
 		t.Fatalf("soak: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
@@ -51,7 +51,8 @@ func TestSoak(t *testing.T) {
 	if sent == 0 || sent != answered {
 		t.Errorf("%d sent, %d answered", sent, answered)
 	}
-	// Six faults in 3s, in turn: two kills, two bursts, a reload, a storm.
+	// Seven faults in 4s, in turn: two kills, two bursts, a reload, a
+	// storm, a slow handler and oversized answers.
 	if n := num(`faults injected:.* kill (\d+)`); n < 1 {
 		t.Errorf("%d kills", n)
 	}
@@ -63,6 +64,17 @@ func TestSoak(t *testing.T) {
 	}
 	if n := num(`faults injected:.* storm (\d+)`); n < 1 {
 		t.Errorf("%d storms", n)
+	}
+	for _, fault := range []string{"slow", "oversized"} {
+		if n := num(`faults injected:.* ` + fault + ` (\d+)`); n < 1 {
+			t.Errorf("%d %s faults", n, fault)
+		}
+	}
+	if strings.Contains(out, "faults failed:") {
+		t.Errorf("faults failed:\n%s\n%s", out, stderr)
+	}
+	if !strings.Contains(stderr, "slow: 256 of 256 answered") || !strings.Contains(stderr, "oversized: 7 answers of 16777217 bytes refused with an error, the next answered") {
+		t.Errorf("the plugin faults' lines are missing:\n%s", stderr)
 	}
 	if !strings.Contains(out, "slowloris: closed by the router") {
 		t.Errorf("the router did not close the slowloris connection:\n%s", out)
