@@ -465,6 +465,52 @@ func TestLogLimiterConcurrent(t *testing.T) {
 	}
 }
 
+// keepCalling starts the test plugin ("basic") with log as its logger,
+// and calls its handler upper until stop is called, which returns how
+// many calls it answered; it fails the test on any error. want is the
+// fewest answers to expect: ten a second would do.
+func keepCalling(t *testing.T, log hclog.Logger) (want int, stop func() int) {
+	t.Helper()
+	p, err := Start(context.Background(), Config{
+		Name: "other", Cmd: os.Args[0], Env: []string{"ROUTER_TEST_PLUGIN=basic"}, Logger: log, HealthInterval: -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := p.Handler("upper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, result := make(chan struct{}), make(chan int)
+	go func() {
+		n := 0
+		defer func() { result <- n }()
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ans, err := h.Handle(ctx, core.NewBinary("text/plain", []byte("x")))
+			cancel()
+			if err != nil || string(ans.Content) != "X" {
+				t.Errorf("another plugin during the flood: %v, %v", ans, err)
+				return
+			}
+			n++
+		}
+	}()
+	return 5, func() int {
+		close(done)
+		n := <-result
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		p.Shutdown(ctx)
+		return n
+	}
+}
+
 // startFlooder runs the logflood plugin with log as its logger, and
 // returns a function that calls its handler, and the limiter the Process
 // puts between the plugin's lines and log.
@@ -504,9 +550,14 @@ func TestLogLimitPluginFlood(t *testing.T) {
 	var out syncbuf.Buffer
 	call, lim := startFlooder(t, hclog.New(&hclog.LoggerOptions{Name: "router", Output: &out, Level: hclog.Debug}))
 	started := len(out.String())
+	// Another plugin, logging to the same log, answers throughout.
+	answered, stopOther := keepCalling(t, hclog.New(&hclog.LoggerOptions{Name: "router", Output: &out, Level: hclog.Debug}))
 	var n, written uint64
 	if _, err := fmt.Sscan(call("flood 2s"), &n, &written); err != nil {
 		t.Fatal(err)
+	}
+	if got := stopOther(); got < answered {
+		t.Errorf("another plugin answered %d requests during the flood; want at least %d", got, answered)
 	}
 	// The host may still be reading what the pipe holds: wait until each
 	// line written is accounted for, through or dropped.
