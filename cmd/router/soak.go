@@ -122,7 +122,7 @@ func (e *pluginEvents) Write(p []byte) (int, error) {
 		e.died.Add(1)
 	case strings.Contains(s, "plugin restarted"):
 		e.restarted.Add(1)
-	case strings.Contains(s, "plugin failed; not restarting"):
+	case strings.Contains(s, "plugin failed; "): // not restarting, or after a cool-down
 		e.gaveUp.Add(1)
 		e.mu.Lock()
 		e.lastFailure = strings.TrimSpace(s)
