@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/plugins"
@@ -163,4 +166,44 @@ func TestPluginHungHandlerDoesNotDelayOthers(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+// A handler that panics on every request has its stack trace logged once
+// a second at most; the next line counts the panics not logged.
+func TestPluginPanicLoggedOncePerSecond(t *testing.T) {
+	var logs syncBuffer
+	p := start(t, "basic", func(c *plugins.Config) {
+		c.Logger = hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})
+	})
+	h, err := p.Handler("panic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := make([]*core.Message, 50)
+	for i := range reqs {
+		reqs[i] = core.NewBinary("text/plain", nil)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errs := make([]error, len(reqs))
+	h.(core.BatchHandler).HandleBatch(ctx, reqs, make([]*core.Message, len(reqs)), errs)
+	for i, err := range errs {
+		if !errors.Is(err, plugins.ErrExited) && (err == nil || !strings.Contains(err.Error(), "handler panicked")) {
+			t.Fatalf("panic %d: %v", i, err)
+		}
+	}
+	time.Sleep(1100 * time.Millisecond) // past the interval: the next is logged
+	if _, err := call(t, p, "panic", "", 5*time.Second); err == nil {
+		t.Fatal("panic answered no error")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "panics_not_logged=49") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := strings.Count(logs.String(), "handler panicked:"); n != 2 {
+		t.Errorf("%d panics logged for 51; want 2, the second counting 49 not logged:\n%s", n, logs.String())
+	}
+	if n := strings.Count(logs.String(), "[running]:"); n != 2 {
+		t.Errorf("%d stack traces logged for 51 panics; want 2", n)
+	}
 }
