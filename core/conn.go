@@ -34,6 +34,11 @@ type conn struct {
 
 	partialSince time.Time // when the message now half read began to arrive
 
+	// held is the input budget granted to the connection: 0, or the size
+	// of the one frame the decoder buffers or the batch holds (see
+	// budget.go).
+	held int64
+
 	// One batch: the requests decoded from one read, and their results.
 	// The Messages are reused from batch to batch.
 	msgs    []*Message

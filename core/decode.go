@@ -2,6 +2,7 @@ package core
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"unicode/utf8"
@@ -19,6 +20,19 @@ const (
 // messages; a larger one, grown for one big message, is released.
 const scratchKeep = 64 << 10
 
+// ungrantedMax is the largest frame a Decoder with grants buffers without
+// asking for a grant: the largest proto-header and header, which it must
+// hold to learn a frame's size. Larger frames wait for errGrant's answer
+// once their header is read.
+const ungrantedMax = 2 + MaxHeaderLength
+
+// errGrant: the frame being decoded spans reads and is larger than
+// ungrantedMax; the decoder (with grants) buffers none of its content
+// before the caller has reserved grantSize bytes for it and called grant.
+// It is not a frame error: DecodeTo returns it, consuming nothing more,
+// until then.
+var errGrant = errors.New("core: decoder needs a grant")
+
 // Decoder is the incremental, resumable decoder of the protocol: a state
 // machine (proto-header, JSON header, content) fed whatever one read
 // returned. Limits are checked before bytes are buffered, so a hostile
@@ -35,19 +49,26 @@ type Decoder struct {
 	// beyond what fits in memory.
 	MaxContentLength int64
 
-	state int    // what buf holds: stateLength, stateHeader or stateContent
+	state int    // what buf holds: stateLength, stateHeader, stateGrant or stateContent
 	buf   []byte // bytes of the message being assembled across reads
 	hlen  int    // header length, once known
 	total int    // full frame length, once the header has been parsed
 	done  bool   // buf holds a message already returned
-	err   error  // sticky frame error
-	msg   Message
-	names nameCache
+	// grants makes a frame larger than ungrantedMax that spans reads wait
+	// for a grant (errGrant), and buffers every frame that spans reads in
+	// one allocation of its exact size, made once its header is read.
+	// The Server sets it to account such frames against its budget.
+	grants  bool
+	granted bool  // buf was allocated for a grant, not yet handed over
+	err     error // sticky frame error
+	msg     Message
+	names   nameCache
 }
 
 const (
 	stateLength = iota
 	stateHeader
+	stateGrant // header read; waiting for a grant of total bytes
 	stateContent
 )
 
@@ -144,6 +165,15 @@ func (d *Decoder) DecodeTo(m *Message, p []byte) (n int, ok bool, err error) {
 			}
 			d.total = 2 + d.hlen + int(clen)
 			d.state = stateContent
+			if d.grants {
+				if d.total > ungrantedMax {
+					d.state = stateGrant
+					return n, false, errGrant
+				}
+				d.buf = exactly(d.buf, d.total)
+			}
+		case stateGrant:
+			return n, false, errGrant
 		case stateContent:
 			// Grow with what arrives, never by what the header claims.
 			k := min(d.total-len(d.buf), len(p)-n)
@@ -161,6 +191,7 @@ func (d *Decoder) DecodeTo(m *Message, p []byte) (n int, ok bool, err error) {
 			}
 			m.Content = d.buf[2+d.hlen : d.total : d.total]
 			d.state = stateLength
+			d.granted = false
 			if m == &d.msg {
 				d.done = true // reuse the buffer on the next call
 			} else {
@@ -169,6 +200,30 @@ func (d *Decoder) DecodeTo(m *Message, p []byte) (n int, ok bool, err error) {
 			return n, true, nil
 		}
 	}
+}
+
+// grantSize is the size of the frame a grant is asked for (errGrant).
+func (d *Decoder) grantSize() int { return d.total }
+
+// grant tells the decoder that grantSize bytes were reserved for the
+// frame it waits with (errGrant): it allocates the frame's buffer, of
+// exactly that size, and reads on.
+func (d *Decoder) grant() {
+	d.buf = exactly(d.buf, d.total)
+	d.granted = true
+	d.state = stateContent
+}
+
+// exactly returns b with a capacity of n, copied if need be: a frame
+// whose size is known is buffered in one allocation, instead of growing
+// by appends that leave copies behind for the collector.
+func exactly(b []byte, n int) []byte {
+	if cap(b) >= n {
+		return b
+	}
+	nb := make([]byte, len(b), n)
+	copy(nb, b)
+	return nb
 }
 
 // decodeDirect parses into m a frame wholly contained in p, without
@@ -217,7 +272,11 @@ func (d *Decoder) Err() error { return d.err }
 
 // Reset discards any partial message and error, keeping the limits.
 func (d *Decoder) Reset() {
-	*d = Decoder{MaxHeaderLength: d.MaxHeaderLength, MaxContentLength: d.MaxContentLength, buf: d.buf[:0], msg: d.msg, names: d.names}
+	buf := d.buf[:0]
+	if d.granted || cap(buf) > scratchKeep {
+		buf = nil
+	}
+	*d = Decoder{MaxHeaderLength: d.MaxHeaderLength, MaxContentLength: d.MaxContentLength, buf: buf, msg: d.msg, names: d.names, grants: d.grants}
 	d.msg.Reset()
 }
 

@@ -15,61 +15,36 @@ import (
 func (c *conn) handleFramed(p []byte) error {
 	c.s.stats.bytesRead.Add(uint64(len(p)))
 	for len(p) > 0 {
-		batch := c.batch[:0]
-		closeAfter := false
-		var frameErr error
-		for len(p) > 0 && len(batch) < maxBatch {
-			if len(c.msgs) == len(batch) {
-				c.msgs = append(c.msgs, new(Message))
-			}
-			m := c.msgs[len(batch)]
-			k, ok, err := c.dec.DecodeTo(m, p)
-			p = p[k:]
-			if err != nil {
-				frameErr = err
-				break
-			}
-			if !ok {
-				break
-			}
-			// The next message's read timeout runs from its own first
-			// bytes, not from those of this one.
-			c.partialSince = time.Time{}
-			batch = append(batch, m)
-			if m.WantsClose() {
-				closeAfter = true // what follows is not answered
-				break
-			}
+		k, spilled, closeAfter, frameErr := c.decodeBatch(p)
+		p = p[k:]
+		if len(c.batch) > 0 {
+			c.answerBatch(c.batch)
 		}
-		c.batch = batch
-		if len(batch) > 0 {
-			c.dispatch(batch)
-			debug := c.log.IsDebug()
-			for i, m := range batch {
-				ans := c.answers[i]
-				err := c.errs[i]
-				if err != nil {
-					ans = NewError(err.Error())
-				}
-				id := c.ids[i]
-				if debug {
-					c.logRequest(m, id, err)
-				}
-				if id.Key != "" && !hasHeader(ans, id.Key) {
-					c.wbuf = c.appendAnswer(c.wbuf, ans, id)
-				} else {
-					c.wbuf = c.appendAnswer(c.wbuf, ans)
-				}
+		if spilled != nil {
+			c.dropSpilled(spilled)
+		}
+		if frameErr == errGrant {
+			if len(c.batch) > 0 {
+				continue // answered and released what came first; ask next time
 			}
-			clear(c.answers)
-			clear(c.errs)
+			if err := c.flush(); err != nil {
+				return err
+			}
+			frameErr = c.acquireGrant()
+			if frameErr == nil {
+				continue
+			}
+			if errors.Is(frameErr, ErrReadTimeout) {
+				return c.fail(frameErr)
+			}
+			if frameErr == ErrServerClosed {
+				return frameErr
+			}
 		}
 		if frameErr != nil {
 			c.s.stats.invalidFrames.Add(1)
 			c.s.logs.log(c.log, hclog.Warn, "invalid-frame", "invalid frame; closing connection", "error", frameErr)
-			c.wbuf = c.appendAnswer(c.wbuf, NewError(frameErr.Error()))
-			c.flush()
-			return errLinger
+			return c.fail(frameErr)
 		}
 		if closeAfter {
 			if err := c.flush(); err != nil {
@@ -84,6 +59,79 @@ func (c *conn) handleFramed(p []byte) error {
 		}
 	}
 	return c.flush()
+}
+
+// decodeBatch decodes the messages of p into c.batch, at most maxBatch,
+// and returns how many bytes it consumed, the message of the batch that
+// spanned reads (the first, if any), whether a message asked to close
+// after it, and the decoder's error: a frame error, or errGrant.
+func (c *conn) decodeBatch(p []byte) (n int, spilled *Message, closeAfter bool, err error) {
+	batch := c.batch[:0]
+	for n < len(p) && len(batch) < maxBatch {
+		if len(c.msgs) == len(batch) {
+			c.msgs = append(c.msgs, new(Message))
+		}
+		m := c.msgs[len(batch)]
+		partial := c.dec.Partial()
+		k, ok, derr := c.dec.DecodeTo(m, p[n:])
+		n += k
+		if derr != nil {
+			err = derr
+			break
+		}
+		if !ok {
+			break
+		}
+		if partial {
+			spilled = m
+		}
+		// The next message's read timeout runs from its own first
+		// bytes, not from those of this one.
+		c.partialSince = time.Time{}
+		batch = append(batch, m)
+		if m.WantsClose() {
+			closeAfter = true // what follows is not answered
+			break
+		}
+	}
+	c.batch = batch
+	return n, spilled, closeAfter, err
+}
+
+// answerBatch dispatches a batch and appends the answers to c.wbuf.
+func (c *conn) answerBatch(batch []*Message) {
+	c.dispatch(batch)
+	debug := c.log.IsDebug()
+	for i, m := range batch {
+		ans := c.answers[i]
+		err := c.errs[i]
+		if err != nil {
+			ans = NewError(err.Error())
+		}
+		id := c.ids[i]
+		if debug {
+			c.logRequest(m, id, err)
+		}
+		if id.Key != "" && !hasHeader(ans, id.Key) {
+			c.wbuf = c.appendAnswer(c.wbuf, ans, id)
+		} else {
+			c.wbuf = c.appendAnswer(c.wbuf, ans)
+		}
+	}
+	clear(c.answers)
+	clear(c.errs)
+}
+
+// dropSpilled lets go of the buffer of a message that spanned reads, now
+// answered, and of the grant it held, if any: an idle connection must not
+// pin it (the Message and the request ids, which alias it, are reused
+// only by the next batch).
+func (c *conn) dropSpilled(m *Message) {
+	*m = Message{}
+	clear(c.ids)
+	if !c.dec.granted {
+		c.releaseGrant() // the grant, if any, was this message's
+	}
 }
 
 // appendAnswer encodes an answer with the extra headers, or an error

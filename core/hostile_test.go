@@ -625,11 +625,12 @@ func TestHostilePipelineNeverReads(t *testing.T) {
 	checkServed(t, good, "after")
 }
 
-// TestHostileHugeClaimNoLimit: with no content-length limit, a claim of
-// 2^60 bytes is accepted but never allocated: the server buffers what
-// arrives and times the message out.
+// TestHostileHugeClaimNoLimit: with no content-length limit and no input
+// budget, a claim of 2^60 bytes is accepted but never allocated: the
+// server buffers what arrives and times the message out. (With a budget,
+// the claim is refused at once: TestBudgetRefusesLargerThanBudget.)
 func TestHostileHugeClaimNoLimit(t *testing.T) {
-	s := &core.Server{MaxContentLength: -1, ReadTimeout: 300 * time.Millisecond}
+	s := &core.Server{MaxContentLength: -1, MaxBuffered: -1, ReadTimeout: 300 * time.Millisecond}
 	addr := startServer(t, s)
 	good := dialT(t, addr)
 	checkServed(t, good, "before")

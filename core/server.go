@@ -67,6 +67,21 @@ type Server struct {
 	// MaxContentLength bounds content-length. Zero means
 	// DefaultMaxContentLength (16 MiB).
 	MaxContentLength int64
+	// MaxBuffered bounds the bytes held by messages that span reads, on
+	// all connections together: such a message of more than 64 KiB (its
+	// whole frame: 2 + header + content-length bytes) reserves its size
+	// once its header is read, before its content, and releases it once
+	// answered. A connection that cannot have its reservation stops
+	// reading until others release enough, within its read timeout; a
+	// message larger than MaxBuffered is refused as over the
+	// content-length limit. Memory for messages half received is thus at
+	// most MaxBuffered plus 64 KiB per connection (see SECURITY.md).
+	// Zero means a quarter of the memory the process may use (the
+	// smallest of the physical memory, the cgroup's memory.max on Linux,
+	// and GOMEMLIMIT), at least 32 MiB, or DefaultMaxBuffered (1 GiB)
+	// where it cannot be read. Negative means no limit: nothing is
+	// reserved, and such a message's buffer grows as its bytes arrive.
+	MaxBuffered int64
 
 	// IdleTimeout closes a connection that sends nothing between
 	// messages. Zero means DefaultIdleTimeout.
@@ -106,8 +121,9 @@ type Server struct {
 	log       hclog.Logger
 	ids       *idGenerator
 	stats     counters
-	logs      logSampler // the log lines clients cause
-	poll      *poller    // the poll loop (Linux), started by the first connection it serves
+	budget    inputBudget // resolved from MaxBuffered by init
+	logs      logSampler  // the log lines clients cause
+	poll      *poller     // the poll loop (Linux), started by the first connection it serves
 
 	testHookDrainRead func()      // tests only: run by drainRead before it reads
 	testHookPark      func(*conn) // tests only: run by the poll loop as it parks a connection
@@ -123,6 +139,7 @@ func (s *Server) init() {
 	s.listeners = make(map[*net.Listener]struct{})
 	s.conns = make(map[*conn]struct{})
 	s.ids = newIDGenerator()
+	s.budget.max = resolveMaxBuffered(s.MaxBuffered)
 	if s.Logger == nil {
 		s.log = hclog.NewNullLogger()
 	} else {
@@ -189,7 +206,7 @@ func (s *Server) serve(l net.Listener, raw Handler) error {
 		s.mu.Unlock()
 		l.Close()
 	}()
-	s.log.Info("listening", "addr", l.Addr().String(), "raw", raw != nil)
+	s.log.Info("listening", "addr", l.Addr().String(), "raw", raw != nil, "max_buffered", s.budget.max)
 
 	var backoff time.Duration
 	for {
@@ -228,6 +245,7 @@ func (s *Server) startConn(nc net.Conn, raw Handler) {
 	c := &conn{s: s, nc: nc, raw: raw}
 	c.dec.MaxHeaderLength = s.MaxHeaderLength
 	c.dec.MaxContentLength = s.MaxContentLength
+	c.dec.grants = s.budget.max > 0
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
@@ -265,6 +283,7 @@ func reject(nc net.Conn, err error, raw bool) {
 }
 
 func (s *Server) removeConn(c *conn) {
+	c.releaseGrant() // of a message left half read
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()

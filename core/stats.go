@@ -20,6 +20,13 @@ type Stats struct {
 	// InvalidFrames counts connections closed for a frame that broke the
 	// protocol or a limit.
 	InvalidFrames uint64
+	// Buffered is the input budget in use now: the bytes reserved by
+	// messages larger than 64 KiB that span reads (see
+	// Server.MaxBuffered).
+	Buffered int64
+	// BufferWaits counts the times a connection stopped reading to wait
+	// for input budget.
+	BufferWaits uint64
 }
 
 // counters are the Server's live Stats.
@@ -30,6 +37,7 @@ type counters struct {
 	bytesWritten  atomic.Uint64
 	requests      atomic.Uint64
 	invalidFrames atomic.Uint64
+	bufferWaits   atomic.Uint64
 }
 
 // Stats returns the server's counters.
@@ -42,5 +50,7 @@ func (s *Server) Stats() Stats {
 		BytesWritten:        s.stats.bytesWritten.Load(),
 		Requests:            s.stats.requests.Load(),
 		InvalidFrames:       s.stats.invalidFrames.Load(),
+		Buffered:            s.budget.inUse.Load(),
+		BufferWaits:         s.stats.bufferWaits.Load(),
 	}
 }
