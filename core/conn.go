@@ -29,7 +29,8 @@ type conn struct {
 	readAt time.Time // when the current batch was read: handler deadlines count from it
 
 	// idleSince is when the connection last began to wait for a message,
-	// its answers written: the poll loop's idle timeout counts from it.
+	// its answers written: the poll loop's idle timeout counts from it,
+	// and Shutdown tells an idle connection by it.
 	idleSince time.Time
 
 	partialSince time.Time // when the message now half read began to arrive
@@ -133,7 +134,7 @@ func (c *conn) loop(buf []byte) error {
 			if c.raw != nil {
 				stop = c.handleRaw(buf[:n])
 			} else {
-				stop = c.handleFramed(buf[:n])
+				stop = c.handleFramed(buf[:n], false)
 			}
 			if stop != nil {
 				return stop
@@ -145,7 +146,7 @@ func (c *conn) loop(buf []byte) error {
 		var ne net.Error
 		switch {
 		case errors.Is(err, errDrained):
-			return nil
+			return c.refuseAfterDrain(buf)
 		case errors.As(err, &ne) && ne.Timeout():
 			if c.dec.Partial() {
 				t := orDuration(c.s.ReadTimeout, DefaultReadTimeout)

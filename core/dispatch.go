@@ -10,15 +10,16 @@ import (
 )
 
 // handleFramed decodes, dispatches and answers every message in p, in
-// batches of the messages one read delivered. It returns non-nil when the
-// connection must close.
-func (c *conn) handleFramed(p []byte) error {
+// batches of the messages one read delivered; or, with refuse, answers
+// each with the shutting-down error instead (see refuseAfterDrain). It
+// returns non-nil when the connection must close.
+func (c *conn) handleFramed(p []byte, refuse bool) error {
 	c.s.stats.bytesRead.Add(uint64(len(p)))
 	for len(p) > 0 {
 		k, spilled, closeAfter, frameErr := c.decodeBatch(p)
 		p = p[k:]
 		if len(c.batch) > 0 {
-			c.answerBatch(c.batch)
+			c.answerBatch(c.batch, refuse)
 		}
 		if spilled != nil {
 			c.dropSpilled(spilled)
@@ -26,6 +27,9 @@ func (c *conn) handleFramed(p []byte) error {
 		if frameErr == errGrant {
 			if len(c.batch) > 0 {
 				continue // answered and released what came first; ask next time
+			}
+			if refuse {
+				return errLinger // no wait for budget to refuse a message
 			}
 			if err := c.flush(); err != nil {
 				return err
@@ -98,9 +102,14 @@ func (c *conn) decodeBatch(p []byte) (n int, spilled *Message, closeAfter bool, 
 	return n, spilled, closeAfter, err
 }
 
-// answerBatch dispatches a batch and appends the answers to c.wbuf.
-func (c *conn) answerBatch(batch []*Message) {
-	c.dispatch(batch)
+// answerBatch dispatches a batch, or refuses it, and appends the answers
+// to c.wbuf.
+func (c *conn) answerBatch(batch []*Message, refuse bool) {
+	if refuse {
+		c.refuse(batch)
+	} else {
+		c.dispatch(batch)
+	}
 	debug := c.log.IsDebug()
 	for i, m := range batch {
 		ans := c.answers[i]

@@ -43,6 +43,9 @@ var (
 	ErrServerClosed = errors.New("core: server closed")
 	// ErrTooManyConnections is sent to a client over the connection limit.
 	ErrTooManyConnections = errors.New("core: too many connections")
+	// ErrShuttingDown is the error answer to a request that arrives once
+	// Shutdown has answered all those its connection had.
+	ErrShuttingDown = errors.New("core: server shutting down")
 	// ErrReadTimeout: a client stopped sending in the middle of a message.
 	ErrReadTimeout = errors.New("core: read timeout inside a message")
 	// ErrClientClosed is returned by Client.Do after Close, or once the

@@ -477,12 +477,12 @@ func (c *conn) pollServe(p *poller) {
 }
 
 // idleDeadline is the read deadline between messages, given the idle
-// timeout t: for a connection of the poll loop, no later than parkAfter,
-// and the wait it begins is recorded (idleSince).
+// timeout t: for a connection of the poll loop, no later than parkAfter.
+// The wait it begins is recorded (idleSince).
 func (c *conn) idleDeadline(t time.Duration) time.Time {
 	now := time.Now()
+	c.idleSince = now
 	if c.pc.state.Load() != pollNone {
-		c.idleSince = now
 		if t <= 0 || t > parkAfter {
 			t = parkAfter
 		}

@@ -18,12 +18,14 @@ func (c *conn) pollKick() bool { return false }
 func (s *Server) pollWake() {}
 
 // idleDeadline is the read deadline between messages, given the idle
-// timeout t.
+// timeout t. The wait it begins is recorded (idleSince).
 func (c *conn) idleDeadline(t time.Duration) time.Time {
+	now := time.Now()
+	c.idleSince = now
 	if t <= 0 {
 		return time.Time{}
 	}
-	return time.Now().Add(t)
+	return now.Add(t)
 }
 
 // idleTimedOut: a read timeout between messages closes the connection.

@@ -242,7 +242,7 @@ func (s *Server) startConn(nc net.Conn, raw Handler) {
 	if max == 0 {
 		max = DefaultMaxConnections
 	}
-	c := &conn{s: s, nc: nc, raw: raw}
+	c := &conn{s: s, nc: nc, raw: raw, idleSince: time.Now()}
 	c.dec.MaxHeaderLength = s.MaxHeaderLength
 	c.dec.MaxContentLength = s.MaxContentLength
 	c.dec.grants = s.budget.max > 0
@@ -293,9 +293,14 @@ func (s *Server) removeConn(c *conn) {
 
 // Shutdown stops the server gracefully: it closes the listeners, lets each
 // connection finish the requests it has received (including those already
-// in its socket), answers them, and closes it. It waits until all
-// connections are closed or ctx ends, and then returns ctx's error; the
-// caller may then Close to stop the rest.
+// in its socket), answers them, and closes it. A connection active in the
+// last 250ms, whose client may be writing its next request, first goes on
+// reading for 250ms to 500ms and answers each request that arrives with
+// the error ErrShuttingDown and the header "connection": "close": a
+// keep-alive client that stops writing on that answer gets an answer or
+// an error answer for every request it wrote, never a bare end of stream.
+// Shutdown waits until all connections are closed or ctx ends, and then
+// returns ctx's error; the caller may then Close to stop the rest.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
 	s.mu.Lock()
