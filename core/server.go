@@ -75,7 +75,7 @@ type Server struct {
 	// reading until others release enough, within its read timeout; a
 	// message larger than MaxBuffered is refused as over the
 	// content-length limit. Memory for messages half received is thus at
-	// most MaxBuffered plus 64 KiB per connection (see SECURITY.md).
+	// most MaxBuffered plus 128 KiB per connection (see SECURITY.md).
 	// Zero means a quarter of the memory the process may use (the
 	// smallest of the physical memory, the cgroup's memory.max on Linux,
 	// and GOMEMLIMIT), at least 32 MiB, or DefaultMaxBuffered (1 GiB)
