@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -125,4 +126,57 @@ func TestInputBudgetNoDeadlock(t *testing.T) {
 	if u := b.inUse.Load(); u != 0 {
 		t.Errorf("%d left reserved", u)
 	}
+}
+
+// FuzzDecoderGrants checks that a decoder with grants, granted whatever
+// it asks, decodes any input, split at any point, as a plain decoder does
+// (with DecodeTo into messages kept, as the Server decodes), and asks
+// only for frames above ungrantedMax, once each.
+func FuzzDecoderGrants(f *testing.F) {
+	big := frameOf(hdr("little", "binary/x", "binary", 70<<10), strings.Repeat("b", 70<<10))
+	for _, s := range append(fuzzSeeds(f), big, append(append([]byte(nil), big...), big[:100]...)) {
+		f.Add(s, len(s)/2)
+	}
+	f.Fuzz(func(t *testing.T, in []byte, split int) {
+		split = min(max(split, 0), len(in))
+		want, wantErr, wantPartial := decodeTo(t, false, in[:split], in[split:])
+		got, gotErr, gotPartial := decodeTo(t, true, in[:split], in[split:])
+		if (wantErr == nil) != (gotErr == nil) || wantPartial != gotPartial || len(got) != len(want) {
+			t.Fatalf("with grants: %d messages, %v, partial %t; without: %d, %v, %t", len(got), gotErr, gotPartial, len(want), wantErr, wantPartial)
+		}
+		for i := range want {
+			if d := msgDiff(got[i], want[i]); d != "" {
+				t.Fatalf("message %d: %s", i, d)
+			}
+		}
+	})
+}
+
+// decodeTo decodes the chunks with DecodeTo into fresh messages, granting
+// at once when asked if grants.
+func decodeTo(t *testing.T, grants bool, chunks ...[]byte) (msgs []*Message, err error, partial bool) {
+	d := Decoder{grants: grants}
+	for _, c := range chunks {
+		for len(c) > 0 {
+			m := new(Message)
+			n, ok, err := d.DecodeTo(m, c)
+			c = c[n:]
+			if err == errGrant {
+				if !grants || d.grantSize() <= ungrantedMax || d.granted {
+					t.Fatalf("errGrant for a frame of %d bytes", d.grantSize())
+				}
+				d.grant()
+				continue
+			}
+			if err != nil {
+				return msgs, err, false
+			}
+			if ok {
+				msgs = append(msgs, m)
+			} else if len(c) > 0 {
+				t.Fatalf("no message, %d bytes left", len(c))
+			}
+		}
+	}
+	return msgs, nil, d.Partial()
 }

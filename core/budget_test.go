@@ -267,3 +267,21 @@ func TestBudgetAnswersBeforeWaiting(t *testing.T) {
 		return s.Stats().Buffered == int64(len(rawFrame(hostileHeader(strconv.Itoa(500<<10)), nil)))+500<<10
 	})
 }
+
+// TestBudgetWaitEndsAtClose: Close ends a connection waiting for budget,
+// long before its read timeout.
+func TestBudgetWaitEndsAtClose(t *testing.T) {
+	s := &core.Server{MaxBuffered: 1 << 20, ReadTimeout: time.Minute}
+	addr := startServer(t, s)
+	cs, writers := halfMessages(t, addr, 2, 600<<10, 100<<10)
+	defer writers()
+	for _, c := range cs {
+		defer c.Close()
+	}
+	waitFor(t, "a connection waiting", func() bool { return s.Stats().BufferWaits == 1 })
+	s.Close()
+	for _, c := range cs {
+		expectClosed(t, c)
+	}
+	waitFor(t, "the budget released", func() bool { return s.Stats().Buffered == 0 && s.Connections() == 0 })
+}
