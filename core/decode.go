@@ -306,15 +306,7 @@ func parseHeaderGeneral(b []byte, m *Message, maxContent int64, names *nameCache
 		}
 		return 0, ErrHeaderNotObject
 	}
-	const (
-		haveByteOrder = 1 << iota
-		haveType
-		haveEncoding
-		haveLength
-		haveAll = haveByteOrder | haveType | haveEncoding | haveLength
-	)
-	var have int
-	var clen int64
+	var have int        // the required keys seen: haveByteOrder...
 	var req [4]rawField // byteorder, content-type, content-encoding, content-length
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
@@ -388,6 +380,22 @@ func parseHeaderGeneral(b []byte, m *Message, maxContent int64, names *nameCache
 	if i = skipSpace(b, i); i != len(b) {
 		return 0, fmt.Errorf("%w: %w", ErrHeaderSyntax, syntaxAt(b, i, "after the header object"))
 	}
+	return requiredFields(m, &req, have, maxContent, names)
+}
+
+// The required header keys, as bits of what parseHeaderGeneral saw.
+const (
+	haveByteOrder = 1 << iota
+	haveType
+	haveEncoding
+	haveLength
+	haveAll = haveByteOrder | haveType | haveEncoding | haveLength
+)
+
+// requiredFields checks the four required keys the scan found (have, and
+// their values in req, in the order of haveByteOrder...) and sets them
+// in m; it returns the content-length.
+func requiredFields(m *Message, req *[4]rawField, have int, maxContent int64, names *nameCache) (int64, error) {
 	if have != haveAll {
 		for _, f := range [...]struct {
 			bit  int
@@ -411,10 +419,7 @@ func parseHeaderGeneral(b []byte, m *Message, maxContent int64, names *nameCache
 	if m.ContentEncoding, err = stringField("content-encoding", req[2].val, req[2].esc, names); err != nil {
 		return 0, err
 	}
-	if clen, err = contentLength(req[3].val, maxContent); err != nil {
-		return 0, err
-	}
-	return clen, nil
+	return contentLength(req[3].val, maxContent)
 }
 
 // rawField is a header value as scanned: its JSON text, and whether a
