@@ -206,7 +206,7 @@ func (s *Server) serve(l net.Listener, raw Handler) error {
 		s.mu.Unlock()
 		l.Close()
 	}()
-	s.log.Info("listening", "addr", l.Addr().String(), "raw", raw != nil, "max_buffered", s.budget.max)
+	s.log.Info("listening", "addr", l.Addr().String(), "raw", raw != nil)
 
 	var backoff time.Duration
 	for {
