@@ -29,6 +29,7 @@ func (c *conn) handleFramed(p []byte, refuse bool) error {
 				continue // answered and released what came first; ask next time
 			}
 			if refuse {
+				c.flush()
 				return errLinger // no wait for budget to refuse a message
 			}
 			if err := c.flush(); err != nil {
