@@ -144,6 +144,17 @@ func TestBudgetBoundsBufferedInput(t *testing.T) {
 		return st.Buffered == granted*frameSize && st.BufferWaits >= conns-uint64(granted) &&
 			st.BytesRead >= uint64(granted*(frameSize-clen+send))
 	})
+	// Until the granted connections have read all that was sent them.
+	last := uint64(0)
+	waitFor(t, "reading done", func() bool {
+		n := s.Stats().BytesRead
+		if n != last {
+			last = n
+			time.Sleep(100 * time.Millisecond)
+			return false
+		}
+		return true
+	})
 	heap1, rss1 := heapBytes(), rssBytes()
 
 	checkServed(t, good, "meanwhile")
