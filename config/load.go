@@ -398,7 +398,7 @@ func fromString(c *checker, key, s string, t reflect.Type) (any, bool) {
 			return v, true
 		}
 		if t.Elem().Kind() == reflect.Struct && t.Elem() != typeListener {
-			c.fail(ErrType, key, "got "+describe(s), "a JSON list of maps with keys "+fieldList(t.Elem()))
+			c.fail(ErrType, key, "got "+describe(s), "a JSON list of "+pluralOf(t.Elem()))
 			return nil, false
 		}
 		var v []any

@@ -319,10 +319,7 @@ func want(t reflect.Type) string {
 	case reflect.Map:
 		return "a map"
 	case reflect.Slice:
-		if t.Elem() == typeListener {
-			return "a list of addresses"
-		}
-		return "a list of " + strings.TrimPrefix(strings.TrimPrefix(want(t.Elem()), "a "), "an ") + "s"
+		return "a list of " + pluralOf(t.Elem())
 	case reflect.String:
 		return "a string"
 	case reflect.Bool:
@@ -331,6 +328,36 @@ func want(t reflect.Type) string {
 		return "an integer"
 	}
 	return t.String()
+}
+
+// pluralOf names values of type t in the plural, for "a list of ...": a
+// struct's keys come from the schema.
+func pluralOf(t reflect.Type) string {
+	switch t {
+	case typeDuration:
+		return "durations"
+	case typeSize:
+		return "sizes"
+	case typeListener:
+		return "addresses"
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return pluralOf(t.Elem())
+	case reflect.Struct:
+		return "maps with keys " + fieldList(t)
+	case reflect.Map:
+		return "maps"
+	case reflect.Slice:
+		return "lists of " + pluralOf(t.Elem())
+	case reflect.String:
+		return "strings"
+	case reflect.Bool:
+		return "booleans"
+	case reflect.Int, reflect.Int64:
+		return "integers"
+	}
+	return t.String() + " values"
 }
 
 // describe says what v is, for "got ...".
