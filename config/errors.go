@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"math"
+	"slices"
 	"strings"
 )
 
@@ -127,4 +129,77 @@ func Errors(err error) []*Error {
 		walk(err)
 	}
 	return out
+}
+
+// aliases are keys people write for ours, as other tools name them.
+var aliases = map[string]string{
+	"config":     "settings",
+	"options":    "settings",
+	"command":    "cmd",
+	"path":       "cmd",
+	"arguments":  "args",
+	"handler":    "plugin",
+	"type":       "content_type",
+	"address":    "addr",
+	"listeners":  "listen",
+	"route":      "routes",
+	"logging":    "log",
+	"certfile":   "cert",
+	"keyfile":    "key",
+	"ca":         "client_ca",
+	"limit":      "limits",
+	"timeout":    "timeouts",
+	"retries":    "max_restarts",
+	"maxretries": "max_restarts",
+}
+
+// suggest returns the key of known that k is most likely a misspelling
+// of, or "".
+func suggest(k string, known []string) string {
+	norm := func(s string) string {
+		return strings.NewReplacer("_", "", "-", "", " ", "").Replace(strings.ToLower(s))
+	}
+	nk := norm(k)
+	if a, ok := aliases[nk]; ok && slices.Contains(known, a) {
+		return a
+	}
+	best, bestDist := "", math.MaxInt
+	for _, cand := range known {
+		if norm(cand) == nk {
+			return cand
+		}
+		if d := editDistance(nk, norm(cand)); d < bestDist {
+			best, bestDist = cand, d
+		}
+	}
+	if bestDist <= max(1, min(3, len(nk)/3)) {
+		return best
+	}
+	return ""
+}
+
+// editDistance is the edit distance between a and b, a swap of two
+// neighbours counting as one edit (optimal string alignment).
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	koanfjson "github.com/knadh/koanf/parsers/json"
@@ -67,98 +69,129 @@ type LoadOptions struct {
 //
 // The result is validated (see Config.Validate). Every problem is
 // reported, each as an *Error on its own line naming the source, the key
-// and what was expected; test for their classes with errors.Is.
+// and what was expected; test for their classes with errors.Is. A file
+// that cannot be read or parsed is reported alone. Once it parses, one
+// run reports all the problems: those of form (unknown keys, wrong
+// types, values that do not parse) first, then those of the values. A
+// value check that a problem of form would mislead, because the value
+// it reads was left out, is left out too.
 func Load(path string, o LoadOptions) (*Config, error) {
-	var errs errList
-	src := &sources{}
-
-	def, err := parseBytes(sourceDefault, ".yaml", defaultYAML)
-	if err != nil {
+	l := &loader{path: path, src: &sources{}, ko: koanf.New(".")}
+	if err := l.read(o); err != nil {
 		return nil, err
 	}
-	defTree, _ := (&checker{src: sourceDefault, errs: &errs}).check("", def, typeConfig)
-	if err := errs.err(); err != nil {
-		return nil, fmt.Errorf("config: the embedded default config is invalid: %w", err)
+	c := new(Config)
+	dec := &mapstructure.DecoderConfig{TagName: "koanf", ErrorUnused: true, ZeroFields: true}
+	if err := l.ko.UnmarshalWithConf("", c, koanf.UnmarshalConf{DecoderConfig: dec}); err != nil {
+		if len(l.form) > 0 {
+			return nil, l.form.err()
+		}
+		// check has already checked every key and type.
+		src := cmp.Or(path, sourceDefault)
+		return nil, &Error{Source: src, Msg: err.Error(), Err: ErrType, Cause: err}
+	}
+	c.src = l.src
+	c.setDefaults()
+	errs := append(l.form, c.validate(time.Now(), l.bad)...)
+	if len(errs) > 0 {
+		return nil, errs.err()
+	}
+	return c, nil
+}
+
+// loader reads the layers of one Load into a koanf, with the problems of
+// form it finds.
+type loader struct {
+	path string // the file; "" for none
+	src  *sources
+	ko   *koanf.Koanf
+	// form are the problems of form: unknown keys, values of the wrong
+	// type or that do not parse. Their values are left out of ko.
+	form errList
+	// bad are the keys of the values left out: see validator.tainted.
+	bad []string
+}
+
+// checker returns a checker for the values of source.
+func (l *loader) checker(source string) *checker {
+	return &checker{src: source, errs: &l.form, bad: &l.bad}
+}
+
+// read reads the default config, the file, the environment and the
+// flags into l.ko. Its error is one that stops Load at once (a file that
+// cannot be read or parsed); the problems of form go to l.form.
+func (l *loader) read(o LoadOptions) error {
+	def, err := parseBytes(sourceDefault, ".yaml", defaultYAML)
+	if err != nil {
+		return err
+	}
+	var defErrs errList
+	defTree, _ := (&checker{src: sourceDefault, errs: &defErrs}).check("", def, typeConfig)
+	if err := defErrs.err(); err != nil {
+		return fmt.Errorf("config: the embedded default config is invalid: %w", err)
 	}
 	base := defTree.(map[string]any)
-	src.add(sourceDefault, base)
-
-	fileSrc := sourceDefault
-	if path != "" {
-		fileSrc = path
-		raw, err := readFile(path)
-		if err != nil {
-			return nil, err
-		}
-		if len(raw) == 0 {
-			return nil, &Error{Source: path, Msg: "the file sets nothing", Want: "a configuration; to run with the defaults, give no file", Err: ErrValue}
-		}
-		tree, _ := (&checker{src: path, errs: &errs}).check("", raw, typeConfig)
-		if tree != nil {
-			ft := tree.(map[string]any)
-			// These are taken whole from the file: a file that lists its
-			// plugins does not also get the default ones.
-			for _, k := range []string{"listen", "plugins", "routes"} {
-				if _, ok := ft[k]; ok {
-					delete(base, k)
-				}
-			}
-			src.add(path, ft)
+	l.src.add(sourceDefault, base)
+	if l.path != "" {
+		if err := l.file(base); err != nil {
+			return err
 		}
 	}
-
-	ko := koanf.New(".")
-	for _, l := range src.layers {
-		if err := ko.Load(confmap.Provider(l.tree, ""), nil); err != nil {
-			return nil, fmt.Errorf("config: merging %s: %w", l.name, err)
+	for _, ly := range l.src.layers {
+		if err := l.ko.Load(confmap.Provider(ly.tree, ""), nil); err != nil {
+			return fmt.Errorf("config: merging %s: %w", ly.name, err)
 		}
 	}
 
 	// The environment may name the plugins the file defines.
-	names := ko.MapKeys("plugins")
 	environ := o.Environ
 	if environ == nil {
 		environ = os.Environ()
 	}
-	for _, l := range envLayers(environ, names, &errs) {
-		src.add(l.name, l.tree)
-		if err := ko.Load(confmap.Provider(l.tree, ""), nil); err != nil {
-			return nil, fmt.Errorf("config: merging %s: %w", l.name, err)
-		}
-	}
+	overrides := l.envLayers(environ, l.ko.MapKeys("plugins"))
 	if len(o.Flags) > 0 {
-		tree := flagLayer(o.Flags, &errs)
-		src.add(sourceFlags, tree)
-		if err := ko.Load(confmap.Provider(tree, ""), nil); err != nil {
-			return nil, fmt.Errorf("config: merging flags: %w", err)
-		}
+		overrides = append(overrides, layer{sourceFlags, l.flagLayer(o.Flags)})
 	}
-	if err := errs.err(); err != nil {
-		return nil, err
+	for _, ly := range overrides {
+		l.src.add(ly.name, ly.tree)
+		if err := l.ko.Load(confmap.Provider(ly.tree, ""), nil); err != nil {
+			return fmt.Errorf("config: merging %s: %w", ly.name, err)
+		}
 	}
 
 	// Per-plugin defaults, for the keys no source set.
-	for _, name := range ko.MapKeys("plugins") {
+	for _, name := range l.ko.MapKeys("plugins") {
 		for k, v := range pluginDefaults {
 			key := "plugins." + name + "." + k
-			if !ko.Exists(key) {
-				ko.Set(key, v)
+			if !l.ko.Exists(key) {
+				l.ko.Set(key, v)
 			}
 		}
 	}
+	return nil
+}
 
-	c := new(Config)
-	dec := &mapstructure.DecoderConfig{TagName: "koanf", ErrorUnused: true, ZeroFields: true}
-	if err := ko.UnmarshalWithConf("", c, koanf.UnmarshalConf{DecoderConfig: dec}); err != nil {
-		// check has already checked every key and type.
-		return nil, &Error{Source: fileSrc, Msg: err.Error(), Err: ErrType, Cause: err}
+// file reads the file at l.path, checks it and adds what passed as a
+// layer over base, the default config's tree.
+func (l *loader) file(base map[string]any) error {
+	raw, err := readFile(l.path)
+	if err != nil {
+		return err
 	}
-	c.src = src
-	c.setDefaults()
-	if err := c.Validate(); err != nil {
-		return nil, err
+	if len(raw) == 0 {
+		return &Error{Source: l.path, Msg: "the file sets nothing", Want: "a configuration; to run with the defaults, give no file", Err: ErrValue}
 	}
-	return c, nil
+	tree, _ := l.checker(l.path).check("", raw, typeConfig)
+	ft := tree.(map[string]any)
+	// These are taken whole from the file: a file that lists its
+	// plugins does not also get the default ones.
+	for _, k := range []string{"listen", "plugins", "routes"} {
+		if _, ok := ft[k]; ok {
+			delete(base, k)
+		}
+	}
+	l.src.add(l.path, ft)
+	return nil
 }
 
 // pluginDefaults are the defaults of a plugin's keys.
@@ -265,11 +298,11 @@ func lineCol(b []byte, off int64) (int, int) {
 
 // envLayers returns one layer per ROUTER_ variable of environ, sorted by
 // name, and reports those that name no key.
-func envLayers(environ []string, pluginNames []string, errs *errList) []layer {
+func (l *loader) envLayers(environ []string, pluginNames []string) []layer {
 	byName := make(map[string][]leaf)
-	for _, l := range leaves(pluginNames) {
-		n := envName(l.key)
-		byName[n] = append(byName[n], l)
+	for _, lf := range leaves(pluginNames) {
+		n := envName(lf.key)
+		byName[n] = append(byName[n], lf)
 	}
 	known := make([]string, 0, len(byName))
 	for n := range byName {
@@ -307,24 +340,24 @@ func envLayers(environ []string, pluginNames []string, errs *errList) []layer {
 			if strings.HasPrefix(name, EnvPrefix+"PLUGINS_") {
 				w = "ROUTER_PLUGINS_<NAME>_<KEY> for a defined plugin NAME: " + strings.Join(pluginNames, ", ")
 			}
-			errs.add(&Error{Source: source, Msg: msg, Want: w, Err: ErrUnknownKey})
+			l.form.add(&Error{Source: source, Msg: msg, Want: w, Err: ErrUnknownKey})
 			continue
 		case len(ls) > 1:
 			keys := make([]string, len(ls))
-			for i, l := range ls {
-				keys[i] = l.key
+			for i, lf := range ls {
+				keys[i] = lf.key
 			}
-			errs.add(&Error{Source: source, Msg: "names several keys: " + strings.Join(keys, ", "), Want: "plugin names that differ by more than '-' and '_'", Err: ErrUnknownKey})
+			l.form.add(&Error{Source: source, Msg: "names several keys: " + strings.Join(keys, ", "), Want: "plugin names that differ by more than '-' and '_'", Err: ErrUnknownKey})
 			continue
 		}
-		l := ls[0]
-		c := &checker{src: source, errs: errs}
-		v, ok := fromString(c, l.key, vals[name], l.t)
+		lf := ls[0]
+		c := l.checker(source)
+		v, ok := fromString(c, lf.key, vals[name], lf.t)
 		if !ok {
 			continue
 		}
-		if v, ok = c.check(l.key, v, l.t); ok {
-			out = append(out, layer{name: source, tree: setPath(nil, l.key, v)})
+		if v, ok = c.check(lf.key, v, lf.t); ok {
+			out = append(out, layer{name: source, tree: setPath(nil, lf.key, v)})
 		}
 	}
 	return out
@@ -336,14 +369,14 @@ func envName(key string) string {
 }
 
 // flagLayer returns the tree of the flag overrides.
-func flagLayer(flags map[string]any, errs *errList) map[string]any {
+func (l *loader) flagLayer(flags map[string]any) map[string]any {
 	keys := make([]string, 0, len(flags))
 	for k := range flags {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	tree := make(map[string]any)
-	c := &checker{src: sourceFlags, errs: errs}
+	c := l.checker(sourceFlags)
 	for _, key := range keys {
 		t, ok := typeAt(key)
 		if !ok {

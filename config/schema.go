@@ -35,10 +35,22 @@ const (
 type checker struct {
 	src  string
 	errs *errList
+	// bad, if not nil, gets the key of each value left out for a
+	// problem: see validator.tainted.
+	bad *[]string
 }
 
 func (c *checker) fail(class error, key, msg, want string) {
+	c.failAt(key, class, key, msg, want)
+}
+
+// failAt reports a problem at key, of the value at dropped that is left
+// out for it.
+func (c *checker) failAt(dropped string, class error, key, msg, want string) {
 	c.errs.add(&Error{Source: c.src, Key: key, Msg: msg, Want: want, Err: class})
+	if c.bad != nil {
+		*c.bad = append(*c.bad, dropped)
+	}
 }
 
 func (c *checker) wrongType(key string, v any, want string) {
@@ -68,66 +80,9 @@ func (c *checker) check(key string, v any, t reflect.Type) (out any, ok bool) {
 	case reflect.Pointer:
 		return c.check(key, v, t.Elem())
 	case reflect.Struct:
-		m, isMap := asMap(v)
-		if !isMap {
-			c.wrongType(key, v, "a map with keys "+fieldList(t))
-			return nil, false
-		}
-		out := make(map[string]any, len(m))
-		ok := true
-		for _, k := range sortedKeys(m) {
-			sub := join(key, k)
-			f, found := fieldByKey(t, k)
-			if !found {
-				c.unknownKey(sub, k, t)
-				ok = false
-				continue
-			}
-			if m[k] == nil {
-				continue // "key:" with no value: as if left out
-			}
-			nv, fok := c.check(sub, m[k], f.Type)
-			ok = ok && fok
-			if fok {
-				out[k] = nv
-			}
-		}
-		return out, ok
+		return c.checkStruct(key, v, t)
 	case reflect.Map:
-		m, isMap := asMap(v)
-		if !isMap {
-			c.wrongType(key, v, "a map")
-			return nil, false
-		}
-		if t.Elem().Kind() == reflect.Interface {
-			return plain(m), true // free-form: the plugin's settings
-		}
-		out := make(map[string]any, len(m))
-		ok := true
-		for _, k := range sortedKeys(m) {
-			if t.Elem() == typePlugin && !pluginNameRE.MatchString(k) {
-				c.fail(ErrValue, key, fmt.Sprintf("invalid plugin name %q", k), wantPluginName)
-				ok = false
-				continue
-			}
-			if m[k] == nil {
-				c.fail(ErrType, join(key, k), "got nothing", want(t.Elem()))
-				ok = false
-				continue
-			}
-			if t.Elem().Kind() == reflect.String && isScalar(m[k]) {
-				// env: {PORT: 8080}: YAML reads a number.
-				c.fail(ErrType, join(key, k), "got "+describe(m[k]), fmt.Sprintf("a string: quote it, %q", fmt.Sprint(m[k])))
-				ok = false
-				continue
-			}
-			nv, eok := c.check(join(key, k), m[k], t.Elem())
-			ok = ok && eok
-			if eok {
-				out[k] = nv
-			}
-		}
-		return out, ok
+		return c.checkMap(key, v, t)
 	case reflect.Slice:
 		if s, isStr := v.(string); isStr && t.Elem() == typeListener {
 			v = []any{s} // listen: 127.0.0.1:65432, one address
@@ -165,6 +120,75 @@ func (c *checker) check(key string, v any, t reflect.Type) (out any, ok bool) {
 		return nil, false
 	}
 	panic(fmt.Sprintf("config: no check for %s at %s", t, key))
+}
+
+// checkStruct checks v, found at key, against the struct type t: a map
+// of t's keys. The values with a problem are left out of out, and what
+// passed of a map or list is kept.
+func (c *checker) checkStruct(key string, v any, t reflect.Type) (out any, ok bool) {
+	m, isMap := asMap(v)
+	if !isMap {
+		c.wrongType(key, v, "a map with keys "+fieldList(t))
+		return nil, false
+	}
+	tree := make(map[string]any, len(m))
+	ok = true
+	for _, k := range sortedKeys(m) {
+		sub := join(key, k)
+		f, found := fieldByKey(t, k)
+		if !found {
+			c.unknownKey(sub, k, t)
+			ok = false
+			continue
+		}
+		if m[k] == nil {
+			continue // "key:" with no value: as if left out
+		}
+		nv, fok := c.check(sub, m[k], f.Type)
+		ok = ok && fok
+		if nv != nil {
+			tree[k] = nv // what passed of a map or list
+		}
+	}
+	return tree, ok
+}
+
+// checkMap checks v, found at key, against the map type t: the plugins,
+// a plugin's env or settings. The values with a problem are left out of
+// out, and what passed of a plugin is kept.
+func (c *checker) checkMap(key string, v any, t reflect.Type) (out any, ok bool) {
+	m, isMap := asMap(v)
+	if !isMap {
+		c.wrongType(key, v, "a map")
+		return nil, false
+	}
+	if t.Elem().Kind() == reflect.Interface {
+		return plain(m), true // free-form: the plugin's settings
+	}
+	tree := make(map[string]any, len(m))
+	ok = true
+	for _, k := range sortedKeys(m) {
+		sub := join(key, k)
+		switch {
+		case t.Elem() == typePlugin && !pluginNameRE.MatchString(k):
+			c.failAt(sub, ErrValue, key, fmt.Sprintf("invalid plugin name %q", k), wantPluginName)
+		case m[k] == nil:
+			c.fail(ErrType, sub, "got nothing", want(t.Elem()))
+		case t.Elem().Kind() == reflect.String && isScalar(m[k]):
+			// env: {PORT: 8080}: YAML reads a number.
+			c.fail(ErrType, sub, "got "+describe(m[k]), fmt.Sprintf("a string: quote it, %q", fmt.Sprint(m[k])))
+		default:
+			nv, eok := c.check(sub, m[k], t.Elem())
+			if nv != nil {
+				tree[k] = nv // what passed of a plugin
+			}
+			if eok {
+				continue
+			}
+		}
+		ok = false
+	}
+	return tree, ok
 }
 
 func (c *checker) duration(key string, v any) (any, bool) {
@@ -226,79 +250,6 @@ func (c *checker) unknownKey(key, k string, t reflect.Type) {
 		msg += fmt.Sprintf(", did you mean %q?", s)
 	}
 	c.fail(ErrUnknownKey, key, msg, "one of "+strings.Join(known, ", "))
-}
-
-// aliases are keys people write for ours, as other tools name them.
-var aliases = map[string]string{
-	"config":     "settings",
-	"options":    "settings",
-	"command":    "cmd",
-	"path":       "cmd",
-	"arguments":  "args",
-	"handler":    "plugin",
-	"type":       "content_type",
-	"address":    "addr",
-	"listeners":  "listen",
-	"route":      "routes",
-	"logging":    "log",
-	"certfile":   "cert",
-	"keyfile":    "key",
-	"ca":         "client_ca",
-	"limit":      "limits",
-	"timeout":    "timeouts",
-	"retries":    "max_restarts",
-	"maxretries": "max_restarts",
-}
-
-// suggest returns the key of known that k is most likely a misspelling
-// of, or "".
-func suggest(k string, known []string) string {
-	norm := func(s string) string {
-		return strings.NewReplacer("_", "", "-", "", " ", "").Replace(strings.ToLower(s))
-	}
-	nk := norm(k)
-	if a, ok := aliases[nk]; ok && slices.Contains(known, a) {
-		return a
-	}
-	best, bestDist := "", math.MaxInt
-	for _, cand := range known {
-		if norm(cand) == nk {
-			return cand
-		}
-		if d := editDistance(nk, norm(cand)); d < bestDist {
-			best, bestDist = cand, d
-		}
-	}
-	if bestDist <= max(1, min(3, len(nk)/3)) {
-		return best
-	}
-	return ""
-}
-
-// editDistance is the edit distance between a and b, a swap of two
-// neighbours counting as one edit (optimal string alignment).
-func editDistance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }
 
 // want describes what a value of type t looks like.

@@ -40,8 +40,14 @@ func (c *Config) Validate() error { return c.ValidateAt(time.Now()) }
 
 // ValidateAt is Validate with the certificates' validity checked at now
 // rather than at the time of the call.
-func (c *Config) ValidateAt(now time.Time) error {
-	v := &validator{c: c, now: now}
+func (c *Config) ValidateAt(now time.Time) error { return c.validate(now, nil).err() }
+
+// validate returns the problems of c's values, with the certificates'
+// validity checked at now. bad are the keys whose values Load left out
+// for a problem of form: the problems that may come from their absence
+// are left out too (see validator.tainted).
+func (c *Config) validate(now time.Time, bad []string) errList {
+	v := &validator{c: c, now: now, bad: bad}
 	v.listeners()
 	v.plugins()
 	v.routes()
@@ -49,17 +55,47 @@ func (c *Config) ValidateAt(now time.Time) error {
 	v.log()
 	v.metrics()
 	v.requestID()
-	return v.errs.err()
+	return v.errs
 }
 
 type validator struct {
 	c    *Config
 	now  time.Time // for the certificates' validity
+	bad  []string  // see Config.validate
 	errs errList
 }
 
+// fail reports a problem at key, unless key is tainted.
 func (v *validator) fail(class error, key, msg, want string) {
+	if v.tainted(key) {
+		return
+	}
 	v.errs.add(&Error{Source: v.c.src.of(key), Key: key, Msg: msg, Want: want, Err: class})
+}
+
+// tainted reports whether a check of the value at key may be misled by
+// a value Load left out for a problem of form (one of v.bad): the same
+// key, one above it (the whole listen list, a whole plugin, left out,
+// the default or nothing took its place) or one below it (listen[0] has
+// no addr because its adr is unknown). A check that also reads other
+// keys asks about them too.
+func (v *validator) tainted(key string) bool {
+	for _, b := range v.bad {
+		if b == key || keyUnder(key, b) || keyUnder(b, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// keyUnder reports whether key is inside the value at parent:
+// "routes[1].plugin" is under "routes" and "routes[1]", not "routes[10]".
+func keyUnder(key, parent string) bool {
+	if parent == "" {
+		return key != ""
+	}
+	rest, found := strings.CutPrefix(key, parent)
+	return found && (strings.HasPrefix(rest, ".") || strings.HasPrefix(rest, "["))
 }
 
 func (v *validator) listeners() {
@@ -79,12 +115,12 @@ func (v *validator) listeners() {
 				seen[id] = i
 			}
 		}
-		if l.Plugin != "" {
-			if !l.Raw {
-				v.fail(ErrValue, key+".plugin", "only a raw listener names a plugin; a framed one uses the routes", "raw: true, or no plugin")
-			} else {
-				v.pluginRef(key+".plugin", l.Plugin)
-			}
+		switch {
+		case l.Plugin == "":
+		case l.Raw:
+			v.pluginRef(key+".plugin", l.Plugin)
+		case !v.tainted(key + ".raw"): // raw: "yes" is not false
+			v.fail(ErrValue, key+".plugin", "only a raw listener names a plugin; a framed one uses the routes", "raw: true, or no plugin")
 		}
 		if t := l.TLS; t != nil {
 			tk := key + ".tls"
@@ -110,6 +146,9 @@ func (v *validator) listeners() {
 // checks that its certificate is valid at v.now. One that expires soon
 // is not an error: see Config.Warnings.
 func (v *validator) tls(tk string, t *TLS) {
+	if v.tainted(tk) {
+		return
+	}
 	tc, err := loadTLS(v.c, tk, t)
 	if err != nil {
 		v.errs.add(err)
@@ -221,7 +260,7 @@ func (v *validator) plugins() {
 		}
 		v.positive(key+".restart.backoff", p.Restart.Backoff)
 		v.positive(key+".restart.reset_after", p.Restart.ResetAfter)
-		if v.positive(key+".restart.max_backoff", p.Restart.MaxBackoff) && p.Restart.MaxBackoff < p.Restart.Backoff {
+		if v.positive(key+".restart.max_backoff", p.Restart.MaxBackoff) && p.Restart.MaxBackoff < p.Restart.Backoff && !v.tainted(key+".restart.backoff") {
 			v.fail(ErrValue, key+".restart.max_backoff", fmt.Sprintf("%s is less than backoff %s", formatDuration(p.Restart.MaxBackoff), formatDuration(p.Restart.Backoff)), "max_backoff at least backoff")
 		}
 		v.nonNegative(key+".restart.cooldown", p.Restart.Cooldown)
@@ -263,7 +302,7 @@ func (v *validator) pluginRef(key, ref string) {
 		v.fail(ErrRoute, key, fmt.Sprintf("invalid plugin %q", ref), "NAME or NAME.HANDLER")
 		return
 	}
-	if _, ok := v.c.Plugins[name]; ok {
+	if _, ok := v.c.Plugins[name]; ok || v.tainted("plugins."+name) {
 		return
 	}
 	msg := fmt.Sprintf("no plugin %q is defined", name)
@@ -290,7 +329,7 @@ func (v *validator) routes() {
 			v.pluginRef(key+".plugin", r.Plugin)
 		}
 		for i, prev := range c.Routes[:j] {
-			if !covers(prev, r) {
+			if !covers(prev, r) || v.tainted(fmt.Sprintf("routes[%d]", i)) {
 				continue
 			}
 			switch {
