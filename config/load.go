@@ -67,6 +67,12 @@ type LoadOptions struct {
 // under the ROUTER_ environment variables (see EnvPrefix), under
 // o.Flags. An empty path means the embedded default configuration.
 //
+// A plugin's cmd that the file sets to a relative path with a slash
+// (./shout, bin/shout) is made absolute against the file's directory,
+// not the working directory; one from the environment or a flag is
+// left relative to the working directory, and a bare name (python3) is
+// left for exec to find on the PATH. Args are never rewritten.
+//
 // The result is validated (see Config.Validate). Every problem is
 // reported, each as an *Error on its own line naming the source, the key
 // and what was expected; test for their classes with errors.Is. A file
@@ -91,6 +97,9 @@ func Load(path string, o LoadOptions) (*Config, error) {
 		return nil, &Error{Source: src, Msg: err.Error(), Err: ErrType, Cause: err}
 	}
 	c.src = l.src
+	if err := c.resolveCmds(path); err != nil {
+		return nil, err
+	}
 	c.setDefaults()
 	errs := append(l.form, c.validate(time.Now(), l.bad)...)
 	if len(errs) > 0 {
@@ -192,6 +201,43 @@ func (l *loader) file(base map[string]any) error {
 	}
 	l.src.add(l.path, ft)
 	return nil
+}
+
+// resolveCmds makes each plugin's cmd that the file at path set to a
+// relative path with a slash (./shout, bin/shout) absolute, against the
+// file's directory: the file's author sees it from there, whatever the
+// process's working directory. A cmd from the environment or a flag is
+// left as it is, relative to the working directory, as are a built-in
+// (builtin:NAME), an absolute path, a bare name that the PATH finds
+// (python3), and the args.
+func (c *Config) resolveCmds(path string) error {
+	dir := ""
+	for _, name := range sortedPluginNames(c.Plugins) {
+		p := c.Plugins[name]
+		if !isRelativePath(p.Cmd) || c.src.of("plugins."+name+".cmd") != path {
+			continue
+		}
+		if dir == "" {
+			abs, err := filepath.Abs(path)
+			if err != nil {
+				return &Error{Source: path, Key: "plugins." + name + ".cmd", Msg: fmt.Sprintf("cannot find the directory of the file, to which %q is relative: %s", p.Cmd, err), Want: "an absolute path", Err: ErrFile, Cause: err}
+			}
+			dir = filepath.Dir(abs)
+		}
+		p.Cmd = filepath.Join(dir, p.Cmd)
+		c.Plugins[name] = p
+	}
+	return nil
+}
+
+// isRelativePath reports whether a plugin's cmd is a relative path: not a
+// built-in, not absolute, and with a slash, without which exec looks the
+// name up on the PATH.
+func isRelativePath(cmd string) bool {
+	if strings.HasPrefix(cmd, plugins.BuiltinPrefix) || filepath.IsAbs(cmd) {
+		return false
+	}
+	return strings.ContainsRune(cmd, '/') || strings.ContainsRune(cmd, filepath.Separator)
 }
 
 // pluginDefaults are the defaults of a plugin's keys.
