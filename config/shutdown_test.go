@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,8 +25,9 @@ type loadConn struct {
 
 	// owed counts the requests whose bytes were written before the
 	// shutdown began: each must get its answer. late counts those written
-	// after; lateAnswered how many of those were answered anyway.
-	owed, answered, late, lateAnswered int64
+	// after; lateAnswered how many of those were answered anyway, and
+	// lateRefused how many were refused with the shutdown's error answer.
+	owed, answered, late, lateAnswered, lateRefused int64
 	// lost: owed requests without an answer; wrong: answers that were not
 	// their request's (a repeat, another's, out of order); errAnswers:
 	// {"error": ...} answers.
@@ -138,8 +140,15 @@ func (l *zeroLossLoad) run(c *loadConn, nc net.Conn) {
 				}
 				l.answered.Add(1)
 				if aerr := core.AnswerError(m); aerr != nil {
-					c.errAnswers++
-					c.sample("error answer: %v", aerr)
+					// A request written after the shutdown began may be
+					// refused with the shutdown's error answer; any other
+					// error answer is a failure.
+					if owed || !strings.Contains(aerr.Error(), core.ErrShuttingDown.Error()) {
+						c.errAnswers++
+						c.sample("error answer: %v", aerr)
+					} else {
+						c.lateRefused++
+					}
 				} else if string(m.Content) != wants[got] {
 					c.wrong++
 					c.sample("answer %q, want %q", m.Content, wants[got])
@@ -247,19 +256,20 @@ func (l *zeroLossLoad) waitAnswered(t *testing.T, n int64) {
 // a wrong or error answer.
 func (l *zeroLossLoad) check(t *testing.T) {
 	t.Helper()
-	var owed, answered, late, lateAnswered int64
+	var owed, answered, late, lateAnswered, lateRefused int64
 	for _, c := range l.conns {
 		owed += c.owed
 		answered += c.answered
 		late += c.late
 		lateAnswered += c.lateAnswered
+		lateRefused += c.lateRefused
 		if c.lost > 0 || c.wrong > 0 || c.answered != c.owed || c.errAnswers > 0 {
 			t.Errorf("%s: %d written before the shutdown, %d answered, %d lost, %d wrong, %d error answers: %q",
 				c.name, c.owed, c.answered, c.lost, c.wrong, c.errAnswers, c.samples)
 		}
 	}
-	t.Logf("%d connections: %d requests written before the shutdown, %d answered; %d written after, %d of them answered",
-		len(l.conns), owed, answered, late, lateAnswered)
+	t.Logf("%d connections: %d requests written before the shutdown, %d answered; %d written after, %d of them answered (%d refused: shutting down)",
+		len(l.conns), owed, answered, late, lateAnswered, lateRefused)
 	t.Logf("one request per connection: %d connections, %d answered, %d refused after the listener closed, %d unanswered (the router may not have accepted them)",
 		l.dialed.Load(), l.dialAnswered.Load(), l.refused.Load(), l.unaccepted.Load())
 	if owed == 0 {
