@@ -277,3 +277,9 @@ type Log struct {
 	// "format"). Default: text.
 	Format string `koanf:"format"`
 }
+
+// Source returns where the value at key ("routes[1].plugin",
+// "plugins.search.cmd") came from: the file, an environment variable, a
+// flag or the default; for a key nobody set, where its nearest parent
+// came from. An *Error about key names it as its Source.
+func (c *Config) Source(key string) string { return c.src.of(key) }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -24,8 +25,6 @@ import (
 	"github.com/knadh/koanf/v2"
 	"github.com/pelletier/go-toml/v2"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/msgrouter/router/plugins"
 )
 
 // EnvPrefix starts the names of the environment variables that override
@@ -212,7 +211,7 @@ func (l *loader) file(base map[string]any) error {
 // (python3), and the args.
 func (c *Config) resolveCmds(path string) error {
 	dir := ""
-	for _, name := range sortedPluginNames(c.Plugins) {
+	for _, name := range slices.Sorted(maps.Keys(c.Plugins)) {
 		p := c.Plugins[name]
 		if !isRelativePath(p.Cmd) || c.src.of("plugins."+name+".cmd") != path {
 			continue
@@ -234,7 +233,7 @@ func (c *Config) resolveCmds(path string) error {
 // built-in, not absolute, and with a slash, without which exec looks the
 // name up on the PATH.
 func isRelativePath(cmd string) bool {
-	if strings.HasPrefix(cmd, plugins.BuiltinPrefix) || filepath.IsAbs(cmd) {
+	if strings.HasPrefix(cmd, BuiltinPrefix) || filepath.IsAbs(cmd) {
 		return false
 	}
 	return strings.ContainsRune(cmd, '/') || strings.ContainsRune(cmd, filepath.Separator)
@@ -242,17 +241,17 @@ func isRelativePath(cmd string) bool {
 
 // pluginDefaults are the defaults of a plugin's keys.
 var pluginDefaults = map[string]any{
-	"start_timeout":        plugins.DefaultStartTimeout,
-	"health_interval":      plugins.DefaultHealthInterval,
-	"restart.max_restarts": int64(plugins.DefaultMaxRestarts),
-	"restart.backoff":      plugins.DefaultBackoff,
-	"restart.max_backoff":  plugins.DefaultMaxBackoff,
-	"restart.reset_after":  plugins.DefaultResetAfter,
-	"restart.cooldown":     plugins.DefaultCooldown,
-	"max_in_flight":        int64(plugins.DefaultMaxInFlight),
-	"log.lines_per_second": int64(plugins.DefaultLogLinesPerSecond),
-	"log.burst":            int64(plugins.DefaultLogBurst),
-	"log.max_line":         int64(plugins.DefaultMaxLogLine),
+	"start_timeout":        DefaultStartTimeout,
+	"health_interval":      DefaultHealthInterval,
+	"restart.max_restarts": int64(DefaultMaxRestarts),
+	"restart.backoff":      DefaultBackoff,
+	"restart.max_backoff":  DefaultMaxBackoff,
+	"restart.reset_after":  DefaultResetAfter,
+	"restart.cooldown":     DefaultCooldown,
+	"max_in_flight":        int64(DefaultMaxInFlight),
+	"log.lines_per_second": int64(DefaultLogLinesPerSecond),
+	"log.burst":            int64(DefaultLogBurst),
+	"log.max_line":         int64(DefaultMaxLogLine),
 }
 
 // setDefaults fills in the defaults that are not keys of their own.
@@ -360,7 +359,7 @@ func (l *loader) envLayers(environ []string, pluginNames []string) []layer {
 	vals := make(map[string]string)
 	for _, kv := range environ {
 		name, val, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, EnvPrefix) || name == plugins.Handshake.MagicCookieKey || strings.HasPrefix(name, EnvPrefix+"TEST_") {
+		if !strings.HasPrefix(name, EnvPrefix) || name == pluginEnvCookie || strings.HasPrefix(name, EnvPrefix+"TEST_") {
 			continue
 		}
 		if _, dup := vals[name]; !dup {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/core"
-	"github.com/msgrouter/router/plugins"
+	"github.com/msgrouter/router/internal/configtest"
 )
 
 // The embedded default is the reference server: 127.0.0.1:65432, the
@@ -31,10 +31,10 @@ func TestDefault(t *testing.T) {
 		if p.Settings != nil || p.Args != nil || p.Env != nil {
 			t.Errorf("plugin %s has settings, args or env: %+v", name, p)
 		}
-		wantRestart := config.Restart{MaxRestarts: plugins.DefaultMaxRestarts, Backoff: plugins.DefaultBackoff, MaxBackoff: plugins.DefaultMaxBackoff, ResetAfter: plugins.DefaultResetAfter, Cooldown: plugins.DefaultCooldown}
-		wantLog := config.PluginLog{LinesPerSecond: plugins.DefaultLogLinesPerSecond, Burst: plugins.DefaultLogBurst, MaxLine: plugins.DefaultMaxLogLine}
-		if p.Restart != wantRestart || p.StartTimeout != plugins.DefaultStartTimeout || p.HealthInterval != plugins.DefaultHealthInterval ||
-			p.MaxInFlight != plugins.DefaultMaxInFlight || p.Log != wantLog {
+		wantRestart := config.Restart{MaxRestarts: config.DefaultMaxRestarts, Backoff: config.DefaultBackoff, MaxBackoff: config.DefaultMaxBackoff, ResetAfter: config.DefaultResetAfter, Cooldown: config.DefaultCooldown}
+		wantLog := config.PluginLog{LinesPerSecond: config.DefaultLogLinesPerSecond, Burst: config.DefaultLogBurst, MaxLine: config.DefaultMaxLogLine}
+		if p.Restart != wantRestart || p.StartTimeout != config.DefaultStartTimeout || p.HealthInterval != config.DefaultHealthInterval ||
+			p.MaxInFlight != config.DefaultMaxInFlight || p.Log != wantLog {
 			t.Errorf("plugin %s = %+v, want plugins' defaults", name, p)
 		}
 	}
@@ -62,7 +62,7 @@ func TestDefault(t *testing.T) {
 	}
 
 	// DefaultYAML is the same config, as a file, and Load("") is Default.
-	fromFile := mustLoad(t, "default.yaml", string(config.DefaultYAML()))
+	fromFile := configtest.MustLoad(t, "default.yaml", string(config.DefaultYAML()))
 	assertSameConfig(t, fromFile, c)
 	fromEmpty, err := config.Load("", config.LoadOptions{Environ: []string{}})
 	if err != nil {
@@ -176,13 +176,13 @@ format = "json"
   "timeouts": {"idle": "1m30s", "read": "2s", "write": "3s", "handler": "500ms", "shutdown": 0},
   "log": {"level": "debug", "format": "json"}
 }`
-	fromYAML := mustLoad(t, "r.yaml", yaml)
+	fromYAML := configtest.MustLoad(t, "r.yaml", yaml)
 	// .yml is YAML too.
-	assertSameConfig(t, mustLoad(t, "r.yml", yaml), fromYAML)
-	assertSameConfig(t, mustLoad(t, "r.toml", toml), fromYAML)
-	assertSameConfig(t, mustLoad(t, "r.json", json), fromYAML)
+	assertSameConfig(t, configtest.MustLoad(t, "r.yml", yaml), fromYAML)
+	assertSameConfig(t, configtest.MustLoad(t, "r.toml", toml), fromYAML)
+	assertSameConfig(t, configtest.MustLoad(t, "r.json", json), fromYAML)
 	// Upper-case extensions too.
-	assertSameConfig(t, mustLoad(t, "R.JSON", json), fromYAML)
+	assertSameConfig(t, configtest.MustLoad(t, "R.JSON", json), fromYAML)
 
 	// And what they read is what was written.
 	c := fromYAML
@@ -197,10 +197,10 @@ format = "json"
 		Settings: map[string]any{"tag": "v1", "n": int64(3), "ratio": 0.5,
 			"nested": map[string]any{"list": []any{int64(1), "two"}}},
 		StartTimeout:   2 * time.Second,
-		HealthInterval: plugins.DefaultHealthInterval,
-		Restart:        config.Restart{MaxRestarts: 0, Backoff: time.Second, MaxBackoff: time.Minute, ResetAfter: 10 * time.Minute, Cooldown: plugins.DefaultCooldown},
-		MaxInFlight:    plugins.DefaultMaxInFlight,
-		Log:            config.PluginLog{LinesPerSecond: plugins.DefaultLogLinesPerSecond, Burst: plugins.DefaultLogBurst, MaxLine: plugins.DefaultMaxLogLine},
+		HealthInterval: config.DefaultHealthInterval,
+		Restart:        config.Restart{MaxRestarts: 0, Backoff: time.Second, MaxBackoff: time.Minute, ResetAfter: 10 * time.Minute, Cooldown: config.DefaultCooldown},
+		MaxInFlight:    config.DefaultMaxInFlight,
+		Log:            config.PluginLog{LinesPerSecond: config.DefaultLogLinesPerSecond, Burst: config.DefaultLogBurst, MaxLine: config.DefaultMaxLogLine},
 	}
 	if !reflect.DeepEqual(c.Plugins["tag"], wantTag) {
 		t.Errorf("plugin tag =\n %#v\nwant\n %#v", c.Plugins["tag"], wantTag)
@@ -218,7 +218,7 @@ format = "json"
 func TestMergeWithDefaults(t *testing.T) {
 	def := config.Default()
 
-	c := mustLoad(t, "r.yaml", "log: {level: debug}\nlimits: {max_connections: 5}\n")
+	c := configtest.MustLoad(t, "r.yaml", "log: {level: debug}\nlimits: {max_connections: 5}\n")
 	if c.Log.Level != "debug" || c.Log.Format != "text" {
 		t.Errorf("Log = %+v, want level debug and the default format", c.Log)
 	}
@@ -227,7 +227,7 @@ func TestMergeWithDefaults(t *testing.T) {
 	}
 	assertSameConfig(t, &config.Config{Listen: c.Listen, Plugins: c.Plugins, Routes: c.Routes, Limits: def.Limits, Timeouts: c.Timeouts, Log: def.Log}, def)
 
-	c = mustLoad(t, "r.yaml", `
+	c = configtest.MustLoad(t, "r.yaml", `
 listen: ["127.0.0.1:7000"]
 plugins: {only: {cmd: /bin/only}}
 routes: [{plugin: only}]
@@ -236,7 +236,7 @@ routes: [{plugin: only}]
 		t.Errorf("Listen = %+v: the file's list must replace the default one", c.Listen)
 	}
 	// One address needs no list.
-	if c := mustLoad(t, "r.yaml", "listen: unix:///tmp/r.sock\n"); len(c.Listen) != 1 || c.Listen[0].Addr != "unix:///tmp/r.sock" {
+	if c := configtest.MustLoad(t, "r.yaml", "listen: unix:///tmp/r.sock\n"); len(c.Listen) != 1 || c.Listen[0].Addr != "unix:///tmp/r.sock" {
 		t.Errorf("Listen = %+v from one address", c.Listen)
 	}
 	if len(c.Plugins) != 1 {
@@ -247,14 +247,14 @@ routes: [{plugin: only}]
 	}
 	// A plugin's keys that the file leaves out take plugins' defaults;
 	// those it sets, even to 0, are kept.
-	c = mustLoad(t, "r.yaml", `
+	c = configtest.MustLoad(t, "r.yaml", `
 plugins:
   a: {cmd: /bin/a, restart: {max_restarts: 0}, health_interval: 0}
   search: {cmd: "builtin:search"}
 routes: [{plugin: a}]
 `)
 	a := c.Plugins["a"]
-	if a.Restart.MaxRestarts != 0 || a.HealthInterval != 0 || a.Restart.Backoff != plugins.DefaultBackoff || a.StartTimeout != plugins.DefaultStartTimeout {
+	if a.Restart.MaxRestarts != 0 || a.HealthInterval != 0 || a.Restart.Backoff != config.DefaultBackoff || a.StartTimeout != config.DefaultStartTimeout {
 		t.Errorf("plugin a = %+v", a)
 	}
 }
@@ -262,7 +262,7 @@ routes: [{plugin: a}]
 // Overrides apply in order: defaults, the file, the environment, flags.
 func TestOverridePrecedence(t *testing.T) {
 	dir := t.TempDir()
-	path := writeFile(t, dir, "r.yaml", `
+	path := configtest.WriteFile(t, dir, "r.yaml", `
 log: {level: warn}
 limits: {max_connections: 10}
 plugins:
@@ -332,7 +332,7 @@ routes: [{action: tag, plugin: tag}, {plugin: fallback}]
 
 // Environment variables and flags are read as their key's type wants.
 func TestOverrideForms(t *testing.T) {
-	path := writeFile(t, t.TempDir(), "r.yaml", `
+	path := configtest.WriteFile(t, t.TempDir(), "r.yaml", `
 plugins:
   my-tag: {cmd: /bin/tag}
 routes: [{plugin: my-tag}]
@@ -639,13 +639,13 @@ func TestLoadErrors(t *testing.T) {
 			dir := t.TempDir()
 			name, body, _ := strings.Cut(tc.file, "\n")
 			body = strings.ReplaceAll(body, "DIR", dir)
-			path := writeFile(t, dir, name, body)
+			path := configtest.WriteFile(t, dir, name, body)
 			env := tc.env
 			if env == nil {
 				env = []string{}
 			}
 			_, err := config.Load(path, config.LoadOptions{Environ: env, Flags: tc.flags})
-			assertLines(t, err, dir, tc.want...)
+			configtest.AssertLines(t, err, dir, tc.want...)
 			for _, e := range config.Errors(err) {
 				if !errors.Is(e, tc.class) && (tc.also == nil || !errors.Is(e, tc.also)) {
 					t.Errorf("%q is not %v", e, tc.class)
@@ -660,7 +660,7 @@ func TestLoadErrors(t *testing.T) {
 	t.Run("missing file", func(t *testing.T) {
 		dir := t.TempDir()
 		_, err := config.Load(filepath.Join(dir, "nope.yaml"), config.LoadOptions{Environ: []string{}})
-		assertLines(t, err, dir, `DIR/nope.yaml: cannot read the file: no such file or directory`)
+		configtest.AssertLines(t, err, dir, `DIR/nope.yaml: cannot read the file: no such file or directory`)
 		if !errors.Is(err, config.ErrFile) || !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%v is not ErrFile and os.ErrNotExist", err)
 		}
@@ -671,28 +671,28 @@ func TestLoadErrors(t *testing.T) {
 // are of serve: "router config check" says so, plugins or not.
 func TestLoadTLSUnloadable(t *testing.T) {
 	dir := t.TempDir()
-	bad := writeFile(t, dir, "bad.pem", "not a certificate")
-	_, err := config.Load(writeFile(t, dir, "r.yaml", `
+	bad := configtest.WriteFile(t, dir, "bad.pem", "not a certificate")
+	_, err := config.Load(configtest.WriteFile(t, dir, "r.yaml", `
 listen: [{addr: "127.0.0.1:0", tls: {cert: `+bad+`, key: `+bad+`}}]
 `), config.LoadOptions{Environ: []string{}})
 	if !errors.Is(err, config.ErrValue) {
 		t.Fatalf("Load = %v, want ErrValue", err)
 	}
-	assertLines(t, err, dir,
+	configtest.AssertLines(t, err, dir,
 		`DIR/r.yaml: listen[0].tls: cannot load certificate "DIR/bad.pem" and key "DIR/bad.pem": failed to find any PEM data in certificate input (want a PEM certificate and its PEM private key)`)
 
 	// Nor is anything but a regular file read: /dev/zero never ends.
-	_, err = config.Load(writeFile(t, dir, "z.yaml", `
+	_, err = config.Load(configtest.WriteFile(t, dir, "z.yaml", `
 listen: [{addr: "127.0.0.1:0", tls: {cert: /dev/zero, key: `+bad+`}}]
 `), config.LoadOptions{Environ: []string{}})
-	assertLines(t, err, dir,
+	configtest.AssertLines(t, err, dir,
 		`DIR/z.yaml: listen[0].tls.cert: "/dev/zero" is not a regular file (want a PEM certificate file)`)
 }
 
 // Errors gives each problem with its parts.
 func TestErrorsParts(t *testing.T) {
 	dir := t.TempDir()
-	_, err := config.Load(writeFile(t, dir, "r.yaml", "limits: {max_connections: x}\nlog: {lvl: 1}\n"), config.LoadOptions{Environ: []string{}})
+	_, err := config.Load(configtest.WriteFile(t, dir, "r.yaml", "limits: {max_connections: x}\nlog: {lvl: 1}\n"), config.LoadOptions{Environ: []string{}})
 	es := config.Errors(err)
 	if len(es) != 2 {
 		t.Fatalf("Errors = %v, want 2", es)
@@ -713,7 +713,7 @@ func TestValidateInCode(t *testing.T) {
 	c.Timeouts.Idle = -time.Second
 	c.Plugins["x"] = config.Plugin{Cmd: "/bin/x", StartTimeout: time.Second, Restart: config.Restart{Backoff: time.Second, MaxBackoff: time.Second, ResetAfter: time.Second}}
 	err := c.Validate()
-	assertLines(t, err, "",
+	configtest.AssertLines(t, err, "",
 		`routes[3]: can never match: it follows the catch-all routes[2] (want the catch-all route last)`,
 		`timeouts.idle: negative duration -1s (want 0 or more; 0 means none)`,
 	)

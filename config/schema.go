@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -133,7 +134,7 @@ func (c *checker) checkStruct(key string, v any, t reflect.Type) (out any, ok bo
 	}
 	tree := make(map[string]any, len(m))
 	ok = true
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		sub := join(key, k)
 		f, found := fieldByKey(t, k)
 		if !found {
@@ -167,7 +168,7 @@ func (c *checker) checkMap(key string, v any, t reflect.Type) (out any, ok bool)
 	}
 	tree := make(map[string]any, len(m))
 	ok = true
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		sub := join(key, k)
 		switch {
 		case t.Elem() == typePlugin && !pluginNameRE.MatchString(k):
@@ -424,15 +425,6 @@ func plain(v any) any {
 		return out
 	}
 	return v
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func join(key, k string) string {

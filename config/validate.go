@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"regexp"
@@ -13,7 +14,6 @@ import (
 	"unicode"
 
 	"github.com/msgrouter/router/core"
-	"github.com/msgrouter/router/plugins"
 )
 
 var pluginNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
@@ -236,13 +236,13 @@ const maxPEMFile = 16 << 20
 
 func (v *validator) plugins() {
 	c := v.c
-	for _, name := range sortedPluginNames(c.Plugins) {
+	for _, name := range slices.Sorted(maps.Keys(c.Plugins)) {
 		p := c.Plugins[name]
 		key := "plugins." + name
 		if !pluginNameRE.MatchString(name) {
 			v.fail(ErrValue, "plugins", fmt.Sprintf("invalid plugin name %q", name), wantPluginName)
 		}
-		switch b, isBuiltin := strings.CutPrefix(p.Cmd, plugins.BuiltinPrefix); {
+		switch b, isBuiltin := strings.CutPrefix(p.Cmd, BuiltinPrefix); {
 		case p.Cmd == "":
 			v.fail(ErrValue, key+".cmd", "no command", "the plugin executable's path, or builtin:NAME")
 		case isBuiltin && b == "":
@@ -297,7 +297,7 @@ func (v *validator) nonNegative(key string, d time.Duration) {
 // plugin.
 func (v *validator) pluginRef(key, ref string) {
 	name, handler, dotted := strings.Cut(ref, ".")
-	names := sortedPluginNames(v.c.Plugins)
+	names := slices.Sorted(maps.Keys(v.c.Plugins))
 	if name == "" || (dotted && handler == "") {
 		v.fail(ErrRoute, key, fmt.Sprintf("invalid plugin %q", ref), "NAME or NAME.HANDLER")
 		return
@@ -329,13 +329,14 @@ func (v *validator) routes() {
 			v.pluginRef(key+".plugin", r.Plugin)
 		}
 		for i, prev := range c.Routes[:j] {
-			if !covers(prev, r) || v.tainted(fmt.Sprintf("routes[%d]", i)) {
+			shadow := r.CoreRoute().ShadowedBy(prev.CoreRoute())
+			if shadow == core.ShadowNone || v.tainted(fmt.Sprintf("routes[%d]", i)) {
 				continue
 			}
-			switch {
-			case isCatchAll(prev):
+			switch shadow {
+			case core.ShadowCatchAll:
 				v.fail(ErrRoute, key, fmt.Sprintf("can never match: it follows the catch-all routes[%d]", i), "the catch-all route last")
-			case sameMatch(prev, r):
+			case core.ShadowDuplicate:
 				v.fail(ErrRoute, key, fmt.Sprintf("duplicates routes[%d] (%s)", i, describeRoute(r)), "each action and content_type once")
 			default:
 				v.fail(ErrRoute, key, fmt.Sprintf("can never match: routes[%d] (%s) matches every request it would", i, describeRoute(prev)), "the narrower route first")
@@ -345,44 +346,10 @@ func (v *validator) routes() {
 	}
 }
 
-// isCatchAll reports whether r matches every request.
-func isCatchAll(r Route) bool { return r.Action == "" && matchesAnyType(r.ContentType) }
-
-// matchesAnyType reports whether a route's content_type matches any
-// content-type: empty, or stars alone.
-func matchesAnyType(ct string) bool { return strings.Trim(ct, "*") == "" }
-
-func sameMatch(a, b Route) bool {
-	return a.Action == b.Action && (a.ContentType == b.ContentType ||
-		matchesAnyType(a.ContentType) && matchesAnyType(b.ContentType))
+// CoreRoute returns what r matches, as a core.Route without a handler.
+func (r Route) CoreRoute() core.Route {
+	return core.Route{Action: r.Action, ContentType: r.ContentType}
 }
-
-// covers reports whether route a matches every request route b does, so
-// that b after a never matches.
-func covers(a, b Route) bool {
-	if a.Action != "" && a.Action != b.Action {
-		return false
-	}
-	return typeCovers(a.ContentType, b.ContentType)
-}
-
-// typeCovers reports whether the content_type pattern a matches all
-// that b does.
-func typeCovers(a, b string) bool {
-	switch {
-	case matchesAnyType(a):
-		return true
-	case matchesAnyType(b):
-		return false
-	case a == b:
-		return true
-	case isGlob(a) && !isGlob(b):
-		return core.MatchContentType(a, b)
-	}
-	return false
-}
-
-func isGlob(s string) bool { return strings.ContainsAny(s, "*?") }
 
 func describeRoute(r Route) string {
 	a, ct := r.Action, r.ContentType
@@ -448,13 +415,4 @@ func (v *validator) requestID() {
 	case "byteorder", "content-type", "content-encoding", "content-length", core.HeaderConnection:
 		v.fail(ErrValue, "request_id.header", fmt.Sprintf("%q is a header the protocol uses", h), "an extension header name, such as request-id")
 	}
-}
-
-func sortedPluginNames(m map[string]Plugin) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
 }

@@ -9,32 +9,6 @@ import (
 	"sync/atomic"
 )
 
-// Route is one rule of a Mux. Empty fields match anything, so a Route with
-// only a Handler is the default route.
-type Route struct {
-	// Action matches the "action" member of JSON requests. A non-JSON
-	// request never matches a route that names an action.
-	Action string
-	// ContentType matches the request's content-type exactly, or as a
-	// glob when it holds '*' (any run of characters, '/' included) or '?'
-	// (any one character): "binary/*", "*json", "*".
-	ContentType string
-	// Handler answers the requests the route matches.
-	Handler Handler
-}
-
-// String describes the route's match, "*" for what it leaves open.
-func (r Route) String() string {
-	a, ct := r.Action, r.ContentType
-	if a == "" {
-		a = "*"
-	}
-	if ct == "" {
-		ct = "*"
-	}
-	return fmt.Sprintf("action=%s content-type=%s", a, ct)
-}
-
 // Mux is an ordered route table; the first matching Route answers. It is
 // itself a Handler. Its table can be replaced at run time with Replace,
 // atomically: a request in flight finishes on the table it started with.
@@ -66,24 +40,24 @@ func NewMux(routes ...Route) (*Mux, error) {
 }
 
 // Replace validates routes and atomically makes them the table. On error
-// the old table stays. A route must have a Handler and a valid glob, and no
-// route may be unreachable: none may follow a catch-all (a route with no
-// Action and a ContentType that is empty or only '*') or repeat an earlier
-// route's match.
+// the old table stays. A route must have a Handler, and no route may be
+// unreachable: none may be shadowed by an earlier one (see
+// Route.ShadowedBy).
 func (m *Mux) Replace(routes ...Route) error {
 	t := &muxTable{routes: make([]compiledRoute, len(routes))}
 	for i, r := range routes {
 		if r.Handler == nil {
 			return fmt.Errorf("core: route %d (%s): no handler", i, r)
 		}
-		glob := strings.ContainsAny(r.ContentType, "*?")
+		glob := isGlob(r.ContentType)
 		for j, prev := range routes[:i] {
-			if prev.Action == "" && matchesAnyType(prev.ContentType) {
+			switch r.ShadowedBy(prev) {
+			case ShadowCatchAll:
 				return fmt.Errorf("core: route %d (%s) can never match: it follows the catch-all route %d", i, r, j)
-			}
-			if prev.Action == r.Action && (prev.ContentType == r.ContentType ||
-				matchesAnyType(prev.ContentType) && matchesAnyType(r.ContentType)) {
+			case ShadowDuplicate:
 				return fmt.Errorf("core: route %d (%s) can never match: it duplicates route %d", i, r, j)
+			case ShadowCovered:
+				return fmt.Errorf("core: route %d (%s) can never match: route %d (%s) matches every request it would", i, r, j, prev)
 			}
 		}
 		t.routes[i] = compiledRoute{Route: r, glob: glob}
@@ -292,10 +266,4 @@ func jsonStringIs(raw []byte, want string) bool {
 		return string(inner) == want
 	}
 	return unquote(raw) == want
-}
-
-// matchesAnyType reports whether a route's content-type pattern matches
-// every content-type: empty, or nothing but '*'.
-func matchesAnyType(pattern string) bool {
-	return strings.Trim(pattern, "*") == ""
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/config"
 )
 
@@ -99,7 +100,7 @@ func (f *checkFlags) run(ctx context.Context, c *cli, fs *flag.FlagSet) error {
 	}
 	what := "static checks only; plugins not started"
 	if !f.noPlugins {
-		if err := config.Check(ctx, cfg, f.startOptions(c, hclog.NewNullLogger())); err != nil {
+		if err := router.Check(ctx, cfg, f.startOptions(c, hclog.NewNullLogger())); err != nil {
 			return ld.explain(err)
 		}
 		what = fmt.Sprintf("%d plugins started, %d routes checked against their declarations", len(cfg.Plugins), len(cfg.Routes))

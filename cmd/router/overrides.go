@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/plugins"
@@ -112,9 +113,9 @@ func (f *configFlags) overrides(fs *flag.FlagSet) map[string]any {
 	return out
 }
 
-// startOptions returns the config.StartOptions the flags ask for.
-func (f *configFlags) startOptions(c *cli, log hclog.Logger) config.StartOptions {
-	o := config.StartOptions{Logger: log, Executable: c.executable}
+// startOptions returns the router.StartOptions the flags ask for.
+func (f *configFlags) startOptions(c *cli, log hclog.Logger) router.StartOptions {
+	o := router.StartOptions{Logger: log, Executable: c.executable}
 	if f.inProcess {
 		o.InProcess = inProcessBuiltins()
 	}
@@ -200,7 +201,7 @@ func (l *loader) load() (*config.Config, error) {
 			if hclog.LevelFromString(lc.Level) == hclog.Info {
 				lc.Level = "warn"
 			}
-			log = config.NewLogger(lc, l.stderr)
+			log = router.NewLogger(lc, l.stderr)
 		}
 		if l.routes, err = learnRoutes(l.ctx, l.extra, l.executable, log); err != nil {
 			return nil, err

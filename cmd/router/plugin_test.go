@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/plugins"
@@ -103,9 +104,9 @@ func TestPluginDeclarations(t *testing.T) {
 	}
 
 	// And the default config's routes to the built-ins are what they
-	// declare: config.Check checks each route against its handler's
+	// declare: router.Check checks each route against its handler's
 	// declarations.
-	if err := config.Check(t.Context(), config.Default(), config.StartOptions{InProcess: inProcessBuiltins()}); err != nil {
+	if err := router.Check(t.Context(), config.Default(), router.StartOptions{InProcess: inProcessBuiltins()}); err != nil {
 		t.Errorf("the default config does not check with the built-ins in-process:\n%v", err)
 	}
 }

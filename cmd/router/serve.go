@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/core"
 )
@@ -127,7 +128,7 @@ func (f *serveFlags) run(ctx context.Context, c *cli, fs *flag.FlagSet) error {
 		}
 		return err
 	}
-	log := config.NewLogger(cfg.Log, c.stderr)
+	log := router.NewLogger(cfg.Log, c.stderr)
 	if f.file != "" {
 		log.Info("config loaded", "file", f.file)
 	} else {
@@ -135,7 +136,7 @@ func (f *serveFlags) run(ctx context.Context, c *cli, fs *flag.FlagSet) error {
 	}
 
 	// Listeners open first, then the plugins start, together.
-	r, err := config.Start(ctx, cfg, f.startOptions(c, log))
+	r, err := router.Start(ctx, cfg, f.startOptions(c, log))
 	if err != nil {
 		if ctx.Err() != nil {
 			log.Info("stop requested while starting")
@@ -201,7 +202,7 @@ loop:
 
 // reload reloads the config file on SIGHUP. A config that fails is
 // logged, and the running one kept.
-func (f *serveFlags) reload(ctx context.Context, r *config.Router, ld *loader, log hclog.Logger) {
+func (f *serveFlags) reload(ctx context.Context, r *router.Router, ld *loader, log hclog.Logger) {
 	if f.file == "" {
 		log.Warn("SIGHUP: no config file to reload: the router runs the default config (start it with --config FILE to reload one)")
 		return

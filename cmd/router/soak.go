@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/internal/soak"
@@ -168,7 +169,7 @@ func (f *soakFlags) run(ctx context.Context, c *cli) error {
 	if err != nil {
 		return err
 	}
-	r, err := config.Start(ctx, cfg, config.StartOptions{Logger: log, Executable: c.executable})
+	r, err := router.Start(ctx, cfg, router.StartOptions{Logger: log, Executable: c.executable})
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/metrics"
@@ -159,7 +160,7 @@ func runFromConfig(ctx context.Context, log hclog.Logger, path string) error {
 	if err != nil {
 		return err
 	}
-	r, err := config.Start(ctx, cfg, config.StartOptions{
+	r, err := router.Start(ctx, cfg, router.StartOptions{
 		Logger: log,
 		InProcess: map[string]func() *plugins.Plugin{
 			"clock": func() *plugins.Plugin {

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -134,7 +135,7 @@ func (r *Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "answered twice:     %d\n", r.Duplicated)
 	fmt.Fprintf(w, "wrong answer:       %d\n", r.Mismatched)
 	fmt.Fprintf(w, "errors by kind:%s\n", countList(r.Errors))
-	for _, k := range sortedKeys(r.Samples) {
+	for _, k := range slices.Sorted(maps.Keys(r.Samples)) {
 		fmt.Fprintf(w, "  %s: e.g. %s\n", k, r.Samples[k])
 	}
 	fmt.Fprintf(w, "faults injected:%s\n", countList(r.Faults))
@@ -164,22 +165,13 @@ func countList(m map[string]int64) string {
 		return " none"
 	}
 	var b strings.Builder
-	for i, k := range sortedKeys(m) {
+	for i, k := range slices.Sorted(maps.Keys(m)) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		fmt.Fprintf(&b, " %s %d", k, m[k])
 	}
 	return b.String()
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // tally collects counts from many goroutines.
@@ -293,7 +285,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range sortedKeys(frames) {
+	for _, name := range slices.Sorted(maps.Keys(frames)) {
 		frame := frames[name]
 		wg.Add(1)
 		go func() {

@@ -1,4 +1,4 @@
-package config
+package router
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"errors"
 	"os"
 	"time"
+
+	"github.com/msgrouter/router/config"
 
 	"github.com/knadh/koanf/providers/file"
 )
@@ -29,13 +31,13 @@ const watchRetry = 250 * time.Millisecond
 // its reasons, is logged.
 //
 // It returns once the watch is set up, or the error that prevents it.
-func (r *Router) Watch(ctx context.Context, path string, o LoadOptions) error {
+func (r *Router) Watch(ctx context.Context, path string, o config.LoadOptions) error {
 	if path == "" {
 		return errors.New("config: Watch needs a file")
 	}
 	w, events, ends, err := watchFile(path)
 	if err != nil {
-		return &Error{Source: path, Msg: "cannot watch the file: " + err.Error(), Err: ErrFile, Cause: err}
+		return &config.Error{Source: path, Msg: "cannot watch the file: " + err.Error(), Err: config.ErrFile, Cause: err}
 	}
 	r.mu.Lock()
 	if r.appliedB == nil {
@@ -77,7 +79,7 @@ func watchFile(path string) (w *file.File, changes chan struct{}, ends chan erro
 	return w, changes, ends, nil
 }
 
-func (r *Router) watchLoop(ctx context.Context, path string, o LoadOptions, w *file.File, events chan struct{}, ends chan error) {
+func (r *Router) watchLoop(ctx context.Context, path string, o config.LoadOptions, w *file.File, events chan struct{}, ends chan error) {
 	log := r.log.With("file", path)
 	log.Info("watching the config file for changes")
 	var debounce <-chan time.Time

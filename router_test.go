@@ -1,4 +1,4 @@
-package config_test
+package router_test
 
 import (
 	"bytes"
@@ -24,8 +24,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/configtest"
 	"github.com/msgrouter/router/plugins"
 )
 
@@ -56,7 +58,7 @@ func procPlugin(t testing.TB, name, settings string) string {
 // with the route table.
 func TestStartServes(t *testing.T) {
 	dir := t.TempDir()
-	cfg := mustLoad(t, "r.yaml", `
+	cfg := configtest.MustLoad(t, "r.yaml", `
 listen:
   - 127.0.0.1:0
   - unix://`+dir+`/r.sock
@@ -128,13 +130,13 @@ func TestStartListenError(t *testing.T) {
 	defer busy.Close()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "r.sock")
-	path := writeFile(t, dir, "r.yaml", fmt.Sprintf("listen: [unix://%s, %s]\n", sock, busy.Addr()))
+	path := configtest.WriteFile(t, dir, "r.yaml", fmt.Sprintf("listen: [unix://%s, %s]\n", sock, busy.Addr()))
 	cfg, err := config.Load(path, config.LoadOptions{Environ: []string{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = config.Start(context.Background(), cfg, config.StartOptions{Logger: testLogger(t)})
-	assertLines(t, err, dir, fmt.Sprintf("DIR/r.yaml: listen[1]: cannot listen on %s: address already in use (want an address that is free and that this user may listen on; port 0 picks a free port)", busy.Addr()))
+	_, err = router.Start(context.Background(), cfg, router.StartOptions{Logger: testLogger(t)})
+	configtest.AssertLines(t, err, dir, fmt.Sprintf("DIR/r.yaml: listen[1]: cannot listen on %s: address already in use (want an address that is free and that this user may listen on; port 0 picks a free port)", busy.Addr()))
 	if !errors.Is(err, config.ErrListen) || !errors.Is(err, syscall.EADDRINUSE) {
 		t.Errorf("%v is not ErrListen and EADDRINUSE", err)
 	}
@@ -147,7 +149,7 @@ func TestStartListenError(t *testing.T) {
 // declared.
 func TestStartChecksDeclarations(t *testing.T) {
 	dir := t.TempDir()
-	path := writeFile(t, dir, "r.yaml", `
+	path := configtest.WriteFile(t, dir, "r.yaml", `
 listen: ["127.0.0.1:0"]
 plugins:
   tag: {cmd: inprocess}
@@ -165,8 +167,8 @@ routes:
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = config.Start(context.Background(), cfg, inProcess(t, "tag", "upper", "multi"))
-	assertLines(t, err, dir,
+	_, err = router.Start(context.Background(), cfg, inProcess(t, "tag", "upper", "multi"))
+	configtest.AssertLines(t, err, dir,
 		`DIR/r.yaml: routes[0].action: handler "tag" of plugin "tag" does not declare action "tga" (want an action it declares: "tag", "added")`,
 		`DIR/r.yaml: routes[1].content_type: handler "upper" of plugin "upper" does not declare content-type "text/plain" (want it declares no content-type)`,
 		`DIR/r.yaml: routes[2].plugin: plugin "multi" has 2 handlers and none is named "multi" (want "multi.a" or "multi.b")`,
@@ -182,7 +184,7 @@ routes:
 // handlers when it starts; its settings reach its Init.
 func TestStartPluginProcess(t *testing.T) {
 	dir := t.TempDir()
-	path := writeFile(t, dir, "r.yaml", `
+	path := configtest.WriteFile(t, dir, "r.yaml", `
 listen: ["127.0.0.1:0"]
 plugins:
   tag: `+procPlugin(t, "tag", "{tag: from-settings}")+`
@@ -202,13 +204,13 @@ routes:
 	}
 
 	// A route to an action the process does not declare is refused.
-	cfg2 := mustLoad(t, "r.yaml", `
+	cfg2 := configtest.MustLoad(t, "r.yaml", `
 listen: ["127.0.0.1:0"]
 plugins:
   tag: `+procPlugin(t, "tag", "{tag: x}")+`
 routes: [{action: untagged, plugin: tag}]
 `)
-	_, err = config.Start(context.Background(), cfg2, config.StartOptions{Logger: testLogger(t)})
+	_, err = router.Start(context.Background(), cfg2, router.StartOptions{Logger: testLogger(t)})
 	if !errors.Is(err, config.ErrRoute) || !strings.HasSuffix(err.Error(), `routes[0].action: handler "tag" of plugin "tag" does not declare action "untagged" (want an action it declares: "tag", "added")`) {
 		t.Errorf("Start = %v", err)
 	}
@@ -217,7 +219,7 @@ routes: [{action: untagged, plugin: tag}]
 // A plugin that cannot start fails the start, naming it and why.
 func TestStartPluginError(t *testing.T) {
 	dir := t.TempDir()
-	path := writeFile(t, dir, "r.yaml", `
+	path := configtest.WriteFile(t, dir, "r.yaml", `
 listen: ["127.0.0.1:0"]
 plugins:
   ghost: {cmd: `+dir+`/ghost}
@@ -229,8 +231,8 @@ routes: [{action: tag, plugin: tag}, {action: added, plugin: tag2}, {plugin: gho
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = config.Start(context.Background(), cfg, inProcess(t, "tag"))
-	assertLines(t, err, dir,
+	_, err = router.Start(context.Background(), cfg, inProcess(t, "tag"))
+	configtest.AssertLines(t, err, dir,
 		`DIR/r.yaml: plugins.ghost: cannot start DIR/ghost: exec: "DIR/ghost": stat DIR/ghost: no such file or directory`,
 		`DIR/r.yaml: plugins.tag: in-process Init failed: settings: want "tag", a string`,
 		`DIR/r.yaml: plugins.tag2: cannot start `+testExe(t)+`: init: rpc error: code = Unknown desc = settings: want "tag", a string`,
@@ -260,7 +262,7 @@ plugins: {upper: {cmd: inprocess}, fallback: {cmd: inprocess}}
 routes: [{action: upper, plugin: upper}, {plugin: fallback}]
 `, cert, key, cert, key, caFile)
 	}
-	path := writeFile(t, dir, "r.yaml", yaml(serverCert, serverKey))
+	path := configtest.WriteFile(t, dir, "r.yaml", yaml(serverCert, serverKey))
 	cfg, err := config.Load(path, config.LoadOptions{Environ: []string{}})
 	if err != nil {
 		t.Fatal(err)
@@ -352,8 +354,8 @@ routes: [{action: upper, plugin: upper}, {plugin: fallback}]
 
 	// A certificate that cannot be loaded is rejected and the old one
 	// stays.
-	bad := writeFile(t, dir, "bad.pem", "not a certificate")
-	writeFile(t, dir, "r.yaml", yaml(bad, key2))
+	bad := configtest.WriteFile(t, dir, "bad.pem", "not a certificate")
+	configtest.WriteFile(t, dir, "r.yaml", yaml(bad, key2))
 	err = r.ReloadFile(context.Background(), path, config.LoadOptions{Environ: []string{}})
 	if !errors.Is(err, config.ErrValue) || !strings.Contains(err.Error(), "listen[0].tls: cannot load certificate") {
 		t.Errorf("reload with a bad certificate: %v", err)
@@ -371,7 +373,7 @@ routes: [{action: upper, plugin: upper}, {plugin: fallback}]
 func TestReloadModeChangeBadCertificate(t *testing.T) {
 	dir := t.TempDir()
 	sock := "unix://" + dir + "/m.sock"
-	path := writeFile(t, dir, "r.yaml", `
+	path := configtest.WriteFile(t, dir, "r.yaml", `
 listen: ["`+sock+`"]
 plugins: {upper: {cmd: inprocess}, fallback: {cmd: inprocess}}
 routes: [{action: upper, plugin: upper}, {plugin: fallback}]
@@ -384,8 +386,8 @@ routes: [{action: upper, plugin: upper}, {plugin: fallback}]
 	r := start(t, cfg, inProcess(t, "upper", "fallback"))
 	expect(t, dial(t, sock), action("upper", "a"), "A")
 
-	bad := writeFile(t, dir, "bad.pem", "not a certificate")
-	writeFile(t, dir, "r.yaml", `
+	bad := configtest.WriteFile(t, dir, "bad.pem", "not a certificate")
+	configtest.WriteFile(t, dir, "r.yaml", `
 listen: [{addr: "`+sock+`", tls: {cert: `+bad+`, key: `+bad+`}}]
 plugins: {upper: {cmd: inprocess}, fallback: {cmd: inprocess}}
 routes: [{action: upper, plugin: upper}, {plugin: fallback}]
@@ -472,7 +474,7 @@ plugins:
   fallback: {cmd: inprocess}
 routes: [{action: tag, plugin: tag}, {plugin: fallback}]
 `
-	path := writeFile(t, dir, "r.yaml", v1)
+	path := configtest.WriteFile(t, dir, "r.yaml", v1)
 	noEnv := config.LoadOptions{Environ: []string{}}
 	cfg, err := config.Load(path, noEnv)
 	if err != nil {
@@ -487,7 +489,7 @@ routes: [{action: tag, plugin: tag}, {plugin: fallback}]
 
 	// v2: the tag plugin's settings change, upper is added with a route,
 	// the Unix listener moves and a raw one is added.
-	writeFile(t, dir, "r.yaml", `
+	configtest.WriteFile(t, dir, "r.yaml", `
 listen: ["127.0.0.1:0", "unix://`+dir+`/new.sock", {addr: "127.0.0.1:0", raw: true, plugin: echo}]
 plugins:
   tag: {cmd: inprocess, settings: {tag: v2}}
@@ -550,7 +552,7 @@ plugins: {tag: {cmd: inprocess, settings: {tag: v3}}, fallback: {cmd: inprocess}
 routes: [{action: tagged, plugin: tag}, {plugin: fallback}]
 `, config.ErrRoute},
 	} {
-		writeFile(t, dir, "r.yaml", bad.yaml)
+		configtest.WriteFile(t, dir, "r.yaml", bad.yaml)
 		err := r.ReloadFile(context.Background(), path, noEnv)
 		if !errors.Is(err, bad.class) {
 			t.Errorf("%s: reload error %v, want %v", bad.name, err, bad.class)
@@ -571,7 +573,7 @@ routes: [{action: tagged, plugin: tag}, {plugin: fallback}]
 	// Once answered, the connection is surely accepted: one still in the
 	// listener's backlog would be reset when the listener closes.
 	expect(t, kaNew, action("tag", nil), "v2:tag")
-	writeFile(t, dir, "r.yaml", `
+	configtest.WriteFile(t, dir, "r.yaml", `
 listen: ["127.0.0.1:0", {addr: "unix://`+dir+`/new.sock", raw: true, plugin: echo}]
 plugins:
   tag: {cmd: inprocess, settings: {tag: v2}}
@@ -588,7 +590,7 @@ routes: [{action: tag, plugin: tag}, {plugin: fallback}]
 	expect(t, kaNew, action("tag", nil), "v2:tag")
 
 	// Reload takes a Config directly too; back to v1.
-	cfg1, err := config.Load(writeFile(t, dir, "v1.yaml", v1), noEnv)
+	cfg1, err := config.Load(configtest.WriteFile(t, dir, "v1.yaml", v1), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -641,7 +643,7 @@ func TestReloadDrainsRemovedPlugin(t *testing.T) {
 
 func testReloadDrainsRemovedPlugin(t *testing.T, shutdown string) {
 	dir := t.TempDir()
-	path := writeFile(t, dir, "r.yaml", `
+	path := configtest.WriteFile(t, dir, "r.yaml", `
 listen: ["127.0.0.1:0"]
 plugins:
   slow: `+procPlugin(t, "slow", "")+`
@@ -674,7 +676,7 @@ routes: [{action: slow, plugin: slow}, {plugin: fallback}]
 	}()
 	time.Sleep(200 * time.Millisecond) // the request is in the plugin
 
-	writeFile(t, dir, "r.yaml", `
+	configtest.WriteFile(t, dir, "r.yaml", `
 listen: ["127.0.0.1:0"]
 plugins: {fallback: {cmd: inprocess}}
 routes: [{plugin: fallback}]
@@ -703,12 +705,12 @@ routes: [{plugin: fallback}]
 // Shutdown stops serving and the plugin processes; Serve returns
 // ErrServerClosed, and Reload after it fails.
 func TestShutdown(t *testing.T) {
-	cfg := mustLoad(t, "r.yaml", `
+	cfg := configtest.MustLoad(t, "r.yaml", `
 listen: ["127.0.0.1:0"]
 plugins: {tag: `+procPlugin(t, "tag", "{tag: t}")+`}
 routes: [{action: tag, plugin: tag}]
 `)
-	r, err := config.Start(context.Background(), cfg, config.StartOptions{Logger: testLogger(t)})
+	r, err := router.Start(context.Background(), cfg, router.StartOptions{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -755,7 +757,7 @@ func TestDefaultWithBuiltins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := start(t, cfg, config.StartOptions{Logger: testLogger(t), Executable: bin})
+	r := start(t, cfg, router.StartOptions{Logger: testLogger(t), Executable: bin})
 	a := addr(r, 0)
 	for _, tc := range []struct {
 		req  *core.Message
@@ -797,22 +799,22 @@ func TestCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	o := config.StartOptions{Logger: testLogger(t), InProcess: map[string]func() *plugins.Plugin{
+	o := router.StartOptions{Logger: testLogger(t), InProcess: map[string]func() *plugins.Plugin{
 		"builtin:tag": func() *plugins.Plugin { return testPlugin("tag") },
 	}}
-	cfg := mustLoad(t, "r.yaml", `
+	cfg := configtest.MustLoad(t, "r.yaml", `
 listen: ["`+busy.Addr().String()+`"]
 plugins: {a: {cmd: "builtin:tag"}, b: {cmd: "builtin:tag", settings: {tag: b}}}
 routes: [{action: tag, plugin: a}, {action: added, plugin: b}]
 `)
-	if err := config.Check(context.Background(), cfg, o); err != nil {
+	if err := router.Check(context.Background(), cfg, o); err != nil {
 		t.Errorf("Check: %v", err)
 	}
-	cfg = mustLoad(t, "r.yaml", `
+	cfg = configtest.MustLoad(t, "r.yaml", `
 plugins: {a: {cmd: "builtin:tag"}}
 routes: [{action: tagg, plugin: a}]
 `)
-	err = config.Check(context.Background(), cfg, o)
+	err = router.Check(context.Background(), cfg, o)
 	if !errors.Is(err, config.ErrRoute) || !strings.HasSuffix(err.Error(), `routes[0].action: handler "tag" of plugin "a" does not declare action "tagg" (want an action it declares: "tag", "added")`) {
 		t.Errorf("Check = %v", err)
 	}

@@ -1,12 +1,14 @@
 //go:build unix
 
-package config_test
+package router_test
 
 import (
 	"os"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/msgrouter/router/internal/configtest"
 )
 
 // Start warns, with the numbers and the fix, when max_connections is
@@ -28,7 +30,7 @@ limits: {max_connections: %s}
 	o := inProcess(t, "fallback")
 	log, logs := bufLogger()
 	o.Logger = log
-	start(t, mustLoad(t, "r.yaml", strings.Replace(yaml, "%s", "10000000", 1)), o)
+	start(t, configtest.MustLoad(t, "r.yaml", strings.Replace(yaml, "%s", "10000000", 1)), o)
 	want := "[WARN]  router: limits.max_connections 10000000 needs 10000033 open files (with 0 for 0 plugin processes, 1 for 1 listener and a margin of 32), above this process's limit of "
 	if !strings.Contains(logs.String(), want) || !strings.Contains(logs.String(), "ulimit -n 10000033 ") ||
 		!strings.Contains(logs.String(), "needed=10000033 limit=") {
@@ -37,7 +39,7 @@ limits: {max_connections: %s}
 
 	log, logs = bufLogger()
 	o.Logger = log
-	start(t, mustLoad(t, "r.yaml", strings.Replace(yaml, "%s", "10", 1)), o)
+	start(t, configtest.MustLoad(t, "r.yaml", strings.Replace(yaml, "%s", "10", 1)), o)
 	if strings.Contains(logs.String(), "open files") {
 		t.Errorf("a warning for 10 connections:\n%s", logs)
 	}
@@ -56,7 +58,7 @@ func TestPluginDescriptors(t *testing.T) {
 		}
 		return len(es) - 1 // the directory ReadDir opened
 	}
-	cfg := mustLoad(t, "r.yaml", `
+	cfg := configtest.MustLoad(t, "r.yaml", `
 listen: ["127.0.0.1:0"]
 plugins: {a: `+procPlugin(t, "fallback", "")+`, b: `+procPlugin(t, "upper", "")+`, c: `+procPlugin(t, "echo", "")+`}
 routes: [{action: upper, plugin: b}, {plugin: a}]

@@ -1,6 +1,6 @@
 //go:build race
 
-package config_test
+package router_test
 
 // raceDetector is true in a build with the race detector, under which a
 // message of more than 16 MiB can take longer to cross a plugin's data

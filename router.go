@@ -1,4 +1,4 @@
-package config
+package router
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -19,15 +20,16 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/metrics"
 	"github.com/msgrouter/router/plugins"
 )
 
-// StartOptions are what Start needs besides the Config.
+// StartOptions are what Start needs besides the *config.Config.
 type StartOptions struct {
 	// Logger receives the router's logs and its plugins'. Nil means a
-	// logger made by NewLogger from the Config's log section, on stderr.
+	// logger made by NewLogger from the config's log section, on stderr.
 	// A reload that changes log.level sets the level of either.
 	Logger hclog.Logger
 	// Executable is the router executable that "builtin:NAME" plugins
@@ -42,7 +44,7 @@ type StartOptions struct {
 	// old one serves the requests still on the old table. Its handlers'
 	// declared actions and content-types are checked against the routes
 	// as a process's are, and its Init, and its handlers', receive the
-	// plugin's settings. The plugin must still be defined in the Config.
+	// plugin's settings. The plugin must still be defined in the config.
 	InProcess map[string]func() *plugins.Plugin
 	// Metrics, if not nil, receives the router's metrics, whether or not
 	// the config gives metrics a listen address: a program that serves
@@ -50,12 +52,12 @@ type StartOptions struct {
 	// metrics.New when metrics.listen is set, and no metrics otherwise.
 	Metrics *metrics.Metrics
 	// Now is the clock that Start, Check and Reload check the listeners'
-	// certificates against (see Config.ValidateAt). Nil means time.Now.
+	// certificates against (see config.Config.ValidateAt). Nil means time.Now.
 	Now func() time.Time
 }
 
 // NewLogger returns the logger the log section describes, writing to w.
-func NewLogger(l Log, w io.Writer) hclog.Logger {
+func NewLogger(l config.Log, w io.Writer) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{
 		Name:       "router",
 		Level:      hclog.LevelFromString(l.Level),
@@ -65,7 +67,7 @@ func NewLogger(l Log, w io.Writer) hclog.Logger {
 	})
 }
 
-// Router is a router built from a Config: its listeners, its plugins and
+// Router is a router built from a *config.Config: its listeners, its plugins and
 // its route table, served by one core.Server. Reload changes all of
 // these while it serves, without dropping a connection.
 type Router struct {
@@ -85,7 +87,7 @@ type Router struct {
 	reloadMu sync.Mutex // one Reload at a time
 
 	mu       sync.Mutex // guards what follows
-	cfg      *Config
+	cfg      *config.Config
 	procs    map[string]*pluginRun
 	lns      []*listener // in the order of cfg.Listen
 	serving  bool
@@ -207,7 +209,7 @@ func (d rawDispatcher) Handle(ctx context.Context, req *core.Message) (*core.Mes
 // pluginRun is one running plugin: a process, or a plugin in-process.
 type pluginRun struct {
 	name   string
-	cfg    Plugin
+	cfg    config.Plugin
 	proc   *plugins.Process // nil in-process
 	inproc *plugins.Plugin
 	info   plugins.Info
@@ -245,13 +247,13 @@ func (p *pluginRun) shutdown(ctx context.Context) error {
 // any plugin runs), starts the plugins together, checks the actions and
 // content-types each route's handler declared, and builds the route
 // table. It does not serve yet: see Serve. It logs a warning for each
-// certificate that expires within 7 days (see Config.Warnings), and
+// certificate that expires within 7 days (see config.Config.Warnings), and
 // one if limits.max_connections and the plugins need more descriptors
 // than the process may open.
 //
 // On error nothing is left running, and the error lists every problem,
-// each an *Error naming its key.
-func Start(ctx context.Context, cfg *Config, o StartOptions) (*Router, error) {
+// each a *config.Error naming its key.
+func Start(ctx context.Context, cfg *config.Config, o StartOptions) (*Router, error) {
 	now := o.now()
 	if err := cfg.ValidateAt(now); err != nil {
 		return nil, err
@@ -270,15 +272,15 @@ func Start(ctx context.Context, cfg *Config, o StartOptions) (*Router, error) {
 	r.warnOpenFiles(cfg)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 
-	var errs errList
+	var errs []error
 	for i := range cfg.Listen {
 		l, err := openListener(ctx, cfg, i)
-		errs.add(err)
+		errs = append(errs, err)
 		if l != nil {
 			r.lns = append(r.lns, l)
 		}
 	}
-	if err := errs.err(); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		closeListeners(r.lns)
 		r.cancel()
 		return nil, err
@@ -304,7 +306,7 @@ func Start(ctx context.Context, cfg *Config, o StartOptions) (*Router, error) {
 		return nil, err
 	}
 
-	procs, err := r.startPlugins(ctx, cfg, sortedPluginNames(cfg.Plugins))
+	procs, err := r.startPlugins(ctx, cfg, slices.Sorted(maps.Keys(cfg.Plugins)))
 	if err != nil {
 		return fail(err)
 	}
@@ -340,7 +342,7 @@ func Start(ctx context.Context, cfg *Config, o StartOptions) (*Router, error) {
 // starts its plugins, checks each route against what its handler
 // declared, and stops the plugins. It is "router config check" with the
 // plugins, safe to run beside a router serving the same addresses.
-func Check(ctx context.Context, cfg *Config, o StartOptions) error {
+func Check(ctx context.Context, cfg *config.Config, o StartOptions) error {
 	if err := cfg.ValidateAt(o.now()); err != nil {
 		return err
 	}
@@ -348,7 +350,7 @@ func Check(ctx context.Context, cfg *Config, o StartOptions) error {
 	if r.log == nil {
 		r.log = hclog.NewNullLogger()
 	}
-	procs, err := r.startPlugins(ctx, cfg, sortedPluginNames(cfg.Plugins))
+	procs, err := r.startPlugins(ctx, cfg, slices.Sorted(maps.Keys(cfg.Plugins)))
 	if err != nil {
 		return err
 	}
@@ -360,7 +362,7 @@ func Check(ctx context.Context, cfg *Config, o StartOptions) error {
 // answerLimit is the limit on a plugin's answers: limits.max_content_length
 // when it raises core.DefaultMaxContentLength, or no limit when it is 0.
 // A lower limit bounds what clients send, not the answers they get.
-func answerLimit(limit Size) int64 {
+func answerLimit(limit config.Size) int64 {
 	switch {
 	case limit == 0:
 		return -1
@@ -477,7 +479,7 @@ func (r *Router) Shutdown(ctx context.Context) error {
 // Config returns the configuration the router runs: the one given to
 // Start, or to the last successful Reload. The caller must not change
 // it.
-func (r *Router) Config() *Config {
+func (r *Router) Config() *config.Config {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.cfg
@@ -524,13 +526,13 @@ func (r *Router) Connections() int { return r.srv.Connections() }
 // changed on the same address: its old listener is closed after the
 // swap, to free the address, and if the new one then cannot listen
 // there, the new configuration is in force without it and the error
-// wraps ErrReloadIncomplete (and the ErrListen of the listener).
+// wraps config.ErrReloadIncomplete (and the config.ErrListen of the listener).
 //
 // Limits and timeouts other than timeouts.shutdown, log.format, metrics
 // and request_id are the ones the router started with until it
 // restarts: a reload that changes them logs a warning. With metrics on,
 // the result counts in router_reloads_total.
-func (r *Router) Reload(ctx context.Context, cfg *Config) error {
+func (r *Router) Reload(ctx context.Context, cfg *config.Config) error {
 	err := r.reload(ctx, cfg)
 	if r.metrics != nil && !errors.Is(err, core.ErrServerClosed) {
 		r.metrics.Reload(err)
@@ -538,7 +540,7 @@ func (r *Router) Reload(ctx context.Context, cfg *Config) error {
 	return err
 }
 
-func (r *Router) reload(ctx context.Context, cfg *Config) error {
+func (r *Router) reload(ctx context.Context, cfg *config.Config) error {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
 	r.mu.Lock()
@@ -562,7 +564,7 @@ func (r *Router) reload(ctx context.Context, cfg *Config) error {
 	// start from any reload).
 	procs := make(map[string]*pluginRun, len(cfg.Plugins))
 	var toStart []string
-	for _, name := range sortedPluginNames(cfg.Plugins) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Plugins)) {
 		if p, ok := oldProcs[name]; ok && reflect.DeepEqual(p.cfg, cfg.Plugins[name]) && p.err() == nil {
 			procs[name] = p
 		} else {
@@ -600,9 +602,9 @@ func (r *Router) reload(ctx context.Context, cfg *Config) error {
 	var opened []*listener
 	var later []int // indexes in cfg.Listen
 	laterTLS := make(map[int]*tls.Config)
-	kept := make(map[*listener]Listener)
+	kept := make(map[*listener]config.Listener)
 	newTLS := make(map[*listener]*tls.Config)
-	var errs errList
+	var errs []error
 	keys := listenerKeys(cfg.Listen)
 	for i, lc := range cfg.Listen {
 		if l, ok := byKey[keys[i]]; ok {
@@ -611,8 +613,8 @@ func (r *Router) reload(ctx context.Context, cfg *Config) error {
 			if lc.TLS != nil {
 				// The files are read again: a renewed certificate often
 				// keeps its name. Used after the swap.
-				tc, err := loadTLS(cfg, fmt.Sprintf("listen[%d].tls", i), lc.TLS)
-				errs.add(err)
+				tc, err := cfg.ListenerTLS(i)
+				errs = append(errs, err)
 				newTLS[l] = tc
 			}
 			continue
@@ -621,19 +623,19 @@ func (r *Router) reload(ctx context.Context, cfg *Config) error {
 			// Opened after the swap; its TLS files are read now, so
 			// that a bad certificate rejects the reload before the
 			// old listener closes.
-			tc, err := listenerTLS(cfg, i)
-			errs.add(err)
+			tc, err := cfg.ListenerTLS(i)
+			errs = append(errs, err)
 			later, laterTLS[i] = append(later, i), tc
 			continue
 		}
 		l, err := openListener(ctx, cfg, i)
-		errs.add(err)
+		errs = append(errs, err)
 		if l != nil {
 			lns[i] = l
 			opened = append(opened, l)
 		}
 	}
-	if err := errs.err(); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return abort(err, opened)
 	}
 
@@ -659,14 +661,14 @@ func (r *Router) reload(ctx context.Context, cfg *Config) error {
 		}
 	}
 	nOpened := len(opened)
-	var lost errList
+	var lost []error
 	for _, i := range later {
 		l, err := bindListener(ctx, cfg, i, laterTLS[i])
 		if err != nil {
 			// Its address was just freed, so this is rare; the rest of
 			// the config is in force.
 			r.log.Error("reload: cannot reopen a listener whose mode changed; the rest of the config is in force", "error", err)
-			lost.add(err)
+			lost = append(lost, err)
 			continue
 		}
 		lns[i] = l
@@ -686,7 +688,7 @@ func (r *Router) reload(ctx context.Context, cfg *Config) error {
 	if cfg.Log.Level != old.Log.Level {
 		r.log.SetLevel(hclog.LevelFromString(cfg.Log.Level))
 	}
-	if cfg.Limits != old.Limits || cfg.Timeouts.withoutShutdown() != old.Timeouts.withoutShutdown() || cfg.Log.Format != old.Log.Format {
+	if cfg.Limits != old.Limits || withoutShutdown(cfg.Timeouts) != withoutShutdown(old.Timeouts) || cfg.Log.Format != old.Log.Format {
 		r.log.Warn("reload: limits, timeouts and log.format apply at the next restart; the running ones stay")
 	}
 	if cfg.Metrics != old.Metrics || cfg.RequestID != old.RequestID {
@@ -719,30 +721,30 @@ func (r *Router) reload(ctx context.Context, cfg *Config) error {
 		"routes", len(cfg.Routes), "took", time.Since(began).Round(time.Millisecond))
 	r.logRoutes(cfg)
 	r.logCertWarnings(cfg, now)
-	if err := lost.err(); err != nil {
-		return fmt.Errorf("%w: %w", ErrReloadIncomplete, err)
+	if err := errors.Join(lost...); err != nil {
+		return fmt.Errorf("%w: %w", config.ErrReloadIncomplete, err)
 	}
 	return nil
 }
 
-func (t Timeouts) withoutShutdown() Timeouts {
+func withoutShutdown(t config.Timeouts) config.Timeouts {
 	t.Shutdown = 0
 	return t
 }
 
-// ReloadFile loads the file at path with o, as Load does, and reloads
+// ReloadFile loads the file at path with o, as config.Load does, and reloads
 // the router with it; see Reload. This is what a SIGHUP should do. Its
 // error, if any, is also logged, line by line: the last good config
 // keeps serving.
-func (r *Router) ReloadFile(ctx context.Context, path string, o LoadOptions) error {
+func (r *Router) ReloadFile(ctx context.Context, path string, o config.LoadOptions) error {
 	b, _ := os.ReadFile(path)
-	cfg, err := Load(path, o)
+	cfg, err := config.Load(path, o)
 	if err == nil {
 		err = r.Reload(ctx, cfg)
 	} else if r.metrics != nil {
 		r.metrics.Reload(err) // Reload counts the rest
 	}
-	if errors.Is(err, ErrReloadIncomplete) {
+	if errors.Is(err, config.ErrReloadIncomplete) {
 		r.mu.Lock()
 		r.appliedB = b
 		r.mu.Unlock()
@@ -767,7 +769,7 @@ func (r *Router) ReloadFile(ctx context.Context, path string, o LoadOptions) err
 
 // startPlugins starts the plugins of cfg named in names, all at once.
 // If any fails, it stops the others and returns an error per failure.
-func (r *Router) startPlugins(ctx context.Context, cfg *Config, names []string) (map[string]*pluginRun, error) {
+func (r *Router) startPlugins(ctx context.Context, cfg *config.Config, names []string) (map[string]*pluginRun, error) {
 	runs := make([]*pluginRun, len(names))
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
@@ -788,11 +790,11 @@ func (r *Router) startPlugins(ctx context.Context, cfg *Config, names []string) 
 	return out, nil
 }
 
-func (r *Router) startPlugin(ctx context.Context, cfg *Config, name string) (*pluginRun, error) {
+func (r *Router) startPlugin(ctx context.Context, cfg *config.Config, name string) (*pluginRun, error) {
 	pc := cfg.Plugins[name]
 	key := "plugins." + name
 	fail := func(msg string, err error) error {
-		return &Error{Source: cfg.src.of(key + ".cmd"), Key: key, Msg: msg, Err: ErrPlugin, Cause: err}
+		return &config.Error{Source: cfg.Source(key + ".cmd"), Key: key, Msg: msg, Err: config.ErrPlugin, Cause: err}
 	}
 	newPlugin := r.opts.InProcess[name]
 	if newPlugin == nil {
@@ -805,12 +807,12 @@ func (r *Router) startPlugin(ctx context.Context, cfg *Config, name string) (*pl
 		}
 		run := &pluginRun{name: name, cfg: pc, inproc: p, info: p.Info()}
 		if err := p.Initialize(ctx, pc.Settings); err != nil {
-			return nil, &Error{Source: cfg.src.of(key + ".settings"), Key: key, Msg: "in-process Init failed: " + err.Error(), Err: ErrPlugin, Cause: err}
+			return nil, &config.Error{Source: cfg.Source(key + ".settings"), Key: key, Msg: "in-process Init failed: " + err.Error(), Err: config.ErrPlugin, Cause: err}
 		}
 		return run, nil
 	}
 	env := make([]string, 0, len(pc.Env))
-	for _, k := range sortedKeysOf(pc.Env) {
+	for _, k := range slices.Sorted(maps.Keys(pc.Env)) {
 		env = append(env, k+"="+pc.Env[k])
 	}
 	maxRestarts := pc.Restart.MaxRestarts
@@ -850,19 +852,19 @@ func (r *Router) startPlugin(ctx context.Context, cfg *Config, name string) (*pl
 
 // build returns the route table of cfg over the running plugins procs,
 // and checks every route against what its handler declared.
-func (r *Router) build(cfg *Config, procs map[string]*pluginRun) (*generation, error) {
-	var errs errList
+func (r *Router) build(cfg *config.Config, procs map[string]*pluginRun) (*generation, error) {
+	var errs []error
 	routes := make([]core.Route, 0, len(cfg.Routes))
 	for i, rt := range cfg.Routes {
 		key := fmt.Sprintf("routes[%d]", i)
 		h, hi, err := resolve(cfg, procs, key+".plugin", rt.Plugin)
 		if err != nil {
-			errs.add(err)
+			errs = append(errs, err)
 			continue
 		}
-		errs.add(checkDeclared(cfg, key, rt, hi))
+		errs = append(errs, checkDeclared(cfg, key, rt, hi))
 		ct := rt.ContentType
-		if matchesAnyType(ct) {
+		if core.MatchesEveryType(ct) {
 			ct = ""
 		}
 		if r.metrics != nil {
@@ -877,22 +879,22 @@ func (r *Router) build(cfg *Config, procs map[string]*pluginRun) (*generation, e
 			continue
 		}
 		h, _, err := resolve(cfg, procs, fmt.Sprintf("listen[%d].plugin", i), l.Plugin)
-		errs.add(err)
+		errs = append(errs, err)
 		if h != nil {
 			g.raw[keys[i]] = h
 		}
 	}
-	if err := errs.err(); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	mux, err := core.NewMux(routes...)
 	if err != nil {
 		// Validate checks what core does, and more; this is a safety net.
-		return nil, &Error{Source: cfg.src.of("routes"), Key: "routes", Msg: strings.TrimPrefix(err.Error(), "core: "), Err: ErrRoute, Cause: err}
+		return nil, &config.Error{Source: cfg.Source("routes"), Key: "routes", Msg: strings.TrimPrefix(err.Error(), "core: "), Err: config.ErrRoute, Cause: err}
 	}
 	g.mux = mux
 	for name := range procs {
-		if !cfg.uses(name) {
+		if !uses(cfg, name) {
 			r.log.Warn("plugin runs but no route or listener leads to it", "plugin", name)
 		}
 	}
@@ -900,7 +902,7 @@ func (r *Router) build(cfg *Config, procs map[string]*pluginRun) (*generation, e
 }
 
 // uses reports whether a route or listener leads to the plugin name.
-func (c *Config) uses(name string) bool {
+func uses(c *config.Config, name string) bool {
 	for _, rt := range c.Routes {
 		if n, _, _ := strings.Cut(rt.Plugin, "."); n == name {
 			return true
@@ -916,9 +918,9 @@ func (c *Config) uses(name string) bool {
 
 // resolve returns the handler that ref ("NAME" or "NAME.HANDLER") names,
 // and what it declared.
-func resolve(cfg *Config, procs map[string]*pluginRun, key, ref string) (core.Handler, plugins.HandlerInfo, error) {
+func resolve(cfg *config.Config, procs map[string]*pluginRun, key, ref string) (core.Handler, plugins.HandlerInfo, error) {
 	fail := func(msg, want string) (core.Handler, plugins.HandlerInfo, error) {
-		return nil, plugins.HandlerInfo{}, &Error{Source: cfg.src.of(key), Key: key, Msg: msg, Want: want, Err: ErrRoute}
+		return nil, plugins.HandlerInfo{}, &config.Error{Source: cfg.Source(key), Key: key, Msg: msg, Want: want, Err: config.ErrRoute}
 	}
 	name, hname, dotted := strings.Cut(ref, ".")
 	p, ok := procs[name]
@@ -963,22 +965,22 @@ func resolve(cfg *Config, procs map[string]*pluginRun, key, ref string) (core.Ha
 // checkDeclared checks that the handler hi declares what route rt
 // matches: its action, its content-type, or, for the catch-all, every
 // content-type ("*").
-func checkDeclared(cfg *Config, key string, rt Route, hi plugins.HandlerInfo) error {
-	var errs errList
+func checkDeclared(cfg *config.Config, key string, rt config.Route, hi plugins.HandlerInfo) error {
+	var errs []error
 	fail := func(k, msg, want string) {
-		errs.add(&Error{Source: cfg.src.of(k), Key: k, Msg: msg, Want: want, Err: ErrRoute})
+		errs = append(errs, &config.Error{Source: cfg.Source(k), Key: k, Msg: msg, Want: want, Err: config.ErrRoute})
 	}
 	who := fmt.Sprintf("handler %q of plugin %q", hi.Name, strings.SplitN(rt.Plugin, ".", 2)[0])
 	if rt.Action != "" && !slices.Contains(hi.Actions, rt.Action) {
 		fail(key+".action", fmt.Sprintf("%s does not declare action %q", who, rt.Action), declaredList("an action it declares", "it declares no action", hi.Actions))
 	}
-	if !matchesAnyType(rt.ContentType) && !slices.ContainsFunc(hi.ContentTypes, func(d string) bool { return typeCovers(d, rt.ContentType) }) {
+	if !core.MatchesEveryType(rt.ContentType) && !slices.ContainsFunc(hi.ContentTypes, func(d string) bool { return core.PatternCovers(d, rt.ContentType) }) {
 		fail(key+".content_type", fmt.Sprintf("%s does not declare content-type %q", who, rt.ContentType), declaredList("a content-type it declares", "it declares no content-type", hi.ContentTypes))
 	}
-	if isCatchAll(rt) && !slices.ContainsFunc(hi.ContentTypes, matchesAnyType) {
+	if rt.CoreRoute().IsCatchAll() && !slices.ContainsFunc(hi.ContentTypes, core.MatchesEveryType) {
 		fail(key, fmt.Sprintf("the catch-all route leads to %s, which does not declare every content-type (\"*\")", who), "a catch-all to a handler that declares \"*\", or an action or content_type on this route")
 	}
-	return errs.err()
+	return errors.Join(errs...)
 }
 
 func declaredList(some, none string, items []string) string {
@@ -1002,7 +1004,7 @@ func orList(items []string) string {
 	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }
 
-func (r *Router) logRoutes(cfg *Config) {
+func (r *Router) logRoutes(cfg *config.Config) {
 	for i, rt := range cfg.Routes {
 		r.log.Debug("route", "index", i, "action", rt.Action, "content_type", rt.ContentType, "plugin", rt.Plugin)
 	}
@@ -1052,22 +1054,13 @@ func mergeCancel(ctx, other context.Context) (context.Context, context.CancelFun
 
 func mapValues(m map[string]*pluginRun) []*pluginRun {
 	out := make([]*pluginRun, 0, len(m))
-	for _, name := range sortedKeysOf(m) {
+	for _, name := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, m[name])
 	}
 	return out
 }
 
-func sortedKeysOf[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-func names(m map[string]*pluginRun) []string { return sortedKeysOf(m) }
+func names(m map[string]*pluginRun) []string { return slices.Sorted(maps.Keys(m)) }
 
 func pluginNames(ps []*pluginRun) []string {
 	out := make([]string, len(ps))

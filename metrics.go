@@ -1,4 +1,4 @@
-package config
+package router
 
 import (
 	"context"
@@ -7,16 +7,17 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/metrics"
 )
 
 // openMetrics opens the metrics endpoint's listener, so that an address
 // in use fails Start as a router listener's would.
-func (r *Router) openMetrics(ctx context.Context, mc Metrics) error {
+func (r *Router) openMetrics(ctx context.Context, mc config.Metrics) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", mc.Listen)
 	if err != nil {
-		return &Error{Source: r.cfg.src.of("metrics.listen"), Key: "metrics.listen", Msg: "cannot listen: " + err.Error(), Err: ErrListen, Cause: err}
+		return &config.Error{Source: r.cfg.Source("metrics.listen"), Key: "metrics.listen", Msg: "cannot listen: " + err.Error(), Err: config.ErrListen, Cause: err}
 	}
 	// The path is matched as it is, not as an http.ServeMux pattern,
 	// in which braces, a trailing slash or a method mean something else

@@ -1,4 +1,4 @@
-package config_test
+package router_test
 
 import (
 	"context"
@@ -6,21 +6,22 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/msgrouter/router/config"
+	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/configtest"
 )
 
 // The cost of the reloadable route table: the Router's Handler counts
 // each request in on the table it starts with, over a plain core.Mux.
 func BenchmarkDispatch(b *testing.B) {
-	cfg := mustLoad(b, "r.yaml", `
+	cfg := configtest.MustLoad(b, "r.yaml", `
 listen: ["127.0.0.1:0"]
 plugins: {upper: {cmd: inprocess}, echo: {cmd: inprocess}}
 routes: [{action: upper, plugin: upper}, {plugin: echo}]
 `)
 	o := inProcess(b, "upper", "echo")
 	o.Logger = hclog.NewNullLogger()
-	r, err := config.Start(context.Background(), cfg, o)
+	r, err := router.Start(context.Background(), cfg, o)
 	if err != nil {
 		b.Fatal(err)
 	}

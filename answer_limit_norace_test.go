@@ -1,6 +1,6 @@
 //go:build !race
 
-package config_test
+package router_test
 
 // raceDetector is true in a build with the race detector.
 const raceDetector = false

@@ -1,4 +1,4 @@
-package config_test
+package router_test
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/plugins"
@@ -137,8 +137,8 @@ func testPlugin(name string) *plugins.Plugin {
 
 // inProcess returns StartOptions that run the named test plugins
 // in-process, with the test's logger.
-func inProcess(t testing.TB, names ...string) config.StartOptions {
-	o := config.StartOptions{Logger: testLogger(t), InProcess: map[string]func() *plugins.Plugin{}}
+func inProcess(t testing.TB, names ...string) router.StartOptions {
+	o := router.StartOptions{Logger: testLogger(t), InProcess: map[string]func() *plugins.Plugin{}}
 	for _, n := range names {
 		o.InProcess[n] = func() *plugins.Plugin { return testPlugin(n) }
 	}
@@ -180,38 +180,11 @@ func (w *testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// writeFile writes body to name in dir and returns its path.
-func writeFile(t testing.TB, dir, name, body string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// load writes body to a file named name and loads it with no
-// environment.
-func load(t testing.TB, name, body string) (*config.Config, error) {
-	t.Helper()
-	return config.Load(writeFile(t, t.TempDir(), name, body), config.LoadOptions{Environ: []string{}})
-}
-
-// mustLoad is load that fails the test on error.
-func mustLoad(t testing.TB, name, body string) *config.Config {
-	t.Helper()
-	c, err := load(t, name, body)
-	if err != nil {
-		t.Fatalf("Load: %v", err)
-	}
-	return c
-}
-
 // start starts a router for cfg, serves it, and shuts it down when the
 // test ends.
-func start(t testing.TB, cfg *config.Config, o config.StartOptions) *config.Router {
+func start(t testing.TB, cfg *config.Config, o router.StartOptions) *router.Router {
 	t.Helper()
-	r, err := config.Start(context.Background(), cfg, o)
+	r, err := router.Start(context.Background(), cfg, o)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -231,7 +204,7 @@ func start(t testing.TB, cfg *config.Config, o config.StartOptions) *config.Rout
 }
 
 // addr returns the dial address of the router's listener i.
-func addr(r *config.Router, i int) string {
+func addr(r *router.Router, i int) string {
 	a := r.Addrs()[i]
 	if a.Network() == "unix" {
 		return "unix://" + a.String()
@@ -300,31 +273,5 @@ func eventually(t testing.TB, what string, f func() error) {
 			t.Fatalf("%s: still %v after 5s", what, err)
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// lines returns the lines of err's text.
-func lines(err error) []string {
-	if err == nil {
-		return nil
-	}
-	return strings.Split(err.Error(), "\n")
-}
-
-// assertLines checks that err's text is exactly want, line by line,
-// with DIR in want standing for dir.
-func assertLines(t testing.TB, err error, dir string, want ...string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("no error, want:\n%s", strings.Join(want, "\n"))
-	}
-	got := lines(err)
-	for i := range want {
-		want[i] = strings.ReplaceAll(want[i], "DIR", dir)
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		var b bytes.Buffer
-		fmt.Fprintf(&b, "error lines differ:\n--- got\n%s\n--- want\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-		t.Fatal(b.String())
 	}
 }

@@ -1,8 +1,10 @@
-package config
+package router
 
 import (
 	"fmt"
 	"strings"
+
+	"github.com/msgrouter/router/config"
 )
 
 // Descriptors the router holds besides its clients' connections. A
@@ -32,7 +34,7 @@ type fdNeed struct {
 }
 
 // fdNeedOf counts what cfg, started with o, needs.
-func fdNeedOf(cfg *Config, o StartOptions) fdNeed {
+func fdNeedOf(cfg *config.Config, o StartOptions) fdNeed {
 	n := fdNeed{conns: cfg.Limits.MaxConnections, listeners: len(cfg.Listen)}
 	if cfg.Metrics.Listen != "" {
 		n.listeners++
@@ -76,7 +78,7 @@ func openFilesProblem(n fdNeed, soft, hard uint64) string {
 // warnOpenFiles logs a warning if cfg needs more descriptors than the
 // process may open. Go raises the soft limit to the hard one as it
 // starts (see syscall's rlimit.go), so the limit is usually the hard one.
-func (r *Router) warnOpenFiles(cfg *Config) {
+func (r *Router) warnOpenFiles(cfg *config.Config) {
 	soft, hard, ok := openFileLimit()
 	if !ok {
 		return
@@ -85,4 +87,12 @@ func (r *Router) warnOpenFiles(cfg *Config) {
 	if msg := openFilesProblem(n, soft, hard); msg != "" {
 		r.log.Warn(msg, "max_connections", n.conns, "plugin_processes", n.plugins, "needed", n.total(), "limit", soft, "hard_limit", hard)
 	}
+}
+
+// plural returns "n one" or "n many".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

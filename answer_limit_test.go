@@ -1,4 +1,4 @@
-package config_test
+package router_test
 
 import (
 	"bytes"
@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/msgrouter/router/config"
+	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/configtest"
 )
 
 // A plugin process's answer may be as large as limits.max_content_length
@@ -30,13 +31,13 @@ func TestPluginAnswerLimit(t *testing.T) {
 			if raceDetector && tc.wantErr == "" {
 				t.Skip("a message above 16 MiB may take longer than the data socket's 5s write deadline under the race detector")
 			}
-			cfg := mustLoad(t, "r.yaml", `
+			cfg := configtest.MustLoad(t, "r.yaml", `
 listen: ["127.0.0.1:0"]
 plugins: {echo: `+procPlugin(t, "echo", "")+`}
 routes: [{plugin: echo}]
 limits: {max_content_length: `+tc.limit+`}
 `)
-			r := start(t, cfg, config.StartOptions{Logger: testLogger(t)})
+			r := start(t, cfg, router.StartOptions{Logger: testLogger(t)})
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			c := dial(t, addr(r, 0))

@@ -1,20 +1,21 @@
-package config
+package router
 
 import (
 	"strings"
 	"testing"
 
+	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/plugins"
 )
 
 // What a config needs is its connections, its listeners and the
 // metrics endpoint, fdsPerPlugin per plugin process, and the margin.
 func TestFDNeedOf(t *testing.T) {
-	cfg := &Config{
-		Listen:  []Listener{{Addr: "127.0.0.1:0"}, {Addr: "unix:///tmp/r.sock"}},
-		Plugins: map[string]Plugin{"a": {Cmd: "./a"}, "b": {Cmd: "builtin:search"}, "c": {Cmd: "builtin:search"}, "d": {Cmd: "./d"}},
-		Limits:  Limits{MaxConnections: 1000},
-		Metrics: Metrics{Listen: "127.0.0.1:9108"},
+	cfg := &config.Config{
+		Listen:  []config.Listener{{Addr: "127.0.0.1:0"}, {Addr: "unix:///tmp/r.sock"}},
+		Plugins: map[string]config.Plugin{"a": {Cmd: "./a"}, "b": {Cmd: "builtin:search"}, "c": {Cmd: "builtin:search"}, "d": {Cmd: "./d"}},
+		Limits:  config.Limits{MaxConnections: 1000},
+		Metrics: config.Metrics{Listen: "127.0.0.1:9108"},
 	}
 	// b and c in-process by their cmd, d by its name.
 	newPlugin := func() *plugins.Plugin { return nil }

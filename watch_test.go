@@ -1,4 +1,4 @@
-package config_test
+package router_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/configtest"
 )
 
 // logSink keeps the router's log lines, so that a test can wait for
@@ -71,7 +72,7 @@ routes:
   - {plugin: fallback}
 `
 	}
-	path := writeFile(t, dir, "r.yaml", file("v1", "", ""))
+	path := configtest.WriteFile(t, dir, "r.yaml", file("v1", "", ""))
 	noEnv := config.LoadOptions{Environ: []string{}}
 	cfg, err := config.Load(path, noEnv)
 	if err != nil {
@@ -174,12 +175,12 @@ routes:
 	waitFor("load", func() bool { return ok.Load() > 50 })
 
 	// 1. The plugin's settings change: a new process, the old one drained.
-	writeFile(t, dir, "r.yaml", file("v2", "", ""))
+	configtest.WriteFile(t, dir, "r.yaml", file("v2", "", ""))
 	waitFor("v2 reload", reloaded(1))
 	waitFor("v2 answers", func() bool { return lastTag.Load() == "v2:tag" })
 
 	// 2. An invalid config is rejected, with its reason, and v2 serves on.
-	writeFile(t, dir, "r.yaml", file("v3", "  - {action: added, plugin: tga}", ""))
+	configtest.WriteFile(t, dir, "r.yaml", file("v3", "  - {action: added, plugin: tga}", ""))
 	reason := `routes[1].plugin: no plugin "tga" is defined, did you mean "tag"? (want one of the plugins: fallback, tag)`
 	waitFor("the rejection's reason logged", func() bool { return sink.count(reason) >= 1 })
 	before := ok.Load()
@@ -190,7 +191,7 @@ routes:
 
 	// 3. A route is added: measure from the write to its first answer.
 	probe := dial(t, tcp)
-	writeFile(t, dir, "r.yaml", file("v2", "  - {action: added, plugin: tag}", ""))
+	configtest.WriteFile(t, dir, "r.yaml", file("v2", "  - {action: added, plugin: tag}", ""))
 	written := time.Now()
 	var live time.Duration
 	for {
@@ -216,7 +217,7 @@ routes:
 
 	// 4. Another plugin change and a plugin added, in one write.
 	waitFor("v2+added reload", reloaded(2))
-	writeFile(t, dir, "r.yaml", file("v3", "  - {action: upper, plugin: upper}", "  upper: {cmd: inprocess}"))
+	configtest.WriteFile(t, dir, "r.yaml", file("v3", "  - {action: upper, plugin: upper}", "  upper: {cmd: inprocess}"))
 	waitFor("v3 reload", reloaded(3))
 	waitFor("v3 answers", func() bool { return lastTag.Load() == "v3:tag" })
 	expect(t, probe, action("upper", "up"), "UP")
@@ -253,7 +254,7 @@ plugins: {upper: {cmd: inprocess}, fallback: {cmd: inprocess}}
 routes: [` + route + `{plugin: fallback}]
 `
 	}
-	path := writeFile(t, dir, "r.yaml", file(""))
+	path := configtest.WriteFile(t, dir, "r.yaml", file(""))
 	noEnv := config.LoadOptions{Environ: []string{}}
 	cfg, err := config.Load(path, noEnv)
 	if err != nil {
@@ -270,7 +271,7 @@ routes: [` + route + `{plugin: fallback}]
 	a := addr(r, 0)
 
 	// Rename over it.
-	tmp := writeFile(t, dir, "r.yaml.tmp", file("{action: upper, plugin: upper}, "))
+	tmp := configtest.WriteFile(t, dir, "r.yaml.tmp", file("{action: upper, plugin: upper}, "))
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +292,7 @@ routes: [` + route + `{plugin: fallback}]
 		}
 		return nil
 	})
-	writeFile(t, dir, "r.yaml", file(""))
+	configtest.WriteFile(t, dir, "r.yaml", file(""))
 	eventually(t, "the file written again is applied", func() error {
 		if got, err := tryAsk(a, action("upper", "x")); got != "fallback" {
 			return fmt.Errorf("%q, %v", got, err)
@@ -301,7 +302,7 @@ routes: [` + route + `{plugin: fallback}]
 
 	// Touching the file without changing it does not reload.
 	n := sink.count("config reloaded")
-	writeFile(t, dir, "r.yaml", file(""))
+	configtest.WriteFile(t, dir, "r.yaml", file(""))
 	eventually(t, "the unchanged file is seen", func() error {
 		if sink.count("nothing to do") == 0 {
 			return errors.New("not yet")

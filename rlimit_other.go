@@ -1,6 +1,6 @@
 //go:build !unix
 
-package config
+package router
 
 // openFileLimit reports no limit to check: Windows has no RLIMIT_NOFILE
 // (a process's handles are bounded by memory).

@@ -1,9 +1,8 @@
-package config
+package router
 
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -11,16 +10,15 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/core"
 )
-
-var tlsVersions = map[string]uint16{"": tls.VersionTLS12, "1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13}
 
 // listener is one open listener of a Router.
 type listener struct {
 	key   string // what identifies it across reloads; see listenerKeys
-	cfg   Listener
-	ln    net.Listener // TLS-wrapped for a TLS listener
+	cfg   config.Listener
+	ln    net.Listener // config.TLS-wrapped for a config.TLS listener
 	tls   *atomic.Pointer[tls.Config]
 	bound net.Addr
 
@@ -33,7 +31,7 @@ type listener struct {
 // connections are served; a change of anything else (a TLS certificate,
 // a raw listener's plugin) is applied to the open listener. Listeners
 // alike in all that (several on port 0) are told apart by their order.
-func listenerKeys(ls []Listener) []string {
+func listenerKeys(ls []config.Listener) []string {
 	keys := make([]string, len(ls))
 	seen := make(map[string]int)
 	for i, l := range ls {
@@ -50,7 +48,7 @@ func listenerKeys(ls []Listener) []string {
 
 // addrKey is the network and address alone: two listeners with the same
 // one cannot both be open. It is "" for port 0, which never collides.
-func addrKey(l Listener) string {
+func addrKey(l config.Listener) string {
 	network, address, _ := core.ParseAddr(l.Addr)
 	if _, port, err := net.SplitHostPort(address); network != "unix" && (err != nil || port == "0") {
 		return ""
@@ -59,37 +57,27 @@ func addrKey(l Listener) string {
 }
 
 // openListener opens the listener cfg.Listen[i].
-func openListener(ctx context.Context, cfg *Config, i int) (*listener, error) {
-	tc, err := listenerTLS(cfg, i)
+func openListener(ctx context.Context, cfg *config.Config, i int) (*listener, error) {
+	tc, err := cfg.ListenerTLS(i)
 	if err != nil {
 		return nil, err
 	}
 	return bindListener(ctx, cfg, i, tc)
 }
 
-// listenerTLS reads the TLS files of cfg.Listen[i]; nil for a listener
-// without TLS.
-func listenerTLS(cfg *Config, i int) (*tls.Config, error) {
-	l := cfg.Listen[i]
-	if l.TLS == nil {
-		return nil, nil
-	}
-	return loadTLS(cfg, fmt.Sprintf("listen[%d].tls", i), l.TLS)
-}
-
 // bindListener listens on cfg.Listen[i]'s address, with tc, what
 // listenerTLS read for it.
-func bindListener(ctx context.Context, cfg *Config, i int, tc *tls.Config) (*listener, error) {
+func bindListener(ctx context.Context, cfg *config.Config, i int, tc *tls.Config) (*listener, error) {
 	l := cfg.Listen[i]
 	key := fmt.Sprintf("listen[%d]", i)
 	out := &listener{key: listenerKeys(cfg.Listen)[i], cfg: l}
 	ln, err := core.Listen(ctx, l.Addr)
 	if err != nil {
-		return nil, &Error{
-			Source: cfg.src.of(key), Key: key,
+		return nil, &config.Error{
+			Source: cfg.Source(key), Key: key,
 			Msg:  fmt.Sprintf("cannot listen on %s: %s", l.Addr, listenReason(err)),
 			Want: "an address that is free and that this user may listen on; port 0 picks a free port",
-			Err:  ErrListen, Cause: err,
+			Err:  config.ErrListen, Cause: err,
 		}
 	}
 	out.bound = ln.Addr()
@@ -103,42 +91,6 @@ func bindListener(ctx context.Context, cfg *Config, i int, tc *tls.Config) (*lis
 		})
 	}
 	return out, nil
-}
-
-// loadTLS reads a listener's certificate, key and client CAs.
-func loadTLS(cfg *Config, key string, t *TLS) (*tls.Config, error) {
-	fail := func(k, msg, want string, err error) error {
-		return &Error{Source: cfg.src.of(k), Key: k, Msg: msg, Want: want, Err: ErrValue, Cause: err}
-	}
-	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
-	if err != nil {
-		return nil, fail(key, fmt.Sprintf("cannot load certificate %q and key %q: %s", t.Cert, t.Key, tlsReason(err)), "a PEM certificate and its PEM private key", err)
-	}
-	tc := &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		MinVersion:   tlsVersions[t.MinVersion],
-	}
-	if t.ClientCA != "" {
-		pem, err := os.ReadFile(t.ClientCA)
-		if err != nil {
-			return nil, fail(key+".client_ca", "cannot read "+t.ClientCA+": "+tlsReason(err), "a PEM file of CA certificates", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fail(key+".client_ca", fmt.Sprintf("no PEM certificate in %q", t.ClientCA), "a PEM file of CA certificates", nil)
-		}
-		tc.ClientCAs = pool
-		tc.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	return tc, nil
-}
-
-func tlsReason(err error) string {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return strings.TrimPrefix(err.Error(), "tls: ")
 }
 
 // listenReason shortens a listen error to what the user needs, e.g.

@@ -1,4 +1,4 @@
-package config_test
+package router_test
 
 import (
 	"context"
@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/configtest"
 )
 
 // loadConn is one client connection of a zeroLossLoad: it writes batches
@@ -283,7 +285,7 @@ func (l *zeroLossLoad) check(t *testing.T) {
 // zeroLossConfig is a router with two plugin processes: "slow", and
 // "echo" for everything else; tag is each one's settings.
 func zeroLossConfig(t *testing.T, dir, tag string) *config.Config {
-	return mustLoad(t, "r.yaml", `
+	return configtest.MustLoad(t, "r.yaml", `
 listen: ["127.0.0.1:0", "unix://`+dir+`/r.sock"]
 plugins:
   slow: `+procPlugin(t, "slow", "{tag: "+tag+"}")+`
@@ -301,7 +303,7 @@ timeouts: {shutdown: 30s}
 // flight; then the connections are closed.
 func TestShutdownUnderLoadLosesNothing(t *testing.T) {
 	dir := t.TempDir()
-	r, err := config.Start(context.Background(), zeroLossConfig(t, dir, "v1"), config.StartOptions{Logger: testLogger(t)})
+	r, err := router.Start(context.Background(), zeroLossConfig(t, dir, "v1"), router.StartOptions{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +331,7 @@ func TestShutdownUnderLoadLosesNothing(t *testing.T) {
 // request, each exactly once, and none with an error.
 func TestReloadReplacingPluginsLosesNothing(t *testing.T) {
 	dir := t.TempDir()
-	r := start(t, zeroLossConfig(t, dir, "v1"), config.StartOptions{Logger: testLogger(t)})
+	r := start(t, zeroLossConfig(t, dir, "v1"), router.StartOptions{Logger: testLogger(t)})
 	var l zeroLossLoad
 	l.start(t, addr(r, 0), addr(r, 1))
 	l.waitAnswered(t, 2000)

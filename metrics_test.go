@@ -1,4 +1,4 @@
-package config_test
+package router_test
 
 import (
 	"context"
@@ -7,8 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/configtest"
 	"github.com/msgrouter/router/internal/scrape"
 )
 
@@ -28,7 +30,7 @@ routes:
 metrics: {listen: "127.0.0.1:0", path: /m}
 `
 	}
-	path := writeFile(t, dir, "r.yaml", body(""))
+	path := configtest.WriteFile(t, dir, "r.yaml", body(""))
 	cfg, err := config.Load(path, config.LoadOptions{Environ: []string{}})
 	if err != nil {
 		t.Fatal(err)
@@ -50,11 +52,11 @@ metrics: {listen: "127.0.0.1:0", path: /m}
 		t.Fatalf("binary request: %v, want a no-route error", err)
 	}
 	// A rejected reload, then a good one that adds a route.
-	writeFile(t, dir, "r.yaml", "listen: [")
+	configtest.WriteFile(t, dir, "r.yaml", "listen: [")
 	if err := r.ReloadFile(context.Background(), path, config.LoadOptions{Environ: []string{}}); err == nil {
 		t.Fatal("a broken file reloaded")
 	}
-	writeFile(t, dir, "r.yaml", body("\n  - {action: added, plugin: tag}"))
+	configtest.WriteFile(t, dir, "r.yaml", body("\n  - {action: added, plugin: tag}"))
 	if err := r.ReloadFile(context.Background(), path, config.LoadOptions{Environ: []string{}}); err != nil {
 		t.Fatal(err)
 	}
@@ -94,13 +96,13 @@ func TestMetricsListenError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	cfg := mustLoad(t, "r.yaml", `
+	cfg := configtest.MustLoad(t, "r.yaml", `
 listen: ["127.0.0.1:0"]
 plugins: {fallback: {cmd: inprocess}}
 routes: [{plugin: fallback}]
 metrics: {listen: "`+busy.Addr().String()+`"}
 `)
-	_, err = config.Start(context.Background(), cfg, inProcess(t, "fallback"))
+	_, err = router.Start(context.Background(), cfg, inProcess(t, "fallback"))
 	if !errors.Is(err, config.ErrListen) || !strings.Contains(err.Error(), "metrics.listen: cannot listen") {
 		t.Fatalf("Start = %v, want ErrListen at metrics.listen", err)
 	}
@@ -109,7 +111,7 @@ metrics: {listen: "`+busy.Addr().String()+`"}
 // Request ids from the config: generated, handed to the plugin, and
 // echoed.
 func TestRequestIDFromConfig(t *testing.T) {
-	cfg := mustLoad(t, "r.yaml", `
+	cfg := configtest.MustLoad(t, "r.yaml", `
 listen: ["127.0.0.1:0"]
 plugins: {echo: {cmd: inprocess}}
 routes: [{plugin: echo}]
@@ -138,17 +140,17 @@ request_id: {header: x-trace, generate: true}
 
 func TestMetricsAndRequestIDValidation(t *testing.T) {
 	dir := t.TempDir()
-	_, err := config.Load(writeFile(t, dir, "r.yaml", `
+	_, err := config.Load(configtest.WriteFile(t, dir, "r.yaml", `
 metrics: {listen: "nowhere", path: metrics}
 request_id: {header: content-type}
 `), config.LoadOptions{Environ: []string{}})
-	assertLines(t, err, dir,
+	configtest.AssertLines(t, err, dir,
 		`DIR/r.yaml: metrics.listen: invalid address "nowhere" (want host:port such as 127.0.0.1:9108, or empty for no endpoint)`,
 		`DIR/r.yaml: metrics.path: "metrics" is not a URL path (want a path starting with /, such as /metrics)`,
 		`DIR/r.yaml: request_id.header: "content-type" is a header the protocol uses (want an extension header name, such as request-id)`,
 	)
-	_, err = config.Load(writeFile(t, dir, "q.yaml", `metrics: {path: "/m?x=1"}`), config.LoadOptions{Environ: []string{}})
-	assertLines(t, err, dir,
+	_, err = config.Load(configtest.WriteFile(t, dir, "q.yaml", `metrics: {path: "/m?x=1"}`), config.LoadOptions{Environ: []string{}})
+	configtest.AssertLines(t, err, dir,
 		`DIR/q.yaml: metrics.path: "/m?x=1" is not a URL path (want a path starting with /, such as /metrics)`)
 }
 
@@ -157,7 +159,7 @@ request_id: {header: content-type}
 // nothing under the path but the path itself.
 func TestMetricsPathLiteral(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := config.Load(writeFile(t, dir, "r.yaml", `
+	cfg, err := config.Load(configtest.WriteFile(t, dir, "r.yaml", `
 listen: ["127.0.0.1:0"]
 plugins: {fallback: {cmd: inprocess}}
 routes: [{plugin: fallback}]
@@ -181,7 +183,7 @@ metrics: {listen: "127.0.0.1:0", path: "/m/{x"}
 // takes counts as no_route. Once each, not both.
 func TestMetricsNoRouteCountedOnce(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := config.Load(writeFile(t, dir, "r.yaml", `
+	cfg, err := config.Load(configtest.WriteFile(t, dir, "r.yaml", `
 listen: ["127.0.0.1:0"]
 plugins: {innermux: {cmd: inprocess}}
 routes: [{action: inner, plugin: innermux}]
