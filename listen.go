@@ -106,3 +106,12 @@ func listenReason(err error) string {
 	}
 	return strings.TrimPrefix(err.Error(), "core: ")
 }
+
+func closeListeners(ls []*listener) {
+	for _, l := range ls {
+		if l != nil {
+			l.closing.Store(true)
+			l.ln.Close()
+		}
+	}
+}
