@@ -3,7 +3,6 @@ package plugins
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 )
 
@@ -18,18 +17,6 @@ type slotWait struct {
 	n       int
 	ready   chan struct{} // closed once the request is admitted
 	granted bool          // set, under Process.mu, when it is admitted
-}
-
-// maxInFlight is Config.MaxInFlight with its default applied.
-func (p *Process) maxInFlight() int {
-	switch n := p.cfg.MaxInFlight; {
-	case n == 0:
-		return DefaultMaxInFlight
-	case n < 0:
-		return math.MaxInt
-	default:
-		return n
-	}
 }
 
 // enter admits n requests (a batch) and returns the process to send them
@@ -98,14 +85,14 @@ func (p *Process) admitLocked(ctx context.Context, n int) (admitted bool, err er
 	p.waiters = slices.DeleteFunc(p.waiters, func(x *slotWait) bool { return x == w })
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("%w: %q had %d requests in flight (its limit) until this request's deadline: %w",
-			ErrBusy, p.cfg.Name, p.maxInFlight(), context.Cause(ctx))
+			ErrBusy, p.cfg.Name, p.cfg.MaxInFlight, context.Cause(ctx))
 	}
 	return false, nil
 }
 
 // fitsLocked reports whether n more requests fit under MaxInFlight.
 func (p *Process) fitsLocked(n int) bool {
-	return p.inflight == 0 || p.inflight <= p.maxInFlight()-n
+	return p.inflight == 0 || p.inflight <= p.cfg.MaxInFlight-n
 }
 
 // leave counts n requests out, admitted by enter.
