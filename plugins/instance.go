@@ -81,12 +81,48 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 		return fail("data pipes", err)
 	}
 	defer pipes.closeChild() // likewise; the router then sees the plugin's end
+	inst := p.newInstance(mtls, identity, pipes)
+	ok := false
+	defer func() {
+		if !ok {
+			// It failed to start, or froze while starting: no grace.
+			inst.kill(context.Background(), 0, nil)
+			pipes.conn.Close()
+		}
+	}()
+	rpc, err := inst.client.Client()
+	if err != nil {
+		return fail("handshake", err)
+	}
+	inst.rpc = rpc
+	inst.watch(p)
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
+	defer cancel()
+	desc, stage, err := p.describe(ctx, rpc)
+	if err != nil {
+		return fail(stage, err)
+	}
+	if err := p.connectData(ctx, inst, desc.DataSocket, pipes); err != nil {
+		return fail("data socket", err)
+	}
+	info := Info{Name: desc.Name, Version: desc.Version}
+	for _, h := range desc.Handlers {
+		info.Handlers = append(info.Handlers, HandlerInfo{Name: h.Name, Actions: h.Actions, ContentTypes: h.ContentTypes})
+	}
+	ok = true
+	p.log.Info("plugin started", "path", p.path, "name", info.Name, "version", info.Version,
+		"pid", inst.pid(), "handlers", len(info.Handlers))
+	return inst, info, nil
+}
+
+// newInstance makes the go-plugin client that runs one process of the
+// plugin, with its TLS identity and data pipes (descriptors 3, 4 and 5).
+func (p *Process) newInstance(mtls *hostTLS, identity *os.File, pipes *dataPipes) *instance {
 	cmd := exec.Command(p.path, p.args...)
 	cmd.Env = append(os.Environ(), p.cfg.Env...)
 	cmd.Env = append(cmd.Env, "PLUGIN_CLIENT_CERT="+string(mtls.certPEM), envTLSFD+"=3",
 		fmt.Sprintf("%s=%d,%d", envDataFDs, childRequestsFD, childAnswersFD),
 		fmt.Sprintf("%s=%d", envMaxAnswer, max(p.cfg.MaxAnswerLength, 0)))
-	// Descriptors 3, childRequestsFD and childAnswersFD in the child.
 	cmd.ExtraFiles = []*os.File{identity, pipes.child[0], pipes.child[1]}
 	setProcAttr(cmd)
 	client := plugin.NewClient(&plugin.ClientConfig{
@@ -98,34 +134,23 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 		StartTimeout:     p.cfg.StartTimeout,
 		TLSConfig:        mtls.config,
 	})
-	inst := &instance{client: client, cmd: cmd, started: time.Now(), exited: make(chan struct{})}
-	ok := false
-	defer func() {
-		if !ok {
-			// It failed to start, or froze while starting: no grace.
-			inst.kill(context.Background(), 0, nil)
-			pipes.conn.Close()
-		}
-	}()
-	rpc, err := client.Client()
-	if err != nil {
-		return fail("handshake", err)
-	}
-	inst.rpc = rpc
-	inst.watch(p)
+	return &instance{client: client, cmd: cmd, started: time.Now(), exited: make(chan struct{})}
+}
+
+// describe asks the plugin what it serves and hands it its settings; on
+// error it says at which stage.
+func (p *Process) describe(ctx context.Context, rpc plugin.ClientProtocol) (*pluginpb.DescribeResponse, string, error) {
 	raw, err := rpc.Dispense(pluginKey)
 	if err != nil {
-		return fail("dispense", err)
+		return nil, "dispense", err
 	}
 	ctrl := raw.(pluginpb.PluginClient)
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
-	defer cancel()
 	desc, err := ctrl.Describe(ctx, &pluginpb.DescribeRequest{})
 	if err != nil {
-		return fail("describe", err)
+		return nil, "describe", err
 	}
 	if desc.DataProtocol != dataProtocol {
-		return fail("describe", fmt.Errorf("data protocol %d, want %d", desc.DataProtocol, dataProtocol))
+		return nil, "describe", fmt.Errorf("data protocol %d, want %d", desc.DataProtocol, dataProtocol)
 	}
 	// Init runs before the first request even without settings, so a
 	// plugin can rely on it.
@@ -135,36 +160,33 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 	}
 	b, err := json.Marshal(settings)
 	if err != nil {
-		return fail("settings", err)
+		return nil, "settings", err
 	}
 	if _, err := ctrl.Init(ctx, &pluginpb.InitRequest{Config: b}); err != nil {
-		return fail("init", err)
+		return nil, "init", err
 	}
-	info := Info{Name: desc.Name, Version: desc.Version}
-	for _, h := range desc.Handlers {
-		info.Handlers = append(info.Handlers, HandlerInfo{Name: h.Name, Actions: h.Actions, ContentTypes: h.ContentTypes})
-	}
+	return desc, "", nil
+}
+
+// connectData connects inst's data path: the pipes, or, for a plugin
+// that does not know them and named a socket, the socket.
+func (p *Process) connectData(ctx context.Context, inst *instance, socket string, pipes *dataPipes) error {
 	// The label names the plugin in errors that reach clients: no path
 	// or pid (the log has them).
 	label := strconv.Quote(p.cfg.Name)
 	onFail := func(err error) { p.crashed(inst, err) }
-	if desc.DataSocket == "" {
-		// The plugin serves the data pipes.
+	if socket == "" {
 		inst.data = newDataClient(pipes.conn, label, p.cfg.MaxAnswerLength, p.log, onFail)
-	} else {
-		// A plugin that does not know the pipes listens on a socket.
-		pipes.conn.Close()
-		inst.socket = desc.DataSocket
-		data, err := dialData(ctx, desc.DataSocket, label, p.cfg.MaxAnswerLength, p.log, onFail)
-		if err != nil {
-			return fail("data socket", err)
-		}
-		inst.data = data
+		return nil
 	}
-	ok = true
-	p.log.Info("plugin started", "path", p.path, "name", info.Name, "version", info.Version,
-		"pid", client.ReattachConfig().Pid, "handlers", len(info.Handlers))
-	return inst, info, nil
+	pipes.conn.Close()
+	inst.socket = socket
+	data, err := dialData(ctx, socket, label, p.cfg.MaxAnswerLength, p.log, onFail)
+	if err != nil {
+		return err
+	}
+	inst.data = data
+	return nil
 }
 
 // pid returns the process id of inst, or 0 if it has none.
