@@ -247,7 +247,7 @@ func (r *Router) Serve() error {
 		return core.ErrServerClosed
 	case r.serving:
 		r.mu.Unlock()
-		return errors.New("config: Router.Serve called twice")
+		return errors.New("router: Serve called twice")
 	}
 	r.serving = true
 	for _, l := range r.lns {
@@ -284,7 +284,7 @@ func (r *Router) serveLocked(l *listener) {
 		}
 		r.log.Error("listener failed", "addr", addr, "error", err)
 		select {
-		case r.fatal <- fmt.Errorf("config: listener %s: %w", addr, err):
+		case r.fatal <- fmt.Errorf("router: listener %s: %w", addr, err):
 		default:
 		}
 	}()

@@ -33,7 +33,7 @@ const watchRetry = 250 * time.Millisecond
 // It returns once the watch is set up, or the error that prevents it.
 func (r *Router) Watch(ctx context.Context, path string, o config.LoadOptions) error {
 	if path == "" {
-		return errors.New("config: Watch needs a file")
+		return errors.New("router: Watch needs a file")
 	}
 	w, events, ends, err := watchFile(path)
 	if err != nil {
