@@ -171,6 +171,8 @@ func TestMuxReplaceErrors(t *testing.T) {
 			"core: route 1 (action=a content-type=*) can never match: it duplicates route 0"},
 		{"duplicate glob", []Route{{ContentType: "binary/*", Handler: h}, {ContentType: "binary/*", Handler: h}},
 			"core: route 1 (action=* content-type=binary/*) can never match: it duplicates route 0"},
+		{"type covered by a glob", []Route{{ContentType: "binary/*", Handler: h}, {ContentType: "binary/x", Handler: h}},
+			"core: route 1 (action=* content-type=binary/x) can never match: route 0 (action=* content-type=binary/*) matches every request it would"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
