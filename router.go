@@ -178,6 +178,7 @@ func Start(ctx context.Context, cfg *config.Config, o StartOptions) (*Router, er
 		MaxConnections:     noneIfZero(cfg.Limits.MaxConnections),
 		MaxHeaderLength:    int(cfg.Limits.MaxHeaderLength),
 		MaxContentLength:   noneIfZero(int64(cfg.Limits.MaxContentLength)),
+		MaxBuffered:        int64(cfg.Limits.MaxBuffered), // 0: core's default
 		IdleTimeout:        noneIfZero(cfg.Timeouts.Idle),
 		ReadTimeout:        noneIfZero(cfg.Timeouts.Read),
 		WriteTimeout:       noneIfZero(cfg.Timeouts.Write),

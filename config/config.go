@@ -220,6 +220,12 @@ type Limits struct {
 	// MaxConnections bounds open connections (key "max_connections"); a
 	// client over it is answered an error and closed. Default: 10000.
 	MaxConnections int `koanf:"max_connections"`
+	// MaxBuffered bounds the bytes held by messages that span reads, on
+	// all connections together (key "max_buffered"): past it, a
+	// connection in the middle of a large message stops reading until
+	// others are done (see core.Server.MaxBuffered). 0, the default,
+	// means a quarter of the memory the process may use.
+	MaxBuffered Size `koanf:"max_buffered"`
 }
 
 // Timeouts bound how long the router waits. Each is a duration such as

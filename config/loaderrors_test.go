@@ -5,19 +5,20 @@ import (
 	"testing"
 
 	"github.com/msgrouter/router/config"
+	"github.com/msgrouter/router/internal/configtest"
 )
 
 // A map, or a scalar, where a list belongs names what the list holds,
 // with a map's keys as the schema has them.
 func TestLoadListWanted(t *testing.T) {
 	dir := t.TempDir()
-	path := writeFile(t, dir, "r.yaml", `
+	path := configtest.WriteFile(t, dir, "r.yaml", `
 listen: {addr: "127.0.0.1:0"}
 plugins: {p: {cmd: /bin/p, args: {verbose: true}}}
 routes: {action: echo, plugin: p}
 `)
 	_, err := config.Load(path, config.LoadOptions{Environ: []string{}})
-	assertLines(t, err, dir,
+	configtest.AssertLines(t, err, dir,
 		`DIR/r.yaml: listen: got a map (want a list of addresses)`,
 		`DIR/r.yaml: plugins.p.args: got a map (want a list of strings)`,
 		`DIR/r.yaml: routes: got a map (want a list of maps with keys action, content_type, plugin, name)`,
@@ -137,13 +138,13 @@ func TestLoadFormAndValueErrorsInOneRun(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			path := writeFile(t, dir, "r.yaml", tc.file+"log: {level: loud}\n")
+			path := configtest.WriteFile(t, dir, "r.yaml", tc.file+"log: {level: loud}\n")
 			env := tc.env
 			if env == nil {
 				env = []string{}
 			}
 			_, err := config.Load(path, config.LoadOptions{Environ: env})
-			assertLines(t, err, dir, tc.want...)
+			configtest.AssertLines(t, err, dir, tc.want...)
 			es := config.Errors(err)
 			if last := es[len(es)-1]; !errors.Is(last, config.ErrValue) || last.Key != "log.level" {
 				t.Errorf("last error = %+v, want the log level's ErrValue", last)
@@ -156,7 +157,7 @@ func TestLoadFormAndValueErrorsInOneRun(t *testing.T) {
 // check the values of.
 func TestLoadSyntaxErrorAlone(t *testing.T) {
 	dir := t.TempDir()
-	_, err := config.Load(writeFile(t, dir, "r.yaml", "log: {level: loud\n"), config.LoadOptions{Environ: []string{"ROUTER_TIMEOUTS_IDLE=-1s"}})
+	_, err := config.Load(configtest.WriteFile(t, dir, "r.yaml", "log: {level: loud\n"), config.LoadOptions{Environ: []string{"ROUTER_TIMEOUTS_IDLE=-1s"}})
 	if es := config.Errors(err); len(es) != 1 || !errors.Is(es[0], config.ErrSyntax) {
 		t.Errorf("Load = %v, want one ErrSyntax", err)
 	}
