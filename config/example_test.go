@@ -25,7 +25,7 @@ routes: [{plugin: serch}]
 		fmt.Printf("%s: %s (want %s)\n", e.Key, e.Msg, e.Want)
 	}
 	// Output:
-	// limits.max_conections: unknown key, did you mean "max_connections"? (want one of max_content_length, max_header_length, max_connections)
+	// limits.max_conections: unknown key, did you mean "max_connections"? (want one of max_content_length, max_header_length, max_connections, max_buffered)
 	// timeouts.idle: invalid duration "10 secs" (want a duration such as 500ms, 10s or 1m30s, or 0 for none)
 	// routes[0].plugin: no plugin "serch" is defined, did you mean "search"? (want one of the plugins: binary, echo, search)
 }

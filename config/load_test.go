@@ -400,7 +400,7 @@ func TestLoadErrors(t *testing.T) {
 			file:  "r.yaml\nlimits:\n  max_conections: 5\nlisten: [{adr: ':1'}]\nplugins:\n  p: {cmd: /bin/p, config: {a: 1}}\nroutes: [{plugin: p, contenttype: x}]\nlogging: {level: debug}\n",
 			class: config.ErrUnknownKey,
 			want: []string{
-				`DIR/r.yaml: limits.max_conections: unknown key, did you mean "max_connections"? (want one of max_content_length, max_header_length, max_connections)`,
+				`DIR/r.yaml: limits.max_conections: unknown key, did you mean "max_connections"? (want one of max_content_length, max_header_length, max_connections, max_buffered)`,
 				`DIR/r.yaml: listen[0].adr: unknown key, did you mean "addr"? (want one of addr, raw, plugin, tls)`,
 				`DIR/r.yaml: logging: unknown key, did you mean "log"? (want one of listen, plugins, routes, limits, timeouts, log, metrics, request_id)`,
 				`DIR/r.yaml: plugins.p.config: unknown key, did you mean "settings"? (want one of cmd, args, env, settings, start_timeout, health_interval, restart, max_in_flight, log)`,

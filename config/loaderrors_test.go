@@ -42,7 +42,7 @@ func TestLoadFormAndValueErrorsInOneRun(t *testing.T) {
 			name: "unknown key, bad level and negative duration",
 			file: "limits: {max_conections: 5}\ntimeouts: {idle: -1s}\n",
 			want: []string{
-				`DIR/r.yaml: limits.max_conections: unknown key, did you mean "max_connections"? (want one of max_content_length, max_header_length, max_connections)`,
+				`DIR/r.yaml: limits.max_conections: unknown key, did you mean "max_connections"? (want one of max_content_length, max_header_length, max_connections, max_buffered)`,
 				`DIR/r.yaml: timeouts.idle: negative duration -1s (want 0 or more; 0 means none)`,
 				level,
 			},

@@ -341,7 +341,7 @@ func TestConfigCheck(t *testing.T) {
 	// Problems of form, each on a line of its own.
 	invalid := writeFile(t, "router.yaml", "listen: tcp://127.0.0.1:0\nlimits: { max_conections: 3 }\ntimeouts: { idle: 10 secs }\n")
 	code, stdout, stderr = routerCmd(t, "config", "check", invalid)
-	want := invalid + `: limits.max_conections: unknown key, did you mean "max_connections"? (want one of max_content_length, max_header_length, max_connections)` + "\n" +
+	want := invalid + `: limits.max_conections: unknown key, did you mean "max_connections"? (want one of max_content_length, max_header_length, max_connections, max_buffered)` + "\n" +
 		invalid + `: timeouts.idle: invalid duration "10 secs" (want a duration such as 500ms, 10s or 1m30s, or 0 for none)` + "\n"
 	if code != exitFailure || stdout != "" || stderr != want {
 		t.Errorf("check %s: exit %d, stdout %q, stderr:\n%s\nwant exit 1 and stderr:\n%s", invalid, code, stdout, stderr, want)
