@@ -196,7 +196,7 @@ func (c *conn) acquireGrant() error {
 			since = c.readAt // the message began in this read
 		}
 		var deadline time.Time
-		t := orDuration(c.s.ReadTimeout, DefaultReadTimeout)
+		t := c.s.t.read
 		if t > 0 {
 			deadline = since.Add(t)
 		}

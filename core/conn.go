@@ -92,9 +92,9 @@ func (c *conn) handshake() error {
 	if !ok {
 		return nil
 	}
-	t := orDuration(c.s.ReadTimeout, DefaultReadTimeout)
+	t := c.s.t.read
 	if t <= 0 {
-		t = orDuration(c.s.IdleTimeout, DefaultIdleTimeout)
+		t = c.s.t.idle
 	}
 	// Under mu, as read sets its deadline: a Shutdown's wake comes after
 	// and ends the handshake, or has come before and is seen here.
@@ -149,7 +149,7 @@ func (c *conn) loop(buf []byte) error {
 			return c.refuseAfterDrain(buf)
 		case errors.As(err, &ne) && ne.Timeout():
 			if c.dec.Partial() {
-				t := orDuration(c.s.ReadTimeout, DefaultReadTimeout)
+				t := c.s.t.read
 				if t <= 0 || time.Now().Before(c.partialSince.Add(t)) {
 					continue // woken early by Shutdown: finish the message
 				}
@@ -191,12 +191,12 @@ func (c *conn) read(buf []byte) (int, error) {
 		if c.partialSince.IsZero() {
 			c.partialSince = c.readAt
 		}
-		if t := orDuration(c.s.ReadTimeout, DefaultReadTimeout); t > 0 {
+		if t := c.s.t.read; t > 0 {
 			deadline = c.partialSince.Add(t)
 		}
 	} else {
 		c.partialSince = time.Time{}
-		deadline = c.idleDeadline(orDuration(c.s.IdleTimeout, DefaultIdleTimeout))
+		deadline = c.idleDeadline(c.s.t.idle)
 	}
 	c.nc.SetReadDeadline(deadline)
 	c.mu.Unlock()
@@ -240,7 +240,7 @@ func (c *conn) flush() error {
 	if len(c.wbuf) == 0 {
 		return nil
 	}
-	if t := orDuration(c.s.WriteTimeout, DefaultWriteTimeout); t > 0 {
+	if t := c.s.t.write; t > 0 {
 		c.nc.SetWriteDeadline(time.Now().Add(t))
 	}
 	n, err := c.nc.Write(c.wbuf)

@@ -269,7 +269,7 @@ func (c *conn) logHandlerError(err error, id Header) {
 // The caller ends the context with rc.end() (rc may be nil): a release
 // func, as WithLazyDeadline returns, would cost an allocation per batch.
 func (c *conn) requestContext() (ctx context.Context, rc *reqCtx) {
-	t := orDuration(c.s.HandlerTimeout, DefaultHandlerTimeout)
+	t := c.s.t.handler
 	if t <= 0 {
 		return c.s.baseCtx, nil
 	}

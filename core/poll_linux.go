@@ -227,7 +227,7 @@ func (s *Server) getPoller() (*poller, error) {
 // late a parked connection may be closed.
 func sweepInterval(s *Server) time.Duration {
 	d := 500 * time.Millisecond
-	if t := orDuration(s.IdleTimeout, DefaultIdleTimeout); t > 0 {
+	if t := s.t.idle; t > 0 {
 		d = min(d, t/10)
 	}
 	return max(d, 10*time.Millisecond)
@@ -498,7 +498,7 @@ func (c *conn) idleDeadline(t time.Duration) time.Time {
 // (nil) at the idle timeout, or park (errPark) before it in the poll loop.
 func (c *conn) idleTimedOut() error {
 	if c.pc.state.Load() != pollNone {
-		t := orDuration(c.s.IdleTimeout, DefaultIdleTimeout)
+		t := c.s.t.idle
 		if t <= 0 || time.Since(c.idleSince) < t {
 			return errPark
 		}
@@ -514,7 +514,7 @@ func (c *conn) idleTimedOut() error {
 func (c *conn) setPollDeadline(p *poller) {
 	pc := &c.pc
 	pc.deadline = 0
-	if t := orDuration(c.s.IdleTimeout, DefaultIdleTimeout); t > 0 {
+	if t := c.s.t.idle; t > 0 {
 		pc.deadline = max(c.idleSince.Add(t).Sub(p.epoch).Nanoseconds(), 1)
 	}
 }
@@ -522,7 +522,7 @@ func (c *conn) setPollDeadline(p *poller) {
 // pollExpire ends c, held busy, whose deadline has passed.
 func (c *conn) pollExpire(p *poller) {
 	if c.dec.Partial() {
-		t := orDuration(c.s.ReadTimeout, DefaultReadTimeout)
+		t := c.s.t.read
 		c.log.Debug("read timeout inside a message")
 		c.pollFinish(p, c.fail(fmt.Errorf("%w: message not complete after %s", ErrReadTimeout, t)))
 		return

@@ -122,6 +122,7 @@ type Server struct {
 	ids       *idGenerator
 	stats     counters
 	budget    inputBudget // resolved from MaxBuffered by init
+	t         timeouts    // resolved from the timeouts by init
 	logs      logSampler  // the log lines clients cause
 	poll      *poller     // the poll loop (Linux), started by the first connection it serves
 
@@ -140,6 +141,12 @@ func (s *Server) init() {
 	s.conns = make(map[*conn]struct{})
 	s.ids = newIDGenerator()
 	s.budget.max = resolveMaxBuffered(s.MaxBuffered)
+	s.t = timeouts{
+		idle:    orDuration(s.IdleTimeout, DefaultIdleTimeout),
+		read:    orDuration(s.ReadTimeout, DefaultReadTimeout),
+		write:   orDuration(s.WriteTimeout, DefaultWriteTimeout),
+		handler: orDuration(s.HandlerTimeout, DefaultHandlerTimeout),
+	}
 	if s.Logger == nil {
 		s.log = hclog.NewNullLogger()
 	} else {
@@ -147,6 +154,13 @@ func (s *Server) init() {
 	}
 }
 
+// timeouts are the Server's timeouts with their defaults applied, once,
+// by init: 0 means none.
+type timeouts struct {
+	idle, read, write, handler time.Duration
+}
+
+// orDuration applies a default: zero means def, negative none (0).
 func orDuration(v, def time.Duration) time.Duration {
 	switch {
 	case v == 0:
