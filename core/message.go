@@ -110,12 +110,23 @@ func (m *Message) IsJSON() bool {
 // returned unquoted; any other JSON value is returned as its JSON text.
 // The last occurrence wins, as in Python's json.loads.
 func (m *Message) Header(key string) (string, bool) {
+	raw, ok := m.RawHeader(key)
+	if !ok {
+		return "", false
+	}
+	return jsonText(raw), true
+}
+
+// RawHeader returns the raw JSON value of the extension header key, as
+// it was on the wire: the last occurrence, as in Python's json.loads. It
+// does not allocate.
+func (m *Message) RawHeader(key string) ([]byte, bool) {
 	for i := len(m.Headers) - 1; i >= 0; i-- {
 		if m.Headers[i].Key == key {
-			return jsonText(m.Headers[i].Value), true
+			return m.Headers[i].Value, true
 		}
 	}
-	return "", false
+	return nil, false
 }
 
 // SetHeader sets the extension header key to the JSON string value,

@@ -331,7 +331,7 @@ func (c *dataConn) readBatch(buf []byte, msgs []*core.Message) ([]*core.Message,
 		// A cancel frame carries router-cancel and no router-id; a request
 		// always ends with the router's router-id, so a client's own
 		// router-cancel header cannot pass for one.
-		if _, isReq := rawHeader(m, hdrID); !isReq {
+		if _, isReq := m.RawHeader(hdrID); !isReq {
 			cid, ok := uintHeader(m, hdrCancel)
 			if !ok {
 				c.s.log.Error("frame from the router with neither router-id nor router-cancel")
@@ -391,7 +391,7 @@ func (c *dataConn) run(m *core.Message, h *servedHandler, herr error) (id uint64
 }
 
 func (s *dataServer) handlerFor(m *core.Message) (*servedHandler, error) {
-	raw, ok := rawHeader(m, hdrHandler)
+	raw, ok := m.RawHeader(hdrHandler)
 	if !ok {
 		return nil, errors.New("plugin: request names no handler")
 	}

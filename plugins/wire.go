@@ -17,19 +17,9 @@ const (
 	hdrCancel   = "router-cancel" // a frame that cancels the request with this id
 )
 
-// rawHeader returns the raw JSON value of the last header key.
-func rawHeader(m *core.Message, key string) ([]byte, bool) {
-	for i := len(m.Headers) - 1; i >= 0; i-- {
-		if m.Headers[i].Key == key {
-			return m.Headers[i].Value, true
-		}
-	}
-	return nil, false
-}
-
 // uintHeader returns the header key as a non-negative integer.
 func uintHeader(m *core.Message, key string) (uint64, bool) {
-	raw, ok := rawHeader(m, key)
+	raw, ok := m.RawHeader(key)
 	if !ok {
 		return 0, false
 	}

@@ -336,7 +336,7 @@ func (tc *testCase) check(ans *core.Message, err error) error {
 		field("byteorder", ans.ByteOrder, want.ByteOrder)
 	}
 	for _, h := range want.Headers {
-		got, ok := rawHeader(ans, h.Key)
+		got, ok := ans.RawHeader(h.Key)
 		switch {
 		case !ok:
 			diffs = append(diffs, fmt.Sprintf("no header %q, want %s", h.Key, h.Value))
@@ -351,15 +351,6 @@ func (tc *testCase) check(ans *core.Message, err error) error {
 		return errors.New("wrong answer: " + strings.Join(diffs, "; "))
 	}
 	return nil
-}
-
-func rawHeader(m *core.Message, key string) ([]byte, bool) {
-	for i := len(m.Headers) - 1; i >= 0; i-- {
-		if m.Headers[i].Key == key {
-			return m.Headers[i].Value, true
-		}
-	}
-	return nil, false
 }
 
 // describe shows an answer in a failure.
