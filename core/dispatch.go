@@ -180,7 +180,7 @@ func (c *conn) handleRaw(p []byte) error {
 	c.s.stats.bytesRead.Add(uint64(len(p)))
 	m := Message{ContentType: defaultContentType, ContentEncoding: EncodingBinary, Content: p}
 	ctx, rc := c.requestContext()
-	ans, err := handleSafe(ctx, c.raw, &m)
+	ans, err := Call(ctx, c.raw, &m)
 	rc.end()
 	if err != nil {
 		c.logHandlerError(err, Header{})
@@ -219,7 +219,7 @@ func (c *conn) dispatch(batch []*Message) {
 		}
 	} else {
 		for i, m := range batch {
-			c.answers[i], c.errs[i] = handleSafe(ctx, c.s.Handler, m)
+			c.answers[i], c.errs[i] = Call(ctx, c.s.Handler, m)
 			if c.errs[i] != nil && ctx.Err() == context.DeadlineExceeded {
 				c.errs[i] = asTimeout(c.errs[i])
 			}
@@ -245,14 +245,14 @@ func (c *conn) logHandlerError(err error, id Header) {
 	if id.Key != "" {
 		log = log.With("request_id", jsonText(id.Value))
 	}
-	var pe *panicError
+	var pe *PanicError
 	if errors.As(err, &pe) {
 		// A stack trace per panic would let a client that makes a
 		// handler panic fill the disk: one per panic site and second,
 		// with the count of the others.
 		const msg = "handler panicked"
-		if ok, n := c.s.logs.allow("panic "+panicSite(pe.stack), hclog.Error, msg); ok {
-			args := []any{"panic", pe.value, "stack", string(pe.stack)}
+		if ok, n := c.s.logs.allow("panic "+panicSite(pe.Stack), hclog.Error, msg); ok {
+			args := []any{"panic", pe.Value, "stack", string(pe.Stack)}
 			if n > 0 {
 				args = append(args, "suppressed", n)
 			}

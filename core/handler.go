@@ -41,12 +41,14 @@ type BatchHandler interface {
 	HandleBatch(ctx context.Context, reqs []*Message, answers []*Message, errs []error)
 }
 
-// handleSafe calls h, turning a panic into an ErrHandlerPanic error and a
-// nil answer into ErrNoAnswer.
-func handleSafe(ctx context.Context, h Handler, req *Message) (ans *Message, err error) {
+// Call calls h.Handle as the Server does: a panic becomes a *PanicError,
+// which wraps ErrHandlerPanic, and a nil answer without an error becomes
+// ErrNoAnswer. A program that runs handlers outside a Server, such as a
+// plugin process, calls it too.
+func Call(ctx context.Context, h Handler, req *Message) (ans *Message, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			ans, err = nil, &panicError{value: r, stack: debug.Stack()}
+			ans, err = nil, &PanicError{Value: r, Stack: debug.Stack()}
 		}
 	}()
 	ans, err = h.Handle(ctx, req)
@@ -61,7 +63,7 @@ func handleSafe(ctx context.Context, h Handler, req *Message) (ans *Message, err
 func handleBatchSafe(ctx context.Context, h BatchHandler, reqs, answers []*Message, errs []error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err := &panicError{value: r, stack: debug.Stack()}
+			err := &PanicError{Value: r, Stack: debug.Stack()}
 			for i := range reqs {
 				if answers[i] == nil && errs[i] == nil {
 					errs[i] = err
@@ -77,12 +79,15 @@ func handleBatchSafe(ctx context.Context, h BatchHandler, reqs, answers []*Messa
 	}
 }
 
-// panicError is a recovered handler panic. Its text goes on the wire; the
-// stack goes only to the log.
-type panicError struct {
-	value any
-	stack []byte
+// PanicError is a recovered handler panic. Its text, ErrHandlerPanic and
+// the panic's value, may go on the wire; Stack goes only to the log.
+type PanicError struct {
+	Value any    // what the handler panicked with
+	Stack []byte // the panicking goroutine's stack
 }
 
-func (e *panicError) Error() string { return fmt.Sprintf("%v: %v", ErrHandlerPanic, e.value) }
-func (e *panicError) Unwrap() error { return ErrHandlerPanic }
+// Error returns "core: handler panicked: VALUE".
+func (e *PanicError) Error() string { return fmt.Sprintf("%v: %v", ErrHandlerPanic, e.Value) }
+
+// Unwrap returns ErrHandlerPanic.
+func (e *PanicError) Unwrap() error { return ErrHandlerPanic }

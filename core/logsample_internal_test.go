@@ -84,12 +84,12 @@ func TestPanicSite(t *testing.T) {
 		func() { panic("two") },
 		func() { var m map[string]int; m["x"] = 1 }, // a runtime error
 	} {
-		_, err := handleSafe(t.Context(), HandlerFunc(func(_ context.Context, m *Message) (*Message, error) { f(); return nil, nil }), &Message{})
-		pe, ok := err.(*panicError)
+		_, err := Call(t.Context(), HandlerFunc(func(_ context.Context, m *Message) (*Message, error) { f(); return nil, nil }), &Message{})
+		pe, ok := err.(*PanicError)
 		if !ok {
 			t.Fatalf("%d: %v", i, err)
 		}
-		sites[i] = panicSite(pe.stack)
+		sites[i] = panicSite(pe.Stack)
 		if !strings.Contains(sites[i], "logsample_internal_test.go:") {
 			t.Errorf("%d: site %q, want this file", i, sites[i])
 		}

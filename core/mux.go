@@ -169,7 +169,7 @@ func (m *Mux) HandleBatch(ctx context.Context, reqs []*Message, answers []*Messa
 	if !batched {
 		for i, req := range reqs {
 			if route[i] >= 0 {
-				answers[i], errs[i] = handleSafe(ctx, t.routes[route[i]].Handler, req)
+				answers[i], errs[i] = Call(ctx, t.routes[route[i]].Handler, req)
 			}
 		}
 		return
@@ -184,7 +184,7 @@ func (m *Mux) HandleBatch(ctx context.Context, reqs []*Message, answers []*Messa
 		}
 		bh, ok := t.routes[ri].Handler.(BatchHandler)
 		if !ok {
-			answers[i], errs[i] = handleSafe(ctx, t.routes[ri].Handler, req)
+			answers[i], errs[i] = Call(ctx, t.routes[ri].Handler, req)
 			continue
 		}
 		// Gather every later request for the same route, and answer

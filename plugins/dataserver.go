@@ -410,18 +410,13 @@ func (s *dataServer) handlerFor(m *core.Message) (*servedHandler, error) {
 	return h, nil
 }
 
-// handle calls h, turning a panic into an error: one bad request must not
-// take the whole plugin down.
-func (s *dataServer) handle(ctx context.Context, h *servedHandler, req *core.Message) (ans *core.Message, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			ans, err = nil, fmt.Errorf("%w: %v", core.ErrHandlerPanic, r)
-			s.panics.record(h.name, r)
-		}
-	}()
-	ans, err = h.h.Handle(ctx, req)
-	if ans == nil && err == nil {
-		err = core.ErrNoAnswer
+// handle calls h as a Server would (core.Call): a panic is that
+// request's error, not the plugin's death, and its stack is logged, once
+// a second at most for each handler.
+func (s *dataServer) handle(ctx context.Context, h *servedHandler, req *core.Message) (*core.Message, error) {
+	ans, err := core.Call(ctx, h.h, req)
+	if pe, ok := errors.AsType[*core.PanicError](err); ok {
+		s.panics.record(h.name, pe)
 	}
 	return ans, err
 }

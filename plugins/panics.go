@@ -1,11 +1,11 @@
 package plugins
 
 import (
-	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/msgrouter/router/core"
 )
 
 // panicLogEvery is how often a handler's panic is logged with its stack
@@ -27,9 +27,9 @@ func newPanicLog(log hclog.Logger) *panicLog {
 	return &panicLog{log: log, last: make(map[string]time.Time), skip: make(map[string]int)}
 }
 
-// record logs the panic value of handler, with the stack of the calling
-// goroutine, unless one of handler's was logged within panicLogEvery.
-func (p *panicLog) record(handler string, value any) {
+// record logs the panic of handler, with its stack, unless one of
+// handler's was logged within panicLogEvery.
+func (p *panicLog) record(handler string, pe *core.PanicError) {
 	now := time.Now()
 	p.mu.Lock()
 	if t, ok := p.last[handler]; ok && now.Sub(t) < panicLogEvery {
@@ -41,6 +41,6 @@ func (p *panicLog) record(handler string, value any) {
 	p.last[handler] = now
 	p.skip[handler] = 0
 	p.mu.Unlock()
-	p.log.Error("handler panicked", "handler", handler, "panic", value,
-		"panics_not_logged", skipped, "stack", string(debug.Stack()))
+	p.log.Error("handler panicked", "handler", handler, "panic", pe.Value,
+		"panics_not_logged", skipped, "stack", string(pe.Stack))
 }
