@@ -212,15 +212,43 @@ type run struct {
 // and *CountedErrors when the run completed with errors; the Result is
 // valid with the last two.
 func Run(ctx context.Context, o Options) (Result, error) {
-	conns, depth := max(o.Conns, 1), max(o.Depth, 1)
-	network, address, err := core.ParseAddr(o.Addr)
+	r, err := newRun(o)
 	if err != nil {
 		return Result{}, err
+	}
+	ws := make([]worker, max(o.Conns, 1))
+	cs, err := r.open(ctx, ws)
+	if err != nil {
+		return Result{}, err
+	}
+
+	start := time.Now()
+	r.measure = start.Add(o.Warmup)
+	if o.Duration > 0 {
+		r.deadline = r.measure.Add(o.Duration)
+	}
+	var wg sync.WaitGroup
+	for i := range ws {
+		wg.Go(func() { r.drive(ctx, &ws[i], cs[i], i%r.nmix) })
+	}
+	stopProgress := r.progress(ws, start)
+	wg.Wait()
+	end := time.Now()
+	stopProgress()
+	return r.result(ctx, ws, end)
+}
+
+// newRun returns the run of o, its batches laid out in the ring.
+func newRun(o Options) (*run, error) {
+	network, address, err := core.ParseAddr(o.Addr)
+	if err != nil {
+		return nil, err
 	}
 	mix := o.Mix
 	if len(mix) == 0 {
 		mix = [][]byte{o.Request}
 	}
+	depth := max(o.Depth, 1)
 	r := &run{o: o, network: network, address: address, depth: depth, nmix: len(mix), timeout: cmp.Or(o.Timeout, DefaultTimeout)}
 	for i := 0; i < len(mix)+depth; i++ {
 		r.offs = append(r.offs, len(r.ring))
@@ -229,13 +257,20 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	r.offs = append(r.offs, len(r.ring))
 	r.left.Store(o.Requests)
 	r.limit = o.Requests > 0 || o.Duration == 0
+	return r, nil
+}
 
-	ws := make([]worker, conns)
-	cs := make([]net.Conn, conns)
+// open opens a connection for each worker of ws, before the clock starts;
+// a worker whose connection failed opens one when it begins. With OneShot
+// it opens only one, and closes it at once: a check that the server is
+// there, not part of the run. It fails with ErrNoConnection when not one
+// opened.
+func (r *run) open(ctx context.Context, ws []worker) ([]net.Conn, error) {
+	cs := make([]net.Conn, len(ws))
 	var firstErr error
 	opened := 0
 	for i := range cs {
-		if o.OneShot && i > 0 {
+		if r.o.OneShot && i > 0 {
 			break
 		}
 		c, err := r.dial(ctx)
@@ -247,60 +282,52 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			continue
 		}
 		opened++
-		if o.OneShot {
-			c.Close() // only a check that the server is there
+		if r.o.OneShot {
+			c.Close()
 		} else {
 			cs[i] = c
 		}
 	}
 	if opened == 0 {
-		return Result{}, fmt.Errorf("%w to %s: %w", ErrNoConnection, o.Addr, firstErr)
+		return nil, fmt.Errorf("%w to %s: %w", ErrNoConnection, r.o.Addr, firstErr)
 	}
-	if o.OneShot {
+	if r.o.OneShot {
 		ws[0] = worker{} // the check is not part of the run
 	}
+	return cs, nil
+}
 
-	start := time.Now()
-	r.measure = start.Add(o.Warmup)
-	if o.Duration > 0 {
-		r.deadline = r.measure.Add(o.Duration)
+// progress calls o.Progress, if set, about every 500ms from a goroutine
+// of its own, until stop is called; stop returns after the last call.
+func (r *run) progress(ws []worker, start time.Time) (stop func()) {
+	if r.o.Progress == nil {
+		return func() {}
 	}
-	var wg sync.WaitGroup
-	for i := range ws {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.drive(ctx, &ws[i], cs[i], i%r.nmix)
-		}()
-	}
-	stopProgress := make(chan struct{})
-	progressDone := make(chan struct{})
-	if o.Progress != nil {
-		go func() {
-			defer close(progressDone)
-			t := time.NewTicker(500 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-stopProgress:
-					return
-				case now := <-t.C:
-					o.Progress(r.snapshot(ws, start, now))
-				}
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case now := <-t.C:
+				r.o.Progress(r.snapshot(ws, start, now))
 			}
-		}()
-	} else {
-		close(progressDone)
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
 	}
-	wg.Wait()
-	end := time.Now()
-	close(stopProgress)
-	<-progressDone
+}
 
-	res := Result{Elapsed: end.Sub(r.measure)}
-	if res.Elapsed < 0 {
-		res.Elapsed = 0
-	}
+// result sums up the workers' counts, after the run ended at end, and
+// returns the error Run returns with them.
+func (r *run) result(ctx context.Context, ws []worker, end time.Time) (Result, error) {
+	res := Result{Elapsed: max(end.Sub(r.measure), 0)}
 	n := 0
 	for i := range ws {
 		n += len(ws[i].lat)
