@@ -8,7 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -133,26 +133,10 @@ func (e *pluginEvents) Write(p []byte) (int, error) {
 }
 
 func (f *soakFlags) run(ctx context.Context, c *cli) error {
-	switch {
-	case f.duration <= 0 || f.duration > soak.MaxDuration:
-		return usagef("soak", "invalid value %s for flag -duration: want more than 0 and at most %s", f.duration, soak.MaxDuration)
-	case f.conns < 1 || f.depth < 1 || f.checkers < 0 || f.hostile < 0 || f.storm < 0:
-		return usagef("soak", "--conns and --depth must be 1 or more, --checkers, --hostile and --storm 0 or more")
-	case f.faultEvery < 0:
-		return usagef("soak", "invalid value %s for flag -fault-every: want 0 or more", f.faultEvery)
+	names, err := f.faultNames()
+	if err != nil {
+		return err
 	}
-	var names []string
-	for _, n := range strings.Split(f.faults, ",") {
-		n = strings.TrimSpace(n)
-		if n == "" {
-			continue
-		}
-		if !contains(soakFaults, n) {
-			return usagef("soak", "invalid value %q for flag -faults: unknown fault %q; want %s", f.faults, n, strings.Join(soakFaults, ", "))
-		}
-		names = append(names, n)
-	}
-
 	logOut := io.Discard
 	if f.logFile != "" {
 		lf, err := os.Create(f.logFile)
@@ -179,66 +163,20 @@ func (f *soakFlags) run(ctx context.Context, c *cli) error {
 	fmt.Fprintf(c.stderr, "soak: router on %s, %s of load, a fault every %s (%s)\n", addr, f.duration, f.faultEvery, strings.Join(names, ", "))
 
 	tally := soak.NewTally()
-	shared, err := soak.Faults(tally, addr, f.hostile, f.storm)
+	faults, err := f.faultList(names, r, addr, int64(cfg.Limits.MaxContentLength), events, tally)
 	if err != nil {
 		r.Shutdown(context.Background())
 		return err
 	}
-	plugFaults := soak.PluginFaults(addr, int64(cfg.Limits.MaxContentLength))
-	var faults []soak.Fault
-	var kills, reloads atomic.Int64
-	for _, n := range names {
-		switch n {
-		case "kill":
-			faults = append(faults, soak.Fault{Name: n, Inject: func(context.Context) (string, error) {
-				return killPlugin(int(kills.Add(1)))
-			}})
-		case "reload":
-			faults = append(faults, soak.Fault{Name: n, Inject: func(ctx context.Context) (string, error) {
-				gen := reloads.Add(1)
-				if err := r.Reload(ctx, changedPlugins(r.Config(), gen)); err != nil {
-					events.reloadFailed.Add(1)
-					return "", err
-				}
-				events.reloaded.Add(1)
-				return fmt.Sprintf("reload %d: every plugin replaced", gen), nil
-			}})
-		case "hostile":
-			faults = append(faults, shared[0])
-		case "storm":
-			faults = append(faults, shared[1])
-		case "slow":
-			faults = append(faults, plugFaults[0])
-		case "oversized":
-			faults = append(faults, plugFaults[1])
-		}
-	}
-
 	rep, soakErr := soak.Run(ctx, soak.Options{
 		Addr: addr, Duration: f.duration, Conns: f.conns, Depth: f.depth, Checkers: f.checkers,
 		FaultEvery: f.faultEvery, Faults: faults, Log: c.stderr, Tally: tally,
 	})
-
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	shutErr := r.Shutdown(sctx)
-	if err := <-served; !errors.Is(err, core.ErrServerClosed) && shutErr == nil {
-		shutErr = err
-	}
+	shutErr := stopRouter(r, served)
 	if rep == nil {
 		return soakErr
 	}
-	rep.Extra = append(rep.Extra,
-		fmt.Sprintf("plugin restarts:    %d begun, %d done, %d plugins gave up (restart limit)", events.died.Load(), events.restarted.Load(), events.gaveUp.Load()),
-		fmt.Sprintf("config reloads:     %d done, %d failed", events.reloaded.Load(), events.reloadFailed.Load()))
-	if events.lastFailure != "" {
-		rep.Extra = append(rep.Extra, "last plugin failure: "+events.lastFailure)
-	}
-	if shutErr != nil {
-		rep.Extra = append(rep.Extra, "router shutdown:    "+shutErr.Error())
-	} else {
-		rep.Extra = append(rep.Extra, "router shutdown:    graceful")
-	}
+	rep.Extra = append(rep.Extra, events.lines(shutErr)...)
 	rep.Write(c.stdout)
 	switch {
 	case soakErr != nil:
@@ -247,6 +185,61 @@ func (f *soakFlags) run(ctx context.Context, c *cli) error {
 		return fmt.Errorf("shutdown: %w", shutErr)
 	}
 	return nil
+}
+
+// faultNames checks the flags, and returns the faults --faults names.
+func (f *soakFlags) faultNames() ([]string, error) {
+	switch {
+	case f.duration <= 0 || f.duration > soak.MaxDuration:
+		return nil, usagef("soak", "invalid value %s for flag -duration: want more than 0 and at most %s", f.duration, soak.MaxDuration)
+	case f.conns < 1 || f.depth < 1 || f.checkers < 0 || f.hostile < 0 || f.storm < 0:
+		return nil, usagef("soak", "--conns and --depth must be 1 or more, --checkers, --hostile and --storm 0 or more")
+	case f.faultEvery < 0:
+		return nil, usagef("soak", "invalid value %s for flag -fault-every: want 0 or more", f.faultEvery)
+	}
+	var names []string
+	for _, n := range strings.Split(f.faults, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		if !slices.Contains(soakFaults, n) {
+			return nil, usagef("soak", "invalid value %q for flag -faults: unknown fault %q; want %s", f.faults, n, strings.Join(soakFaults, ", "))
+		}
+		names = append(names, n)
+	}
+	return names, nil
+}
+
+// stopRouter shuts r down gracefully, and returns the error of the
+// shutdown or, failing one, of served, Serve's result.
+func stopRouter(r *router.Router, served <-chan error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := r.Shutdown(ctx)
+	if serr := <-served; !errors.Is(serr, core.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}
+
+// lines returns the report's lines about the plugins, the reloads and
+// shutErr, the router's shutdown.
+func (e *pluginEvents) lines(shutErr error) []string {
+	out := []string{
+		fmt.Sprintf("plugin restarts:    %d begun, %d done, %d plugins gave up (restart limit)", e.died.Load(), e.restarted.Load(), e.gaveUp.Load()),
+		fmt.Sprintf("config reloads:     %d done, %d failed", e.reloaded.Load(), e.reloadFailed.Load()),
+	}
+	e.mu.Lock()
+	last := e.lastFailure
+	e.mu.Unlock()
+	if last != "" {
+		out = append(out, "last plugin failure: "+last)
+	}
+	if shutErr != nil {
+		return append(out, "router shutdown:    "+shutErr.Error())
+	}
+	return append(out, "router shutdown:    graceful")
 }
 
 // soakYAML is the soak's config: the default one on a free port, with
@@ -277,63 +270,4 @@ func soakConfig() (*config.Config, error) {
 		return nil, err
 	}
 	return config.Load(path, config.LoadOptions{Environ: []string{}})
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-// killPlugin kills with SIGKILL the n-th (in turn) of this process's
-// plugin processes: its children started as "... plugin NAME".
-func killPlugin(n int) (string, error) {
-	type proc struct {
-		pid  int
-		name string
-	}
-	var ps []proc
-	for _, pid := range soak.Children() {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if len(args) >= 3 && args[len(args)-2] == "plugin" {
-			ps = append(ps, proc{pid, args[len(args)-1]})
-		}
-	}
-	if len(ps) == 0 {
-		return "", errors.New("no plugin process running")
-	}
-	p := ps[n%len(ps)]
-	pr, err := os.FindProcess(p.pid)
-	if err == nil {
-		err = pr.Kill() // SIGKILL
-	}
-	if err != nil {
-		return "", fmt.Errorf("kill -9 %d: %w", p.pid, err)
-	}
-	return fmt.Sprintf("kill -9 pid %d (plugin %s)", p.pid, p.name), nil
-}
-
-// changedPlugins returns a copy of cfg in which every plugin has the
-// environment variable ROUTER_SOAK_RELOAD=gen, so that a reload replaces
-// each with a new process.
-func changedPlugins(cfg *config.Config, gen int64) *config.Config {
-	next := *cfg
-	next.Plugins = make(map[string]config.Plugin, len(cfg.Plugins))
-	for name, p := range cfg.Plugins {
-		env := make(map[string]string, len(p.Env)+1)
-		for k, v := range p.Env {
-			env[k] = v
-		}
-		env["ROUTER_SOAK_RELOAD"] = strconv.FormatInt(gen, 10)
-		p.Env = env
-		next.Plugins[name] = p
-	}
-	return &next
 }
