@@ -299,8 +299,7 @@ func parseHeaderGeneral(b []byte, m *Message, maxContent int64, names *nameCache
 	if !utf8.Valid(b) {
 		return 0, ErrHeaderNotUTF8
 	}
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
+	if i := skipSpace(b, 0); i >= len(b) || b[i] != '{' {
 		if _, err := validJSON(b); err != nil {
 			return 0, fmt.Errorf("%w: %w", ErrHeaderSyntax, err)
 		}
@@ -308,77 +307,35 @@ func parseHeaderGeneral(b []byte, m *Message, maxContent int64, names *nameCache
 	}
 	var have int        // the required keys seen: haveByteOrder...
 	var req [4]rawField // byteorder, content-type, content-encoding, content-length
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		i++
-	} else {
-		for {
-			if i >= len(b) || b[i] != '"' {
-				return 0, fmt.Errorf("%w: %w", ErrHeaderSyntax, syntaxAt(b, i, "looking for an object key"))
-			}
-			kend, kesc, err := scanString(b, i)
-			if err != nil {
-				return 0, fmt.Errorf("%w: %w", ErrHeaderSyntax, err)
-			}
-			key := b[i:kend]
-			i = skipSpace(b, kend)
-			if i >= len(b) || b[i] != ':' {
-				return 0, fmt.Errorf("%w: %w", ErrHeaderSyntax, syntaxAt(b, i, "after object key"))
-			}
-			vstart := skipSpace(b, i+1)
-			var vend int
-			vesc := false
-			if vstart < len(b) && b[vstart] == '"' {
-				vend, vesc, err = scanString(b, vstart)
-			} else {
-				vend, err = scanValue(b, vstart, 1)
-			}
-			if err != nil {
-				return 0, fmt.Errorf("%w: %w", ErrHeaderSyntax, err)
-			}
-			val := b[vstart:vend]
-			name := key[1 : len(key)-1]
-			if kesc {
-				name = []byte(unquote(key))
-			}
-			// Required keys are checked after the scan: the last
-			// occurrence wins, as in Python's json.loads.
-			switch string(name) {
-			case "byteorder":
-				req[0] = rawField{val, vesc}
-				have |= haveByteOrder
-			case "content-type":
-				req[1] = rawField{val, vesc}
-				have |= haveType
-			case "content-encoding":
-				req[2] = rawField{val, vesc}
-				have |= haveEncoding
-			case "content-length":
-				req[3] = rawField{val, vesc}
-				have |= haveLength
-			default:
-				var k string
-				if kesc {
-					k = unquote(key)
-				} else {
-					k = names.get(name)
-				}
-				m.Headers = append(m.Headers, Header{Key: k, Value: val})
-			}
-			i = skipSpace(b, vend)
-			if i < len(b) && b[i] == ',' {
-				i = skipSpace(b, i+1)
-				continue
-			}
-			if i < len(b) && b[i] == '}' {
-				i++
-				break
-			}
-			return 0, fmt.Errorf("%w: %w", ErrHeaderSyntax, syntaxAt(b, i, "after object value"))
+	err := walkMembers(b, "header object", func(f jsonMember) error {
+		name := f.key[1 : len(f.key)-1]
+		if f.keyEsc {
+			name = []byte(unquote(f.key))
 		}
-	}
-	if i = skipSpace(b, i); i != len(b) {
-		return 0, fmt.Errorf("%w: %w", ErrHeaderSyntax, syntaxAt(b, i, "after the header object"))
+		// Required keys are checked after the scan: the last
+		// occurrence wins, as in Python's json.loads.
+		switch string(name) {
+		case "byteorder":
+			req[0], have = rawField{f.value, f.valueEsc}, have|haveByteOrder
+		case "content-type":
+			req[1], have = rawField{f.value, f.valueEsc}, have|haveType
+		case "content-encoding":
+			req[2], have = rawField{f.value, f.valueEsc}, have|haveEncoding
+		case "content-length":
+			req[3], have = rawField{f.value, f.valueEsc}, have|haveLength
+		default:
+			var k string
+			if f.keyEsc {
+				k = unquote(f.key)
+			} else {
+				k = names.get(name)
+			}
+			m.Headers = append(m.Headers, Header{Key: k, Value: f.value})
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrHeaderSyntax, err)
 	}
 	return requiredFields(m, &req, have, maxContent, names)
 }

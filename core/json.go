@@ -541,3 +541,70 @@ func internString(s []byte) string {
 	}
 	return ""
 }
+
+// jsonMember is one member of a JSON object, as its raw text.
+type jsonMember struct {
+	key      []byte // the key literal, quotes included
+	keyEsc   bool   // the key holds escapes
+	value    []byte // the raw value
+	valueEsc bool   // the value is a string with escapes
+}
+
+// walkMembers walks the JSON object b (valid UTF-8), calling each for
+// every member in order, and checks that nothing but space follows it;
+// what names the object in the error that says where b is not one
+// ("after the header object"). An error from each ends the walk and is
+// returned. It is the one walk of an object: headers and JSON content
+// are both read with it.
+func walkMembers(b []byte, what string, each func(jsonMember) error) error {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return syntaxAt(b, i, "looking for the "+what)
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		i++
+	} else {
+		for {
+			if i >= len(b) || b[i] != '"' {
+				return syntaxAt(b, i, "looking for an object key")
+			}
+			kend, kesc, err := scanString(b, i)
+			if err != nil {
+				return err
+			}
+			j := skipSpace(b, kend)
+			if j >= len(b) || b[j] != ':' {
+				return syntaxAt(b, j, "after object key")
+			}
+			vstart := skipSpace(b, j+1)
+			var vend int
+			vesc := false
+			if vstart < len(b) && b[vstart] == '"' {
+				vend, vesc, err = scanString(b, vstart)
+			} else {
+				vend, err = scanValue(b, vstart, 1)
+			}
+			if err != nil {
+				return err
+			}
+			if err := each(jsonMember{key: b[i:kend], keyEsc: kesc, value: b[vstart:vend], valueEsc: vesc}); err != nil {
+				return err
+			}
+			i = skipSpace(b, vend)
+			if i < len(b) && b[i] == ',' {
+				i = skipSpace(b, i+1)
+				continue
+			}
+			if i < len(b) && b[i] == '}' {
+				i++
+				break
+			}
+			return syntaxAt(b, i, "after object value")
+		}
+	}
+	if i = skipSpace(b, i); i != len(b) {
+		return syntaxAt(b, i, "after the "+what)
+	}
+	return nil
+}

@@ -252,45 +252,14 @@ func scanObject(dst []jsonField, b []byte) ([]jsonField, error) {
 // valid UTF-8); ok is false otherwise, with dst's length unchanged.
 func walkObject(dst []jsonField, b []byte) (out []jsonField, ok bool) {
 	n := len(dst)
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return dst, false
+	err := walkMembers(b, "object", func(m jsonMember) error {
+		dst = append(dst, jsonField{key: m.key, escaped: m.keyEsc, value: m.value})
+		return nil
+	})
+	if err != nil {
+		return dst[:n], false
 	}
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return dst, skipSpace(b, i+1) == len(b)
-	}
-	for {
-		if i >= len(b) || b[i] != '"' {
-			return dst[:n], false
-		}
-		kend, escaped, err := scanString(b, i)
-		if err != nil {
-			return dst[:n], false
-		}
-		j := skipSpace(b, kend)
-		if j >= len(b) || b[j] != ':' {
-			return dst[:n], false
-		}
-		vstart := skipSpace(b, j+1)
-		vend, err := scanValue(b, vstart, 1)
-		if err != nil {
-			return dst[:n], false
-		}
-		dst = append(dst, jsonField{key: b[i:kend], escaped: escaped, value: b[vstart:vend]})
-		i = skipSpace(b, vend)
-		switch {
-		case i < len(b) && b[i] == ',':
-			i = skipSpace(b, i+1)
-		case i < len(b) && b[i] == '}':
-			if skipSpace(b, i+1) != len(b) {
-				return dst[:n], false
-			}
-			return dst, true
-		default:
-			return dst[:n], false
-		}
-	}
+	return dst, true
 }
 
 // jsonText returns a JSON string's value, or any other value's JSON text.
