@@ -146,16 +146,10 @@ func (c *Client) readLoop() {
 	for err == nil {
 		var n int
 		n, err = c.nc.Read(buf)
-		p := buf[:n]
 	decode:
-		for len(p) > 0 {
-			k, m, derr := c.dec.Decode(p)
-			p = p[k:]
+		for m, derr := range c.dec.Messages(buf[:n]) {
 			if derr != nil {
 				err = derr
-				break
-			}
-			if m == nil {
 				break
 			}
 			select {

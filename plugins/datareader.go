@@ -145,8 +145,7 @@ func (c *dataClient) deliver(p []byte) error {
 	var msgs []core.Message
 	var hdrs []core.Header
 	chunk := firstAnswerChunk
-	var err error
-	for len(p) > 0 {
+	next := func() *core.Message {
 		if len(msgs) == 0 {
 			msgs = make([]core.Message, chunk)
 			hdrs = make([]core.Header, chunk*answerHeaders)
@@ -155,13 +154,12 @@ func (c *dataClient) deliver(p []byte) error {
 		m := &msgs[0]
 		msgs = msgs[1:]
 		m.Headers, hdrs = hdrs[:0:answerHeaders], hdrs[answerHeaders:]
-		k, ok, derr := c.dec.DecodeTo(m, p)
-		p = p[k:]
+		return m
+	}
+	var err error
+	for m, derr := range c.dec.MessagesInto(p, next) {
 		if derr != nil {
 			err = fmt.Errorf("%w: bad frame from plugin: %w", errProtocol, derr)
-			break
-		}
-		if !ok {
 			break
 		}
 		id, ok := uintHeader(m, hdrID)

@@ -308,25 +308,19 @@ func (p *pending) flush() {
 func (c *dataConn) readBatch(buf []byte, msgs []*core.Message) ([]*core.Message, error) {
 	batch := msgs[:0]
 	n, err := c.nc.Read(buf)
-	p := buf[:n]
-	for len(p) > 0 {
-		var m *core.Message
+	next := func() *core.Message { // a message of msgs to reuse, or a new one
 		if len(batch) < cap(batch) {
-			m = batch[:len(batch)+1][len(batch)]
+			if m := batch[:len(batch)+1][len(batch)]; m != nil {
+				m.Reset()
+				return m
+			}
 		}
-		if m == nil {
-			m = new(core.Message)
-		} else {
-			m.Reset()
-		}
-		k, ok, derr := c.dec.DecodeTo(m, p)
-		p = p[k:]
+		return new(core.Message)
+	}
+	for m, derr := range c.dec.MessagesInto(buf[:n], next) {
 		if derr != nil {
 			c.s.log.Error("bad frame from the router", "error", derr)
 			return nil, derr
-		}
-		if !ok {
-			break
 		}
 		// A cancel frame carries router-cancel and no router-id; a request
 		// always ends with the router's router-id, so a client's own
