@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // Well-known values of the protocol's required header fields.
@@ -223,43 +222,6 @@ func (m *Message) Field(key string) (raw []byte, ok bool, err error) {
 // sameSlice reports whether a and b are the same bytes of the same array.
 func sameSlice(a, b []byte) bool {
 	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
-}
-
-// scanObject validates that b is one JSON object and lists its members.
-func scanObject(dst []jsonField, b []byte) ([]jsonField, error) {
-	if !utf8.Valid(b) {
-		return dst, fmt.Errorf("%w: JSON content is not valid UTF-8", ErrBadContent)
-	}
-	// An object is walked once, validating as it goes; anything else, or
-	// an object with an error in it, is read again below, so that the
-	// error says what the validator says.
-	if out, ok := walkObject(dst, b); ok {
-		return out, nil
-	}
-	i, err := validJSON(b)
-	if err != nil {
-		return dst, fmt.Errorf("%w: %w", ErrBadContent, err)
-	}
-	if b[i] != '{' {
-		return dst, fmt.Errorf("%w: JSON content is not an object", ErrBadContent)
-	}
-	// A valid object that walkObject refused: they disagree, which
-	// FuzzWalkObject exists to rule out.
-	return dst, fmt.Errorf("%w: JSON object not read (core: walkObject and validJSON disagree)", ErrBadContent)
-}
-
-// walkObject lists the members of b if b is one valid JSON object (b is
-// valid UTF-8); ok is false otherwise, with dst's length unchanged.
-func walkObject(dst []jsonField, b []byte) (out []jsonField, ok bool) {
-	n := len(dst)
-	err := walkMembers(b, "object", func(m jsonMember) error {
-		dst = append(dst, jsonField{key: m.key, escaped: m.keyEsc, value: m.value})
-		return nil
-	})
-	if err != nil {
-		return dst[:n], false
-	}
-	return dst, true
 }
 
 // jsonText returns a JSON string's value, or any other value's JSON text.
