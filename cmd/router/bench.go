@@ -134,18 +134,16 @@ func readFrames(path string) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var d core.Decoder
-	d.MaxContentLength = -1
 	var out [][]byte
 	for p := data; len(p) > 0; {
-		n, m, err := d.Decode(p)
-		if err != nil {
+		n, frame, err := core.ScanFrames(p, true)
+		switch {
+		case errors.Is(err, core.ErrTruncated):
+			return nil, fmt.Errorf("%s: frame %d is cut short", path, len(out)+1)
+		case err != nil:
 			return nil, fmt.Errorf("%s: frame %d: %w", path, len(out)+1, err)
 		}
-		if m == nil {
-			return nil, fmt.Errorf("%s: frame %d is cut short", path, len(out)+1)
-		}
-		out = append(out, p[:n])
+		out = append(out, frame)
 		p = p[n:]
 	}
 	if len(out) == 0 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -176,34 +177,21 @@ func exchange(ctx context.Context, addr string, req []byte, timeout time.Duratio
 	if _, err := nc.Write(req); err != nil {
 		return nil, nil, fmt.Errorf("cannot send the request to %s: %s", addr, ioReason(ctx, err, timeout))
 	}
-	var dec core.Decoder
-	dec.MaxContentLength = -1 // trust the server we chose, as core.Client does
-	var read []byte
-	consumed := 0
-	buf := make([]byte, 32<<10)
-	for {
-		n, rerr := nc.Read(buf)
-		read = append(read, buf[:n]...)
-		for p := buf[:n]; len(p) > 0; {
-			k, m, err := dec.Decode(p)
-			consumed += k
-			p = p[k:]
-			if err != nil {
-				return nil, nil, fmt.Errorf("invalid answer from %s: %w", addr, err)
-			}
-			if m != nil {
-				return read[:consumed], m, nil
-			}
-		}
-		switch {
-		case rerr == nil:
-		case errors.Is(rerr, io.EOF) && consumed == 0:
-			return nil, nil, fmt.Errorf("%s closed the connection without answering", addr)
-		case errors.Is(rerr, io.EOF):
-			return nil, nil, fmt.Errorf("%s closed the connection in the middle of the answer, after %d bytes", addr, consumed)
-		default:
-			return nil, nil, fmt.Errorf("no answer from %s: %s", addr, ioReason(ctx, rerr, timeout))
-		}
+	var raw bytes.Buffer // the answer's exact bytes, for --raw
+	sc := core.NewScanner(io.TeeReader(nc, &raw))
+	sc.Decoder.MaxContentLength = -1 // trust the server we chose, as core.Client does
+	if sc.Scan() {
+		return raw.Bytes()[:sc.Consumed()], sc.Message(), nil
+	}
+	switch err := sc.Err(); {
+	case sc.Decoder.Err() != nil:
+		return nil, nil, fmt.Errorf("invalid answer from %s: %w", addr, err)
+	case err == nil:
+		return nil, nil, fmt.Errorf("%s closed the connection without answering", addr)
+	case errors.Is(err, core.ErrTruncated):
+		return nil, nil, fmt.Errorf("%s closed the connection in the middle of the answer, after %d bytes", addr, raw.Len())
+	default:
+		return nil, nil, fmt.Errorf("no answer from %s: %s", addr, ioReason(ctx, err, timeout))
 	}
 }
 

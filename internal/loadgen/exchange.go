@@ -43,15 +43,9 @@ func exchange(c net.Conn, d *core.Decoder, batch []byte, depth int, buf []byte) 
 	for ex.answered < depth {
 		n, rerr := c.Read(buf)
 		ex.recv += n
-		p := buf[:n]
-		for len(p) > 0 {
-			k, m, derr := d.Decode(p)
-			p = p[k:]
+		for m, derr := range d.Messages(buf[:n]) {
 			if derr != nil {
 				return ex.failed(KindInvalid, fmt.Errorf("invalid answer: %w", derr))
-			}
-			if m == nil {
-				break
 			}
 			if ex.answered == depth {
 				return ex.failed(KindInvalid, errSurplus)

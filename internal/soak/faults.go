@@ -61,11 +61,8 @@ func (t *tally) storm(ctx context.Context, network, address string, n int) (stri
 			buf := make([]byte, 4096)
 			for {
 				k, err := nc.Read(buf)
-				p := buf[:k]
-				for len(p) > 0 {
-					c, m, derr := dec.Decode(p)
-					p = p[c:]
-					if derr != nil || m == nil {
+				for m, derr := range dec.Messages(buf[:k]) {
+					if derr != nil {
 						break
 					}
 					t.answered.Add(1)

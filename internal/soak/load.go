@@ -162,17 +162,11 @@ func checkConn(nc net.Conn, stop <-chan struct{}, id int, seq *int, depth int, t
 		got := 0
 		for got < depth {
 			n, err := nc.Read(buf)
-			p := buf[:n]
-			for len(p) > 0 {
-				k, m, derr := dec.Decode(p)
-				p = p[k:]
+			for m, derr := range dec.Messages(buf[:n]) {
 				if derr != nil {
 					t.unanswered.Add(int64(depth - got))
 					t.addError("checker: invalid answer", derr.Error(), 1)
 					return true
-				}
-				if m == nil {
-					break
 				}
 				if got == depth {
 					t.duplicated.Add(1)
@@ -210,10 +204,8 @@ func countFrames(b []byte) int {
 	var dec core.Decoder
 	dec.MaxContentLength = -1
 	n := 0
-	for len(b) > 0 {
-		k, m, err := dec.Decode(b)
-		b = b[k:]
-		if err != nil || m == nil {
+	for _, err := range dec.Messages(b) {
+		if err != nil {
 			break
 		}
 		n++
