@@ -70,6 +70,11 @@ func (c *conn) handleFramed(p []byte, refuse bool) error {
 // and returns how many bytes it consumed, the message of the batch that
 // spanned reads (the first, if any), whether a message asked to close
 // after it, and the decoder's error: a frame error, or errGrant.
+//
+// It is the one reader of frames that calls DecodeTo itself rather than
+// ranging over Decoder.MessagesInto: it stops a batch at maxBatch, at a
+// message that asks to close, or where the input budget must grant the
+// next message, and the caller resumes from the byte where it stopped.
 func (c *conn) decodeBatch(p []byte) (n int, spilled *Message, closeAfter bool, err error) {
 	batch := c.batch[:0]
 	for n < len(p) && len(batch) < maxBatch {
