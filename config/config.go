@@ -109,7 +109,10 @@ type TLS struct {
 // handlers (see package plugins).
 type Plugin struct {
 	// Cmd is the plugin executable's path, or "builtin:NAME" for a
-	// handler built into the router (key "cmd"). Required.
+	// handler built into the router (key "cmd"). Required. A relative
+	// path with a slash ("bin/shout") that a file sets is relative to
+	// that file's directory, and Load makes it absolute; a bare name
+	// ("python3") is looked up on the PATH.
 	Cmd string `koanf:"cmd"`
 	// Args are extra arguments for the executable (key "args"). Default:
 	// none.
