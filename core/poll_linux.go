@@ -36,8 +36,9 @@ import (
 // and writes of active connections, is woken anyway); parking re-arms it
 // with one epoll_ctl, which happens only after parkAfter of silence. An
 // earlier version was edge-triggered and read in the poll goroutine's
-// workers until EAGAIN: it cost about 10% more CPU per request under load,
-// every event waking two epoll instances and two goroutines.
+// workers until EAGAIN: it cost more CPU per request under load (measured:
+// see BENCHMARKS.md, "Figures that were in code comments"), every event
+// waking two epoll instances and two goroutines.
 //
 // pollConn.state orders the hand-overs: whoever moves a parked connection
 // from pollIdle to pollBusy serves it; a kick (an event, Shutdown, Close)

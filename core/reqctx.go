@@ -19,8 +19,9 @@ func WithLazyDeadline(parent context.Context, deadline time.Time) (ctx context.C
 // deadline, but arms a timer only if the handler asks for Done. Most
 // in-process handlers answer without ever selecting on the context, and
 // context.WithDeadline per request (a timer and a registration with the
-// parent) cost about a fifth of the server's CPU time at high request
-// rates.
+// parent) was a large share of the server's CPU time at high request
+// rates (measured: see BENCHMARKS.md, "Figures that were in code
+// comments").
 type reqCtx struct {
 	parent   context.Context
 	deadline time.Time

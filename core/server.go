@@ -44,9 +44,10 @@ const (
 //
 // On Linux, plain TCP and Unix connections are served by a poll loop: a
 // connection silent for 250ms waits in an epoll set with no goroutine and
-// no buffer (under 1 KB of memory per idle connection, against about 20
-// KB with a goroutine), and is handed back to a goroutine when bytes
-// arrive. TLS connections, and every connection on other systems, keep a
+// no buffer, so that an idle connection holds a small fraction of the
+// memory it would with a goroutine (measured: see BENCHMARKS.md, "Figures
+// that were in code comments"), and is handed back to a goroutine when
+// bytes arrive. TLS connections, and every connection on other systems, keep a
 // goroutine each. Both run the same read loop, decoder and dispatch.
 //
 // The zero value, with a Handler, is ready to use: every limit and timeout
