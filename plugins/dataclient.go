@@ -21,9 +21,9 @@ import (
 // caller that finds the turn free takes it and reads its answers itself,
 // delivering any others it reads; a caller that finds it taken waits to be
 // handed its answers. Reading one's own answers saves the hand-off from a
-// reading goroutine, which on the two cores this was measured on woke
-// another thread and cost more than a bare round trip to another process
-// (such a round trip took 69-83 µs with the hand-off, 27-31 µs without).
+// reading goroutine, which wakes another thread and cost more than the
+// bare round trip to another process it was added to (measured: see
+// BENCHMARKS.md, "Figures that were in code comments").
 // Once its answers are in, a caller passes the turn to readLoop if other
 // callers still wait, and readLoop keeps it while its reads bring several
 // answers: under load, one reader serves the callers better than a turn
@@ -75,7 +75,8 @@ type dataClient struct {
 // timer, which costs more than most plugin requests take (see
 // core.WithLazyDeadline). The watch's own timer is set rarely and far
 // ahead, since a timer due within a millisecond or so, set again and again,
-// doubled the latency of a round trip to another process here.
+// slows every round trip to another process (see slowBatch; measured: see
+// BENCHMARKS.md, "Figures that were in code comments").
 const slowWait = 100 * time.Millisecond
 
 // batchWait collects the answers of one HandleBatch call.

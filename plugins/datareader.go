@@ -93,11 +93,10 @@ func (c *dataClient) wakeIdle() {
 // readLoop reads each time it gets the turn to read. It keeps the turn
 // while its reads bring several answers at once, the sign of many callers:
 // a caller would otherwise take the turn whenever all the answers had
-// come, and pass it back with its own, a hand-off more each time (with 64
-// clients that each wait for their answer, 0.47-0.57x of in process with
-// the turn kept, 0.43-0.56x without, in noisy runs). Otherwise it passes
-// the turn on after one read (to itself again while callers wait). It
-// returns once the connection fails or is closed.
+// come, and pass it back with its own, a hand-off more each time
+// (measured: see BENCHMARKS.md, "Figures that were in code comments").
+// Otherwise it passes the turn on after one read (to itself again while
+// callers wait). It returns once the connection fails or is closed.
 func (c *dataClient) readLoop() {
 	defer close(c.readDone)
 	for {

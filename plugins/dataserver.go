@@ -107,11 +107,10 @@ func (s *dataServer) serveConn(nc net.Conn) {
 //
 // It is longer than the kernel's scheduler tick (4 ms at the usual 250
 // Hz) on purpose: a timer armed for every batch that would fire before
-// the tick made each round trip through the plugin 10-15 µs slower on the
-// 2-core VM this was measured on (p50 of 8 runs of a direct round trip,
-// 1 ms: 48-59 µs; 10 ms: 38-49 µs), since the kernel reprograms its timer
-// hardware for the earliest timer on a CPU, and in a virtual machine that
-// traps to the hypervisor.
+// the tick made each round trip through the plugin slower (measured: see
+// BENCHMARKS.md, "Figures that were in code comments"), since the kernel
+// reprograms its timer hardware for the earliest timer on a CPU, and in a
+// virtual machine that traps to the hypervisor.
 const slowBatch = 10 * time.Millisecond
 
 // dataConn is the plugin side of one data connection.

@@ -60,10 +60,10 @@ func (w *frameWriter) add(ctx context.Context, yield bool, encode func([]byte) (
 	w.mu.Unlock()
 	// Let the goroutines that are ready to run add their frames first:
 	// under load this makes one write of many frames, and one read of
-	// them on the other side, instead of one each (measured with 64
-	// keep-alive clients: 2.1 writes a request in all instead of 2.9).
-	// Only a writer that expects company yields: Gosched wakes an idle
-	// thread to look for work, which cost a lone request about 20 µs.
+	// them on the other side, instead of one each (measured: see
+	// BENCHMARKS.md, "Figures that were in code comments"). Only a
+	// writer that expects company yields: Gosched wakes an idle thread
+	// to look for work, a delay a lone request pays for nothing.
 	if yield {
 		runtime.Gosched()
 	}

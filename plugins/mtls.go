@@ -19,8 +19,9 @@ import (
 
 // The control channel is mutual TLS with certificates made afresh for each
 // plugin process, as go-plugin's AutoMTLS does, but cheaper: AutoMTLS makes
-// a P-521 key on each side, which costs tens of milliseconds per plugin
-// start on a small machine, while P-256 costs well under one.
+// a P-521 key on each side, which was most of a plugin's start-up time,
+// while a P-256 key is far quicker to make (measured: see BENCHMARKS.md,
+// "Figures that were in code comments").
 //
 // The host makes both certificates. Its own goes to the plugin in
 // PLUGIN_CLIENT_CERT, as with AutoMTLS; the plugin's certificate and key

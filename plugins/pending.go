@@ -4,8 +4,9 @@ package plugins
 // handed out one after another, and answers mostly come back in about that
 // order, so the set is a ring of slots from the oldest id still waiting
 // (head) to the newest: one insert and one removal per request cost an
-// index and a store, where a map cost a hash and a probe each (5% of the
-// router's CPU on the pipelined data path).
+// index and a store, where a map cost a hash and a probe each, a share of
+// the router's CPU on the pipelined data path worth saving (measured: see
+// BENCHMARKS.md, "Figures that were in code comments").
 //
 // A call left waiting while maxWindow later ids were handed out (a slow
 // or hung request) moves to the far map, so that it does not keep the

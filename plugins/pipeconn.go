@@ -18,9 +18,9 @@ import (
 // of room, and Go's poller registers every descriptor for writing too: each
 // read woke the other process's idle thread for nothing. A pipe wakes its
 // writer only when it was full. BenchmarkProcessRoundTrip times a bare
-// round trip between two Go processes over each: on the 2-core VM this
-// was measured on, 25-27 µs at p50 and 38 µs of CPU over a Unix socket,
-// 11-13 µs and 18-19 µs over a pair of pipes.
+// round trip between two Go processes over each: over a pair of pipes it
+// takes less time and less CPU than over a Unix socket (measured: see
+// BENCHMARKS.md, "Figures that were in code comments").
 //
 // A plugin built before the pipes, or started without envDataFDs, listens
 // on a Unix socket instead and names it in its Describe answer; the router

@@ -102,9 +102,10 @@ func Serve(handlers Handlers) {
 // The process runs with GOMAXPROCS 1 unless its environment sets
 // GOMAXPROCS: requests are answered on one goroutine, and a second
 // processor that idles between them costs more in thread wake-ups than
-// it gives (on two cores, 10-35% of the data path's throughput and
-// latency). A plugin whose handlers compute in parallel sets GOMAXPROCS
-// in its env in the router's config.
+// it gives, in the data path's throughput and latency alike (measured:
+// see BENCHMARKS.md, "Figures that were in code comments"). A plugin
+// whose handlers compute in parallel sets GOMAXPROCS in its env in the
+// router's config.
 func ServePlugin(p *Plugin) {
 	if os.Getenv(Handshake.MagicCookieKey) != Handshake.MagicCookieValue {
 		// Not started by a router: go-plugin explains and exits, before
