@@ -11,13 +11,14 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"math/big"
 	"net"
 	"syscall"
 	"testing"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // echo answers a request with itself.

@@ -149,6 +149,10 @@ func TestMetricsScrape(t *testing.T) {
 		`router_plugin_restarts_total{plugin="upper"}`:         0,
 		`router_plugin_state{plugin="upper",state="running"}`:  1,
 		`router_plugin_state{plugin="upper",state="failed"}`:   0,
+		`router_plugin_in_flight{plugin="upper"}`:              0,
+		`router_plugin_waiting{plugin="upper"}`:                0,
+		`router_input_buffered_bytes`:                          0,
+		`router_input_budget_waits_total`:                      0,
 		`router_invalid_frames_total`:                          0,
 		`router_connections_rejected_total`:                    0,
 	}
