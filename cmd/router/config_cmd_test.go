@@ -488,7 +488,7 @@ func TestConfigCheckCertificates(t *testing.T) {
 	} {
 		c := writeTestCert(t, tt.notBefore, tt.notAfter)
 		file := writeFile(t, "router.yaml", tlsEchoYAML(c))
-		re := regexp.MustCompile("^" + strings.NewReplacer("FILE", regexp.QuoteMeta(file), "CERT", regexp.QuoteMeta(c.cert), "NB", c.notBefore, "NA", c.notAfter).Replace(tt.line) + "\n$")
+		re := regexp.MustCompile("^" + strings.NewReplacer("FILE", regexp.QuoteMeta(file), "CERT", regexp.QuoteMeta(c.Cert), "NB", c.notBefore, "NA", c.notAfter).Replace(tt.line) + "\n$")
 		for _, args := range [][]string{{file}, {"--no-plugins", file}} {
 			code, stdout, stderr := routerCmd(t, append([]string{"config", "check"}, args...)...)
 			if code != exitFailure || stdout != "" || !re.MatchString(stderr) {
@@ -500,7 +500,7 @@ func TestConfigCheckCertificates(t *testing.T) {
 	// Expiring: a warning, and the config is valid.
 	c := writeTestCert(t, now.Add(-day), now.Add(3*day))
 	file := writeFile(t, "router.yaml", tlsEchoYAML(c))
-	warning := "warning: " + file + `: listen[0].tls.cert: certificate "` + c.cert + `" expires in 3 days: notAfter ` + c.notAfter + ` (notBefore ` + c.notBefore + `) (want a renewed certificate before then; a reload (SIGHUP) reads it without a restart)` + "\n"
+	warning := "warning: " + file + `: listen[0].tls.cert: certificate "` + c.Cert + `" expires in 3 days: notAfter ` + c.notAfter + ` (notBefore ` + c.notBefore + `) (want a renewed certificate before then; a reload (SIGHUP) reads it without a restart)` + "\n"
 	for _, tt := range []struct {
 		args []string
 		ok   string

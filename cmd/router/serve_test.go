@@ -2,72 +2,37 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/testcert"
 )
 
 const day = 24 * time.Hour
 
-// testCert is a self-signed certificate for 127.0.0.1 in files.
+// testCert is a self-signed certificate for 127.0.0.1 in files, with
+// its dates as the router writes them.
 type testCert struct {
-	cert, key           string // the files
-	notBefore, notAfter string // as the router writes them
-	pem                 []byte
+	testcert.Pair
+	notBefore, notAfter string
 }
 
 // writeTestCert writes a self-signed certificate for 127.0.0.1, valid
 // from notBefore to notAfter, and its key, in a new directory.
 func writeTestCert(t *testing.T, notBefore, notAfter time.Time) testCert {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "router test"},
-		NotBefore: notBefore, NotAfter: notAfter,
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	c := testCert{
-		cert: filepath.Join(dir, "cert.pem"), key: filepath.Join(dir, "key.pem"),
+	return testCert{
+		Pair:      testcert.SelfSigned(t, t.TempDir(), "cert", notBefore, notAfter),
 		notBefore: notBefore.UTC().Format("2006-01-02 15:04:05 UTC"),
 		notAfter:  notAfter.UTC().Format("2006-01-02 15:04:05 UTC"),
-		pem:       pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 	}
-	if err := os.WriteFile(c.cert, c.pem, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(c.key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // tlsEchoYAML is a config with one TLS listener, with c's files, on a
@@ -76,7 +41,7 @@ func tlsEchoYAML(c testCert) string {
 	return fmt.Sprintf(`listen: [{addr: "127.0.0.1:0", tls: {cert: %q, key: %q}}]
 plugins: {echo: {cmd: "builtin:echo"}, binary: {cmd: "builtin:binary"}}
 routes: [{action: echo, plugin: echo}, {plugin: binary}]
-`, c.cert, c.key)
+`, c.Cert, c.Key)
 }
 
 // The certificate's dates at serve: one expired or not yet valid stops
@@ -94,7 +59,7 @@ func TestServeCertificateValidity(t *testing.T) {
 		c := writeTestCert(t, tt.notBefore, tt.notAfter)
 		file := writeFile(t, "router.yaml", tlsEchoYAML(c))
 		code, stdout, stderr := routerCmd(t, "serve", "-c", file, "--in-process")
-		want := file + `: listen[0].tls.cert: certificate "` + c.cert + `" ` + tt.msg
+		want := file + `: listen[0].tls.cert: certificate "` + c.Cert + `" ` + tt.msg
 		if code != exitFailure || stdout != "" || !strings.Contains(stderr, want) || strings.Contains(stderr, "listening") {
 			t.Errorf("serve with a certificate %s: exit %d, stderr:\n%s\nwant exit 1 and %q", tt.name, code, stderr, want)
 		}
@@ -102,13 +67,13 @@ func TestServeCertificateValidity(t *testing.T) {
 
 	c := writeTestCert(t, now.Add(-day), now.Add(3*day))
 	s := startServe(t, "-c", writeFile(t, "router.yaml", tlsEchoYAML(c)), "--in-process")
-	want := regexp.MustCompile(`\[WARN\]  router: \S+/router.yaml: listen\[0\].tls.cert: certificate "` + regexp.QuoteMeta(c.cert) +
+	want := regexp.MustCompile(`\[WARN\]  router: \S+/router.yaml: listen\[0\].tls.cert: certificate "` + regexp.QuoteMeta(c.Cert) +
 		`" expires in 3 days: notAfter ` + c.notAfter + ` \(notBefore ` + c.notBefore + `\) \(want a renewed certificate before then`)
 	if !want.MatchString(s.logs.String()) {
 		t.Errorf("no warning %q in the log:\n%s", want, s.logs)
 	}
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(c.pem)
+	pool.AppendCertsFromPEM(c.PEM)
 	nc, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", s.framed[0], &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
