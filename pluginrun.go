@@ -22,6 +22,7 @@ type pluginRun struct {
 	proc   *plugins.Process // nil in-process
 	inproc *plugins.Plugin
 	info   plugins.Info
+	exe    *executable // what was at the process's executable's path when it started
 }
 
 func (p *pluginRun) handler(name string) (core.Handler, error) {
@@ -95,6 +96,23 @@ func (r *Router) startPlugin(ctx context.Context, cfg *config.Config, name strin
 		}
 		return run, nil
 	}
+	pcfg := r.processConfig(cfg, name)
+	// What is at the executable's path, noted before it starts: a reload
+	// that finds another file there starts it (see changed).
+	exe, err := noteExecutable(pcfg)
+	if err != nil {
+		return nil, fail(fmt.Sprintf("cannot start %s: %s", pc.Cmd, plugins.ShortError(err)), err)
+	}
+	proc, err := plugins.Start(ctx, pcfg)
+	if err != nil {
+		return nil, fail(fmt.Sprintf("cannot start %s: %s", pc.Cmd, plugins.ShortError(err)), err)
+	}
+	return &pluginRun{name: name, cfg: pc, proc: proc, info: proc.Info(), exe: exe}, nil
+}
+
+// processConfig is the plugins.Config of the plugin name of cfg.
+func (r *Router) processConfig(cfg *config.Config, name string) plugins.Config {
+	pc := cfg.Plugins[name]
 	env := make([]string, 0, len(pc.Env))
 	for _, k := range slices.Sorted(maps.Keys(pc.Env)) {
 		env = append(env, k+"="+pc.Env[k])
@@ -103,7 +121,7 @@ func (r *Router) startPlugin(ctx context.Context, cfg *config.Config, name strin
 	if maxRestarts == 0 {
 		maxRestarts = -1 // plugins reads 0 as its default
 	}
-	proc, err := plugins.Start(ctx, plugins.Config{
+	return plugins.Config{
 		Name:           name,
 		Cmd:            pc.Cmd,
 		Args:           pc.Args,
@@ -127,11 +145,19 @@ func (r *Router) startPlugin(ctx context.Context, cfg *config.Config, name strin
 		},
 		Executable:      r.opts.Executable,
 		MaxAnswerLength: answerLimit(cfg.Limits.MaxContentLength),
-	})
-	if err != nil {
-		return nil, fail(fmt.Sprintf("cannot start %s: %s", pc.Cmd, plugins.ShortError(err)), err)
 	}
-	return &pluginRun{name: name, cfg: pc, proc: proc, info: proc.Info()}, nil
+}
+
+// changed reports whether the executable of p, as cfg would run it now,
+// is not the one p started: rebuilt or replaced in place. One that cannot
+// be read counts as changed, so that the reload tries it and says why it
+// cannot.
+func (r *Router) changed(p *pluginRun, cfg *config.Config) bool {
+	if p.proc == nil {
+		return false
+	}
+	now, err := noteExecutable(r.processConfig(cfg, p.name))
+	return err != nil || p.exe.differs(now)
 }
 
 // stopPlugins stops procs, all at once, giving each at most timeout (no

@@ -115,17 +115,23 @@ type pluginPlan struct {
 }
 
 // planPlugins keeps the plugins whose config is the same and that still
-// serve, and starts the others: a new plugin, a changed one (it runs
-// twice for a moment), and one that failed (any reload gives it a fresh
-// start).
+// serve, and starts the others: a new plugin; a changed one, or one whose
+// executable was rebuilt or replaced in place (blue/green: the new runs
+// beside the old, which answers what it holds before it stops); and one
+// that failed (any reload gives it a fresh start).
 func (r *Router) planPlugins(ctx context.Context, cfg *config.Config, oldProcs map[string]*pluginRun) (*pluginPlan, error) {
 	pp := &pluginPlan{procs: make(map[string]*pluginRun, len(cfg.Plugins))}
 	var toStart []string
 	for _, name := range slices.Sorted(maps.Keys(cfg.Plugins)) {
-		if p, ok := oldProcs[name]; ok && reflect.DeepEqual(p.cfg, cfg.Plugins[name]) && p.err() == nil {
-			pp.procs[name] = p
-		} else {
+		p, ok := oldProcs[name]
+		switch {
+		case !ok || !reflect.DeepEqual(p.cfg, cfg.Plugins[name]) || p.err() != nil:
 			toStart = append(toStart, name)
+		case r.changed(p, cfg):
+			r.log.Info("reload: the plugin's executable changed; starting the new one beside the old", "plugin", name)
+			toStart = append(toStart, name)
+		default:
+			pp.procs[name] = p
 		}
 	}
 	started, err := r.startPlugins(ctx, cfg, toStart)

@@ -148,6 +148,15 @@ func (c Config) withDefaults() Config {
 
 // resolveCmd turns Cmd into an executable path and its arguments, and
 // checks that the executable exists and can be run.
+// ExecutablePath returns the path of the executable c runs: Cmd looked up
+// on the PATH, or, for "builtin:NAME", the router's own executable. A
+// router that compares what it finds there with what it started sees a
+// plugin rebuilt in place.
+func (c Config) ExecutablePath() (string, error) {
+	path, _, err := resolveCmd(c)
+	return path, err
+}
+
 func resolveCmd(cfg Config) (string, []string, error) {
 	path, args := cfg.Cmd, cfg.Args
 	if name, ok := strings.CutPrefix(cfg.Cmd, BuiltinPrefix); ok {
