@@ -177,3 +177,28 @@ func (l *echoLoad) stop(t *testing.T) (answered, failed int64) {
 	l.wg.Wait()
 	return l.answered.Load(), l.failed.Load()
 }
+
+// instances: 3 runs three processes of a plugin, each named in the log,
+// and requests are answered through them.
+func TestPluginInstances(t *testing.T) {
+	cfg := configtest.MustLoad(t, "r.yaml", fmt.Sprintf(`
+listen: ["127.0.0.1:0"]
+plugins: {echo: {cmd: %q, instances: 3, env: {CONFIG_TEST_PLUGIN: echo, GORACE: atexit_sleep_ms=0}}}
+routes: [{plugin: echo}]
+`, testExe(t)))
+	log, logs := bufLogger()
+	o := inProcess(t)
+	o.Logger = log
+	r := start(t, cfg, o)
+	load := startLoad(t, addr(r, 0))
+	load.wait(t, 300)
+	answered, failed := load.stop(t)
+	if failed != 0 {
+		t.Errorf("%d of %d requests failed: %v", failed, answered+failed, load.firstErr)
+	}
+	for i := range 3 {
+		if want := fmt.Sprintf("router.echo#%d: plugin started", i); !strings.Contains(logs.String(), want) {
+			t.Errorf("no %q in the log", want)
+		}
+	}
+}

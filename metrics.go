@@ -9,6 +9,7 @@ import (
 
 	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/metrics"
+	"github.com/msgrouter/router/plugins"
 )
 
 // openMetrics opens the metrics endpoint's listener, so that an address
@@ -78,19 +79,31 @@ func (r *Router) MetricsAddr() net.Addr {
 func (r *Router) Metrics() *metrics.Metrics { return r.metrics }
 
 // watchPlugins points the metrics at the plugin processes of procs
-// instead of those of old.
+// instead of those of old: each process under its own name (NAME, or
+// NAME#I for the instances of a pool).
 func (r *Router) watchPlugins(old, procs map[string]*pluginRun) {
 	if r.metrics == nil {
 		return
 	}
-	for name, p := range old {
-		if np, ok := procs[name]; (!ok || np != p) && p.proc != nil {
-			r.metrics.Plugin(name, nil)
+	now := make(map[string]*plugins.Process)
+	for _, p := range procs {
+		if p.pool != nil {
+			for _, proc := range p.pool.Processes() {
+				now[proc.Name()] = proc
+			}
 		}
 	}
-	for name, p := range procs {
-		if p.proc != nil {
-			r.metrics.Plugin(name, p.proc)
+	for _, p := range old {
+		if p.pool == nil {
+			continue
 		}
+		for _, proc := range p.pool.Processes() {
+			if now[proc.Name()] != proc {
+				r.metrics.Plugin(proc.Name(), nil)
+			}
+		}
+	}
+	for name, proc := range now {
+		r.metrics.Plugin(name, proc)
 	}
 }

@@ -15,19 +15,20 @@ import (
 	"github.com/msgrouter/router/plugins"
 )
 
-// pluginRun is one running plugin: a process, or a plugin in-process.
+// pluginRun is one running plugin: a pool of processes (of one, unless
+// its config says instances), or a plugin in-process.
 type pluginRun struct {
 	name   string
 	cfg    config.Plugin
-	proc   *plugins.Process // nil in-process
+	pool   *plugins.Pool // its processes; nil in-process
 	inproc *plugins.Plugin
 	info   plugins.Info
 	exe    *executable // what was at the process's executable's path when it started
 }
 
 func (p *pluginRun) handler(name string) (core.Handler, error) {
-	if p.proc != nil {
-		return p.proc.Handler(name)
+	if p.pool != nil {
+		return p.pool.Handler(name)
 	}
 	for _, h := range p.inproc.Handlers {
 		if h.Name == name {
@@ -39,17 +40,17 @@ func (p *pluginRun) handler(name string) (core.Handler, error) {
 
 // err reports why the plugin no longer serves (see plugins.Process.Err).
 func (p *pluginRun) err() error {
-	if p.proc == nil {
+	if p.pool == nil {
 		return nil
 	}
-	return p.proc.Err()
+	return p.pool.Err()
 }
 
 func (p *pluginRun) shutdown(ctx context.Context) error {
-	if p.proc == nil {
+	if p.pool == nil {
 		return nil
 	}
-	return p.proc.Shutdown(ctx)
+	return p.pool.Shutdown(ctx)
 }
 
 // startPlugins starts the plugins of cfg named in names, all at once.
@@ -103,11 +104,11 @@ func (r *Router) startPlugin(ctx context.Context, cfg *config.Config, name strin
 	if err != nil {
 		return nil, fail(fmt.Sprintf("cannot start %s: %s", pc.Cmd, plugins.ShortError(err)), err)
 	}
-	proc, err := plugins.Start(ctx, pcfg)
+	pool, err := plugins.StartPool(ctx, pcfg, pc.Instances)
 	if err != nil {
 		return nil, fail(fmt.Sprintf("cannot start %s: %s", pc.Cmd, plugins.ShortError(err)), err)
 	}
-	return &pluginRun{name: name, cfg: pc, proc: proc, info: proc.Info(), exe: exe}, nil
+	return &pluginRun{name: name, cfg: pc, pool: pool, info: pool.Info(), exe: exe}, nil
 }
 
 // processConfig is the plugins.Config of the plugin name of cfg.
@@ -153,7 +154,7 @@ func (r *Router) processConfig(cfg *config.Config, name string) plugins.Config {
 // be read counts as changed, so that the reload tries it and says why it
 // cannot.
 func (r *Router) changed(p *pluginRun, cfg *config.Config) bool {
-	if p.proc == nil {
+	if p.pool == nil {
 		return false
 	}
 	now, err := noteExecutable(r.processConfig(cfg, p.name))

@@ -21,8 +21,10 @@ import (
 // connection:
 //
 //   - cfg is validated;
-//   - the plugins it adds, or whose config it changes, are started
-//     (a changed plugin runs twice for a moment);
+//   - the plugins it adds, whose config it changes, whose executable
+//     is another file than the one they started (rebuilt in place:
+//     blue/green), or that failed, are started (a changed plugin runs
+//     twice for a moment);
 //   - its route table is built and checked against the plugins'
 //     declarations;
 //   - the listeners it adds are opened;

@@ -41,7 +41,7 @@ func fdNeedOf(cfg *config.Config, o StartOptions) fdNeed {
 	}
 	for name, p := range cfg.Plugins {
 		if o.InProcess[name] == nil && o.InProcess[p.Cmd] == nil {
-			n.plugins++
+			n.plugins += max(p.Instances, 1)
 		}
 	}
 	return n

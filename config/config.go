@@ -132,6 +132,11 @@ type Plugin struct {
 	HealthInterval time.Duration `koanf:"health_interval"`
 	// Restart says how a plugin that dies is restarted (key "restart").
 	Restart Restart `koanf:"restart"`
+	// Instances is how many processes of the plugin run (key
+	// "instances"), each restarted on its own; a request goes to the one
+	// with fewer requests outstanding of two picked at random. 0 means 1.
+	// Default: 1.
+	Instances int `koanf:"instances"`
 	// MaxInFlight bounds the requests sent to the plugin and not yet
 	// answered (key "max_in_flight"); more wait their turn until their
 	// deadline. 0 means no limit. Default: 1024.

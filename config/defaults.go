@@ -16,6 +16,7 @@ const (
 	DefaultResetAfter             = time.Minute
 	DefaultCooldown               = time.Minute
 	DefaultMaxInFlight            = 1024
+	DefaultInstances              = 1
 	DefaultLogLinesPerSecond      = 100
 	DefaultLogBurst               = 200
 	DefaultMaxLogLine        Size = 4 << 10

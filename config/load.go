@@ -249,6 +249,7 @@ var pluginDefaults = map[string]any{
 	"restart.reset_after":  DefaultResetAfter,
 	"restart.cooldown":     DefaultCooldown,
 	"max_in_flight":        int64(DefaultMaxInFlight),
+	"instances":            int64(DefaultInstances),
 	"log.lines_per_second": int64(DefaultLogLinesPerSecond),
 	"log.burst":            int64(DefaultLogBurst),
 	"log.max_line":         int64(DefaultMaxLogLine),

@@ -199,6 +199,7 @@ format = "json"
 		StartTimeout:   2 * time.Second,
 		HealthInterval: config.DefaultHealthInterval,
 		Restart:        config.Restart{MaxRestarts: 0, Backoff: time.Second, MaxBackoff: time.Minute, ResetAfter: 10 * time.Minute, Cooldown: config.DefaultCooldown},
+		Instances:      config.DefaultInstances,
 		MaxInFlight:    config.DefaultMaxInFlight,
 		Log:            config.PluginLog{LinesPerSecond: config.DefaultLogLinesPerSecond, Burst: config.DefaultLogBurst, MaxLine: config.DefaultMaxLogLine},
 	}
@@ -403,7 +404,7 @@ func TestLoadErrors(t *testing.T) {
 				`DIR/r.yaml: limits.max_conections: unknown key, did you mean "max_connections"? (want one of max_content_length, max_header_length, max_connections, max_buffered)`,
 				`DIR/r.yaml: listen[0].adr: unknown key, did you mean "addr"? (want one of addr, raw, plugin, tls)`,
 				`DIR/r.yaml: logging: unknown key, did you mean "log"? (want one of listen, plugins, routes, limits, timeouts, log, metrics, request_id)`,
-				`DIR/r.yaml: plugins.p.config: unknown key, did you mean "settings"? (want one of cmd, args, env, settings, start_timeout, health_interval, restart, max_in_flight, log)`,
+				`DIR/r.yaml: plugins.p.config: unknown key, did you mean "settings"? (want one of cmd, args, env, settings, start_timeout, health_interval, restart, instances, max_in_flight, log)`,
 				`DIR/r.yaml: routes[0].contenttype: unknown key, did you mean "content_type"? (want one of action, content_type, plugin, name)`,
 			},
 		},

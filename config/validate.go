@@ -265,6 +265,9 @@ func (v *validator) plugins() {
 		}
 		v.nonNegative(key+".restart.cooldown", p.Restart.Cooldown)
 		v.noLimitIfZero(key+".max_in_flight", p.MaxInFlight)
+		if p.Instances < 0 {
+			v.fail(ErrValue, key+".instances", fmt.Sprintf("negative count %d", p.Instances), "1 or more processes; 0 means 1")
+		}
 		v.noLimitIfZero(key+".log.lines_per_second", p.Log.LinesPerSecond)
 		if p.Log.Burst < 0 {
 			v.fail(ErrValue, key+".log.burst", fmt.Sprintf("negative count %d", p.Log.Burst), "0 or more; 0 means one line at a time")

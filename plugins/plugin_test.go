@@ -125,6 +125,18 @@ func testHandlers() plugins.Handlers {
 			go cmd.Wait()
 			return text(strconv.Itoa(cmd.Process.Pid)), nil
 		}),
+		"instance": core.HandlerFunc(func(ctx context.Context, _ *core.Message) (*core.Message, error) {
+			// Which instance of a pool answers; instance 0 is slow.
+			i := os.Getenv("ROUTER_PLUGIN_INSTANCE")
+			if i == "0" {
+				select {
+				case <-time.After(20 * time.Millisecond):
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			}
+			return text(i), nil
+		}),
 		"settings": core.HandlerFunc(func(context.Context, *core.Message) (*core.Message, error) {
 			s, _ := settings.Load().(string)
 			return text(s), nil
@@ -157,7 +169,7 @@ func serveTestPlugin() {
 			return nil
 		},
 	}
-	for _, name := range []string{"upper", "sleep", "hang", "panic", "deadline", "pid", "fail", "settings", "headers", "log", "spawn"} {
+	for _, name := range []string{"upper", "sleep", "hang", "panic", "deadline", "pid", "fail", "settings", "headers", "log", "spawn", "instance"} {
 		spec := plugins.HandlerSpec{Name: name, Handler: hs[name]}
 		if name == "upper" {
 			spec.Actions = []string{"upper", "shout"}
@@ -240,7 +252,7 @@ func TestPluginDescribeAndCall(t *testing.T) {
 		t.Errorf("Err() of a running plugin = %v", err)
 	}
 	info := p.Info()
-	if info.Name != "testplugin" || info.Version != "v0.0.1-test" || len(info.Handlers) != 11 {
+	if info.Name != "testplugin" || info.Version != "v0.0.1-test" || len(info.Handlers) != 12 {
 		t.Fatalf("Info = %+v", info)
 	}
 	up := info.Handlers[0]

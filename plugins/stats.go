@@ -92,3 +92,15 @@ func (p *Process) Waiting() int {
 	}
 	return n
 }
+
+// load returns how many requests the plugin has outstanding, admitted or
+// waiting, and whether a process of it runs: what a Pool balances on.
+func (p *Process) load() (outstanding int, running bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.inflight
+	for _, w := range p.waiters {
+		n += w.n
+	}
+	return n, !p.closing && p.failErr == nil && p.cur.Load() != nil
+}

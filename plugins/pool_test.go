@@ -1,0 +1,157 @@
+package plugins_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/plugins"
+)
+
+// startPool runs n instances of a test plugin of the given kind for the
+// test's duration.
+func startPool(t *testing.T, kind string, n int, mod func(*plugins.Config)) *plugins.Pool {
+	t.Helper()
+	cfg := plugins.Config{
+		Name:   "pool",
+		Cmd:    os.Args[0],
+		Env:    []string{"ROUTER_TEST_PLUGIN=" + kind},
+		Logger: hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Debug}),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	pl, err := plugins.StartPool(context.Background(), cfg, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		pl.Shutdown(ctx)
+	})
+	return pl
+}
+
+// poolCall calls handler of pl once.
+func poolCall(t *testing.T, pl *plugins.Pool, handler, content string) (string, error) {
+	t.Helper()
+	h, err := pl.Handler(handler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ans, err := h.Handle(ctx, core.NewBinary("text/plain", []byte(content)))
+	if err != nil {
+		return "", err
+	}
+	return string(ans.Content), nil
+}
+
+// A slow instance gets fewer requests than its siblings: each request
+// goes to the better of two instances by requests outstanding.
+func TestPoolBalancesAwayFromASlowInstance(t *testing.T) {
+	pl := startPool(t, "basic", 3, nil)
+	var counts [3]atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 60 {
+				got, err := poolCall(t, pl, "instance", "")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				i, err := strconv.Atoi(got)
+				if err != nil || i < 0 || i > 2 {
+					t.Errorf("instance %q", got)
+					return
+				}
+				counts[i].Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	c0, c1, c2 := counts[0].Load(), counts[1].Load(), counts[2].Load()
+	t.Logf("requests by instance: slow 0: %d, 1: %d, 2: %d", c0, c1, c2)
+	if c0+c1+c2 != 480 {
+		t.Errorf("%d answers, want 480", c0+c1+c2)
+	}
+	if c0 >= c1 || c0 >= c2 {
+		t.Errorf("the slow instance got %d requests, its siblings %d and %d: want fewer", c0, c1, c2)
+	}
+}
+
+// kill -9 of one instance of three under load: the requests it held get
+// ErrExited naming it, the others are answered by its siblings, and it
+// restarts.
+func TestPoolInstanceKilledUnderLoad(t *testing.T) {
+	pl := startPool(t, "basic", 3, func(c *plugins.Config) {
+		c.Restart = plugins.RestartPolicy{Backoff: 10 * time.Millisecond}
+		c.HealthInterval = -1
+	})
+	victim := pl.Processes()[1]
+	pid := pidOf(t, victim)
+	var answered, failed atomic.Int64
+	var wrong atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				got, err := poolCall(t, pl, "sleep", "2ms")
+				switch {
+				case err == nil && got == "slept 2ms":
+					answered.Add(1)
+				case errors.Is(err, plugins.ErrExited) && strings.Contains(err.Error(), `"pool#1"`):
+					failed.Add(1)
+				default:
+					wrong.Store(err)
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	for answered.Load() < 200 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	before := answered.Load()
+	waitNewPid(t, victim, pid)
+	for answered.Load() < before+200 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("%d answered, %d failed (held by the killed instance)", answered.Load(), failed.Load())
+	if err := wrong.Load(); err != nil {
+		t.Errorf("a request failed otherwise than with the killed instance: %v", err)
+	}
+	// At most what the killed instance held: 8 callers, one request each.
+	if n := failed.Load(); n > 8 {
+		t.Errorf("%d requests failed; the killed instance held at most 8", n)
+	}
+	for i, p := range pl.Processes() {
+		if got, err := call(t, p, "upper", "ok", 5*time.Second); err != nil || got != "OK" {
+			t.Errorf("instance %d after the kill: %q, %v", i, got, err)
+		}
+	}
+}
