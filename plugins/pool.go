@@ -59,20 +59,17 @@ func (pl *Pool) Processes() []*Process { return pl.procs }
 // Info returns what the plugin declared when its first instance started.
 func (pl *Pool) Info() Info { return pl.procs[0].Info() }
 
-// Err returns nil while any instance serves, or restarts; else the first
-// instance's error (see Process.Err).
+// Err returns the error of the first instance that no longer serves
+// (see Process.Err): failed at its restart limit, or stopped; nil while
+// every instance runs or restarts. The others may still serve: a router
+// starts the whole pool afresh at its next reload.
 func (pl *Pool) Err() error {
-	var first error
 	for _, p := range pl.procs {
-		err := p.Err()
-		if err == nil {
-			return nil
-		}
-		if first == nil {
-			first = err
+		if err := p.Err(); err != nil {
+			return err
 		}
 	}
-	return first
+	return nil
 }
 
 // Handler returns the core.Handler (also a core.BatchHandler) that sends
