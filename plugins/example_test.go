@@ -50,6 +50,6 @@ func ExampleStart() {
 	}
 	fmt.Printf("%s %s, state %s\n", ans.ContentType, ans.Content, p.State())
 	// Output:
-	// testplugin v0.0.1-test 12 handlers
+	// testplugin v0.0.1-test 13 handlers
 	// text/plain HELLO, state running
 }

@@ -125,6 +125,18 @@ func testHandlers() plugins.Handlers {
 			go cmd.Wait()
 			return text(strconv.Itoa(cmd.Process.Pid)), nil
 		}),
+		"spin": core.HandlerFunc(func(_ context.Context, m *core.Message) (*core.Message, error) {
+			// Burns the CPU for the duration in the content.
+			d, err := time.ParseDuration(string(m.Content))
+			if err != nil {
+				return nil, err
+			}
+			n := 0
+			for end := time.Now().Add(d); time.Now().Before(end); {
+				n++
+			}
+			return text(strconv.Itoa(n)), nil
+		}),
 		"instance": core.HandlerFunc(func(ctx context.Context, _ *core.Message) (*core.Message, error) {
 			// Which instance of a pool answers; instance 0 is slow.
 			i := os.Getenv("ROUTER_PLUGIN_INSTANCE")
@@ -169,7 +181,7 @@ func serveTestPlugin() {
 			return nil
 		},
 	}
-	for _, name := range []string{"upper", "sleep", "hang", "panic", "deadline", "pid", "fail", "settings", "headers", "log", "spawn", "instance"} {
+	for _, name := range []string{"upper", "sleep", "hang", "panic", "deadline", "pid", "fail", "settings", "headers", "log", "spawn", "instance", "spin"} {
 		spec := plugins.HandlerSpec{Name: name, Handler: hs[name]}
 		if name == "upper" {
 			spec.Actions = []string{"upper", "shout"}
@@ -252,7 +264,7 @@ func TestPluginDescribeAndCall(t *testing.T) {
 		t.Errorf("Err() of a running plugin = %v", err)
 	}
 	info := p.Info()
-	if info.Name != "testplugin" || info.Version != "v0.0.1-test" || len(info.Handlers) != 12 {
+	if info.Name != "testplugin" || info.Version != "v0.0.1-test" || len(info.Handlers) != 13 {
 		t.Fatalf("Info = %+v", info)
 	}
 	up := info.Handlers[0]

@@ -155,3 +155,49 @@ func TestPoolInstanceKilledUnderLoad(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPool: a CPU-bound handler (200 µs a request) under 64
+// callers, with one instance and with two; and the cost of the balancer's
+// pick, with three instances.
+func BenchmarkPool(b *testing.B) {
+	for _, n := range []int{1, 2} {
+		b.Run("instances="+strconv.Itoa(n), func(b *testing.B) {
+			pl, err := plugins.StartPool(context.Background(), plugins.Config{
+				Name: "bench", Cmd: os.Args[0], Env: []string{"ROUTER_TEST_PLUGIN=basic"},
+			}, n)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer pl.Shutdown(context.Background())
+			h, err := pl.Handler("spin")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetParallelism(32) // 64 callers on 2 processors
+			begin := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				req := core.NewBinary("text/plain", []byte("200us"))
+				for pb.Next() {
+					if _, err := h.Handle(context.Background(), req); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(begin).Seconds(), "req/s")
+		})
+	}
+	b.Run("pick", func(b *testing.B) {
+		pl, err := plugins.StartPool(context.Background(), plugins.Config{
+			Name: "bench", Cmd: os.Args[0], Env: []string{"ROUTER_TEST_PLUGIN=basic"},
+		}, 3)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pl.Shutdown(context.Background())
+		b.ResetTimer()
+		for b.Loop() {
+			plugins.Pick(pl)
+		}
+	})
+}
