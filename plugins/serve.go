@@ -99,6 +99,10 @@ func Serve(handlers Handlers) {
 // Run directly rather than by a router, it explains that and exits with
 // status 1.
 //
+// On Unix the process ignores SIGHUP, the router's reload signal, so that
+// signalling every process of a router's tree reloads the router and
+// leaves its plugins running.
+//
 // The process runs with GOMAXPROCS 1 unless its environment sets
 // GOMAXPROCS: requests are answered on one goroutine, and a second
 // processor that idles between them costs more in thread wake-ups than
@@ -113,6 +117,7 @@ func ServePlugin(p *Plugin) {
 		plugin.Serve(&plugin.ServeConfig{HandshakeConfig: Handshake})
 		os.Exit(1)
 	}
+	ignoreHangup()
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
 	}
