@@ -409,18 +409,23 @@ func TestConfigDefault(t *testing.T) {
 	}
 }
 
-// TestServeSIGHUPWithoutFile: with the default config, SIGHUP says there
-// is nothing to reload, and the router carries on.
+// TestServeSIGHUPWithoutFile: with the default config, SIGHUP reloads
+// it, under the same flags (the listener stays), and the router carries
+// on.
 func TestServeSIGHUPWithoutFile(t *testing.T) {
 	hup := make(chan os.Signal, 1)
 	s := startServeWith(t, &cli{hup: hup}, "--listen", "127.0.0.1:0", "--in-process")
 	hup <- syscall.SIGHUP
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(s.logs.String(), "SIGHUP: no config file to reload") {
+	want := "router: config reloaded: plugins_started=[] plugins_stopped=[] listeners_opened=0 listeners_closed=0 routes=3"
+	for !strings.Contains(s.logs.String(), want) {
 		if time.Now().After(deadline) {
-			t.Fatalf("no log of the SIGHUP; logs:\n%s", s.logs)
+			t.Fatalf("no %q in the logs:\n%s", want, s.logs)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(s.logs.String(), "SIGHUP: reloading the default config, under the same environment and flags") {
+		t.Errorf("no log of the SIGHUP; logs:\n%s", s.logs)
 	}
 	send(t, s.framed[0], "Follow the white rabbit. 🐰\n", "search", "morpheus")
 }

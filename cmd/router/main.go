@@ -1,6 +1,7 @@
 // Command router runs and talks to the message router.
 //
 //	router serve           run the router (default: 127.0.0.1:65432, built-in routes)
+//	router reload          have a running router reload its config (SIGHUP)
 //	router send            send one request and print the answer
 //	router bench           send load to a router and report throughput and latency
 //	router soak            run a router under load and faults, and check nothing is lost
@@ -106,7 +107,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{serveCmd, sendCmd, benchCmd, soakCmd, configCmd, pluginCmd, versionCmd, helpCmd}
+	commands = []*command{serveCmd, reloadCmd, sendCmd, benchCmd, soakCmd, configCmd, pluginCmd, versionCmd, helpCmd}
 }
 
 // lookup returns the command that names (a command, then its

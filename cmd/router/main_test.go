@@ -31,9 +31,13 @@ import (
 // plugins from its own executable, this binary, as "router plugin NAME",
 // with go-plugin's handshake cookie in the environment: that runs main
 // too. Started under the name testPluginName, the binary is the test
-// plugin instead.
+// plugin instead; it exits at once, status 3, while a file named as its
+// executable with ".fail" added exists (a plugin that fails to start).
 func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == testPluginName {
+		if _, err := os.Stat(os.Args[0] + ".fail"); err == nil {
+			os.Exit(3)
+		}
 		serveTestPlugin()
 	}
 	if os.Getenv("ROUTER_TEST_MAIN") == "1" || os.Getenv(plugins.Handshake.MagicCookieKey) != "" {
@@ -474,6 +478,12 @@ func TestUsage(t *testing.T) {
 		{args: []string{"serve", "--plugin", "up per=./upper"}, code: exitUsage, stderr: `plugin name "up per": want letters, digits`},
 		{args: []string{"serve", "--plugin", "a=./a", "--plugin", "a=./b"}, code: exitUsage, stderr: `plugin name "a" is given twice`},
 		{args: []string{"serve", "--plugin", "a=builtin:nope"}, code: exitUsage, stderr: `unknown built-in "nope"; the built-ins are search, binary, echo`},
+		{args: []string{"reload"}, code: exitUsage, stderr: "router reload: want --pid-file FILE (the file 'router serve --pid-file FILE' wrote) or --pid N\nRun 'router help reload' for usage.\n"},
+		{args: []string{"reload", "--pid-file", "a.pid", "--pid", "12"}, code: exitUsage, stderr: "router reload: want --pid-file FILE or --pid N, not both\n"},
+		{args: []string{"reload", "--pid", "0"}, code: exitUsage, stderr: "router reload: --pid 0: want a process id above 0\n"},
+		{args: []string{"reload", "--pid", "x"}, code: exitUsage, stderr: `invalid value "x" for flag -pid`},
+		{args: []string{"reload", "--pid-file", ""}, code: exitUsage, stderr: "router reload: --pid-file: want a FILE\n"},
+		{args: []string{"reload", "--pid", "12", "now"}, code: exitUsage, stderr: `router reload: takes no arguments, got ["now"]`},
 
 		{args: []string{"help"}, code: exitOK, stdout: "Exit codes:", wantNoErrs: true},
 		{args: []string{"-h"}, code: exitOK, stdout: "Commands:", wantNoErrs: true},
@@ -496,6 +506,9 @@ func TestUsage(t *testing.T) {
 		{args: []string{"serve", "--help"}, code: exitOK, stdout: "-in-process", wantNoErrs: true},
 		{args: []string{"serve", "-h"}, code: exitOK, stdout: "-plugin NAME=CMD", wantNoErrs: true},
 		{args: []string{"help"}, code: exitOK, stdout: "\tplugin   ", wantNoErrs: true},
+		{args: []string{"help"}, code: exitOK, stdout: "\treload   ", wantNoErrs: true},
+		{args: []string{"reload", "-h"}, code: exitOK, stdout: "router reload --pid-file router.pid", wantNoErrs: true},
+		{args: []string{"serve", "-h"}, code: exitOK, stdout: "-pid-file FILE", wantNoErrs: true},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -617,15 +630,16 @@ func TestServeLogs(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		args []string
+		stop string // how the stop line gives timeouts.shutdown: with its unit
 		addr func(line string) string
 	}{
-		{"text", nil, func(line string) string {
+		{"text", nil, "shutting down gracefully: timeout=10s\n", func(line string) string {
 			if m := textLine.FindStringSubmatch(line); m != nil {
 				return m[1]
 			}
 			return ""
 		}},
-		{"json", []string{"--log-json"}, func(line string) string {
+		{"json", []string{"--log-json"}, `"timeout":"10s"`, func(line string) string {
 			var rec map[string]any
 			if err := json.Unmarshal([]byte(line), &rec); err != nil {
 				t.Errorf("log line is not JSON: %q", line)
@@ -669,8 +683,12 @@ func TestServeLogs(t *testing.T) {
 			if code := <-done; code != exitOK {
 				t.Errorf("serve exited with %d after cancel", code)
 			}
-			if logs := <-rest; !strings.Contains(logs, "stopped") {
+			logs := <-rest
+			if !strings.Contains(logs, "stopped") {
 				t.Errorf("no \"stopped\" in the log after cancel:\n%s", logs)
+			}
+			if !strings.Contains(logs, tt.stop) {
+				t.Errorf("no %q in the log after cancel:\n%s", tt.stop, logs)
 			}
 		})
 	}

@@ -20,7 +20,8 @@ import (
 
 type serveFlags struct {
 	configFlags
-	watch bool
+	watch   bool
+	pidFile string
 }
 
 var serveCmd = &command{
@@ -63,13 +64,21 @@ client sends is echoed back as it is by the config's plugin echo (the default
 config has it), like the tutorial's echo-server (for its echo-client and
 multiconn-client).
 
-Reloading: on SIGHUP the router reads its config file again, and it watches
-the file and reloads it when it changes (--watch=false turns that off). The
-new config is checked in full, new plugins and listeners started, then the
-route table swapped without dropping a connection; an invalid config is
-logged, key by key, and the running one kept. The environment and the flags
-apply to the new config as to the first. With --plugin, the file is reloaded
-on SIGHUP only. Limits, timeouts and log.format apply at the next start.
+Reloading: on SIGHUP the router applies its config again: it reads the
+config file again or, without one, the default config, under the same
+environment and flags. It also watches the file and reloads it when it
+changes (--watch=false turns that off). The new config is checked in full,
+new plugins and listeners started, then the route table swapped without
+dropping a connection; an invalid config is logged, key by key, and the
+running one kept. Any reload starts afresh a plugin that failed (that hit
+its restart limit). With --plugin, the file is reloaded on SIGHUP only.
+Limits, timeouts and log.format apply at the next start.
+
+--pid-file FILE writes the router's process id to FILE once it listens, and
+removes the file when serve ends; 'router reload --pid-file FILE' sends that
+process SIGHUP. Plugins served by this module's SDK, the built-ins among
+them, ignore SIGHUP: a SIGHUP to every process of the router's tree reloads
+the router and stops no plugin.
 
 A TLS listener whose certificate has expired or is not yet valid stops serve
 before it listens, and a reload to one is rejected. Serve logs a warning for a
@@ -88,7 +97,7 @@ cannot bind, a plugin cannot start or does not declare what its routes match
 `,
 	examples: []string{
 		"# The reference app-server, on 127.0.0.1:65432:\nrouter serve",
-		"# Your own config, reloaded when you edit it or send SIGHUP:\nrouter config default > router.yaml\nrouter serve -c router.yaml\nkill -HUP $(pidof router)",
+		"# Your own config, reloaded when you edit it, or by 'router reload':\nrouter config default > router.yaml\nrouter serve -c router.yaml --pid-file router.pid\nrouter reload --pid-file router.pid",
 		"# The file's config with debug logs, on another address; the built-ins in-process:\nROUTER_LOG_LEVEL=debug router serve -c router.yaml --listen 127.0.0.1:7000 --in-process",
 		"# A custom plugin ahead of the default routes; it declares the action \"upper\":\nrouter serve --plugin upper=./upper\nrouter send --json upper hello",
 		"# IPv4 and IPv6 loopback, a Unix socket, and a raw echo listener:\nrouter serve --listen 127.0.0.1:65432 --listen [::1]:65432 \\\n    --listen unix:///tmp/router.sock --raw 127.0.0.1:65433",
@@ -99,6 +108,7 @@ cannot bind, a plugin cannot start or does not declare what its routes match
 		f := new(serveFlags)
 		f.register(fs)
 		fs.BoolVar(&f.watch, "watch", true, "reload the config file when it changes (with --config)")
+		fs.StringVar(&f.pidFile, "pid-file", "", "once listening, write the router's process id to `FILE`, for 'router reload'; removed when serve ends")
 		return func(ctx context.Context, c *cli, args []string) error {
 			if len(args) > 0 {
 				return usagef("serve", "takes no arguments, got %q", args)
@@ -128,7 +138,7 @@ func (f *serveFlags) run(ctx context.Context, c *cli, fs *flag.FlagSet) error {
 		}
 		return err
 	}
-	log := router.NewLogger(cfg.Log, c.stderr)
+	log := newLogger(cfg.Log, c.stderr)
 	if f.file != "" {
 		log.Info("config loaded", "file", f.file)
 	} else {
@@ -144,28 +154,54 @@ func (f *serveFlags) run(ctx context.Context, c *cli, fs *flag.FlagSet) error {
 		}
 		return ld.explain(err)
 	}
+	if f.pidFile != "" {
+		// Once the router listens: a pid file says it is there to reload.
+		pf, err := writePIDFile(f.pidFile)
+		if err != nil {
+			shutdown(r)
+			return err
+		}
+		log.Info("pid file written", "file", f.pidFile, "pid", pf.pid)
+		defer pf.remove(log)
+	}
 	if c.listening != nil {
-		var framed, raw []net.Addr
-		for i, a := range r.Addrs() {
-			if cfg.Listen[i].Raw {
-				raw = append(raw, a)
-			} else {
-				framed = append(framed, a)
-			}
-		}
-		c.listening(framed, raw)
+		c.listening(splitAddrs(cfg, r.Addrs()))
 	}
+	f.watchFile(ctx, r, ld, log)
+	return f.serve(ctx, r, hup, ld, log)
+}
 
-	if f.file != "" && f.watch {
-		if len(f.plugins) > 0 {
-			// Watch reloads the file as config.Load reads it, without
-			// the routes --plugin adds.
-			log.Warn("the config file is not watched with --plugin; send SIGHUP to reload it", "file", f.file)
-		} else if err := r.Watch(ctx, f.file, ld.opts); err != nil {
-			log.Warn("cannot watch the config file; send SIGHUP to reload it", "error", err)
+// splitAddrs returns the bound addresses addrs of cfg's listeners, the
+// framed ones apart from the raw ones.
+func splitAddrs(cfg *config.Config, addrs []net.Addr) (framed, raw []net.Addr) {
+	for i, a := range addrs {
+		if cfg.Listen[i].Raw {
+			raw = append(raw, a)
+		} else {
+			framed = append(framed, a)
 		}
 	}
+	return framed, raw
+}
 
+// watchFile has r reload the config file when it changes, if serve has
+// one and --watch is on.
+func (f *serveFlags) watchFile(ctx context.Context, r *router.Router, ld *loader, log hclog.Logger) {
+	if f.file == "" || !f.watch {
+		return
+	}
+	if len(f.plugins) > 0 {
+		// Watch reloads the file as config.Load reads it, without the
+		// routes --plugin adds.
+		log.Warn("the config file is not watched with --plugin; send SIGHUP to reload it", "file", f.file)
+	} else if err := r.Watch(ctx, f.file, ld.opts); err != nil {
+		log.Warn("cannot watch the config file; send SIGHUP to reload it", "error", err)
+	}
+}
+
+// serve serves r until ctx ends or a listener fails, reloading on each
+// value of hup, then shuts it down.
+func (f *serveFlags) serve(ctx context.Context, r *router.Router, hup <-chan os.Signal, ld *loader, log hclog.Logger) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- r.Serve() }()
 	var failed error
@@ -183,14 +219,7 @@ loop:
 			f.reload(ctx, r, ld, log)
 		}
 	}
-
-	sctx := context.Background()
-	if d := r.Config().Timeouts.Shutdown; d > 0 {
-		var cancel context.CancelFunc
-		sctx, cancel = context.WithTimeout(sctx, d)
-		defer cancel()
-	}
-	r.Shutdown(sctx)
+	shutdown(r)
 	if failed != nil {
 		return fmt.Errorf("server stopped: %w", failed)
 	}
@@ -200,18 +229,35 @@ loop:
 	return nil
 }
 
-// reload reloads the config file on SIGHUP. A config that fails is
+// shutdown stops r gracefully, within its timeouts.shutdown.
+func shutdown(r *router.Router) {
+	ctx := context.Background()
+	if d := r.Config().Timeouts.Shutdown; d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	r.Shutdown(ctx)
+}
+
+// reload applies the config again on SIGHUP: the file, read again, or
+// without one the default config, under the same environment and flags
+// (and with the routes --plugin added). Any reload starts a plugin that
+// failed afresh, so that SIGHUP brings back a plugin past its restart
+// limit even when there is no file to change. A config that fails is
 // logged, and the running one kept.
 func (f *serveFlags) reload(ctx context.Context, r *router.Router, ld *loader, log hclog.Logger) {
+	var source []any
 	if f.file == "" {
-		log.Warn("SIGHUP: no config file to reload: the router runs the default config (start it with --config FILE to reload one)")
-		return
-	}
-	log.Info("SIGHUP: reloading the config file", "file", f.file)
-	if len(f.plugins) == 0 {
-		// ReloadFile logs the outcome.
-		r.ReloadFile(ctx, f.file, ld.opts)
-		return
+		log.Info("SIGHUP: reloading the default config, under the same environment and flags")
+	} else {
+		source = []any{"file", f.file}
+		log.Info("SIGHUP: reloading the config file", source...)
+		if len(f.plugins) == 0 {
+			// ReloadFile logs the outcome.
+			r.ReloadFile(ctx, f.file, ld.opts)
+			return
+		}
 	}
 	cfg, err := ld.load() // explains its own route errors
 	if err != nil {
@@ -226,7 +272,7 @@ func (f *serveFlags) reload(ctx context.Context, r *router.Router, ld *loader, l
 	}
 	// As ReloadFile logs it.
 	lines := strings.Split(err.Error(), "\n")
-	log.Error("reload rejected; the last good config keeps serving", "file", f.file, "problems", len(lines))
+	log.Error("reload rejected; the last good config keeps serving", append(source, "problems", len(lines))...)
 	for _, l := range lines {
 		log.Error("reload: " + l)
 	}
