@@ -22,4 +22,5 @@
 //	plugin_state{plugin,state}            gauge     1 for the plugin's state, 0 for the others
 //	reloads_total{result}                 counter   result: ok, error
 //	last_reload_success_timestamp_seconds gauge
+//	build_info{version,go_version}        gauge     1; version as 'router version' gives it
 package metrics

@@ -24,6 +24,22 @@ const (
 	ResultNoRoute  = "no_route"
 )
 
+// latencyBuckets are the upper bounds of router_request_duration_seconds:
+// 1, 2.5 and 5 times the powers of ten from 25µs (in process) to 10s (the
+// slowest handler timeouts). Each is a decimal constant, the float64
+// nearest to it, so that it prints as written (le="0.01"); bounds
+// computed by multiplication, as ExponentialBucketsRange does, print as
+// 0.010000000000000007.
+var latencyBuckets = []float64{
+	25e-6, 50e-6,
+	100e-6, 250e-6, 500e-6,
+	0.001, 0.0025, 0.005,
+	0.01, 0.025, 0.05,
+	0.1, 0.25, 0.5,
+	1, 2.5, 5,
+	10,
+}
+
 // Metrics holds a router's metrics. Its methods are safe for concurrent
 // use. The zero value is not usable: call New.
 type Metrics struct {
@@ -40,8 +56,9 @@ type Metrics struct {
 	retired map[string]uint64 // restarts of the processes a plugin had before its current one
 }
 
-// New returns Metrics registered in a fresh registry, together with the Go
-// runtime's and the process's standard collectors.
+// New returns Metrics registered in a fresh registry, together with
+// router_build_info and the Go runtime's and the process's standard
+// collectors.
 func New() *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
@@ -50,10 +67,9 @@ func New() *Metrics {
 			Help: "Requests answered, by route and result (ok, error, timeout, canceled, no_route).",
 		}, []string{"route", "result"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "router_request_duration_seconds",
-			Help: "Time from handing a request to its route's handler to its answer, by route.",
-			// From 25µs (in process) to 10s (the slowest handler timeouts).
-			Buckets: prometheus.ExponentialBucketsRange(25e-6, 10, 16),
+			Name:    "router_request_duration_seconds",
+			Help:    "Time from handing a request to its route's handler to its answer, by route.",
+			Buckets: latencyBuckets,
 		}, []string{"route"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "router_reloads_total",
@@ -68,7 +84,7 @@ func New() *Metrics {
 	}
 	m.noRoute = m.requests.WithLabelValues("", ResultNoRoute)
 	m.reloaded.SetToCurrentTime()
-	m.reg.MustRegister(m.requests, m.latency, m.reloads, m.reloaded, (*collector)(m),
+	m.reg.MustRegister(m.requests, m.latency, m.reloads, m.reloaded, newBuildInfo(), (*collector)(m),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
