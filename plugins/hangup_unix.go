@@ -12,5 +12,6 @@ import (
 // (kill -HUP $(pidof router)) reaches the plugins too, and SIGHUP's
 // default action would end each of them. A plugin is stopped by its
 // router, or exits when the router is gone (watchParent); a hangup
-// means nothing to it.
+// means nothing to it. Processes the plugin starts inherit the
+// disposition, as exec keeps an ignored signal ignored.
 func ignoreHangup() { signal.Ignore(syscall.SIGHUP) }

@@ -29,7 +29,7 @@ func writePIDFile(path string) (*pidFile, error) {
 	pf.content = []byte(strconv.Itoa(pf.pid) + "\n")
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
-		return nil, fmt.Errorf("cannot write the pid file: %w", err)
+		return nil, fmt.Errorf("cannot write the pid file %s: %w", path, err)
 	}
 	_, err = tmp.Write(pf.content)
 	if cerr := tmp.Close(); err == nil {

@@ -131,6 +131,16 @@ func TestReloadCommand(t *testing.T) {
 	}
 }
 
+// TestServePIDFileError: a pid file that cannot be written stops serve,
+// exit code 1, and says why.
+func TestServePIDFileError(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "no such dir", "router.pid")
+	code, _, stderr := routerCmd(t, "serve", "--listen", "127.0.0.1:0", "--in-process", "--pid-file", pidFile)
+	if want := "router: cannot write the pid file " + pidFile + ": "; code != exitFailure || !strings.Contains(stderr, want) {
+		t.Errorf("serve --pid-file in a missing directory: exit %d, stderr:\n%s\nwant exit 1 and %q", code, stderr, want)
+	}
+}
+
 // TestReloadErrors: a pid file that is missing or holds no pid, and a
 // process that is not a router (unharmed), each fail with exit code 1
 // and a message that says what is wrong.

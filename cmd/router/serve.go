@@ -93,7 +93,8 @@ timeouts.shutdown (10s) is closed. A second signal stops it at once.
 
 Exit codes: 0 after a graceful stop; 1 if the config is invalid, a listener
 cannot bind, a plugin cannot start or does not declare what its routes match
-(each problem on its own line), or a listener fails; 2 for a usage error.
+(each problem on its own line), the pid file cannot be written, or a
+listener fails; 2 for a usage error.
 `,
 	examples: []string{
 		"# The reference app-server, on 127.0.0.1:65432:\nrouter serve",
