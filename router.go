@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -50,17 +49,6 @@ type StartOptions struct {
 	// Now is the clock that Start, Check and Reload check the listeners'
 	// certificates against (see config.Config.ValidateAt). Nil means time.Now.
 	Now func() time.Time
-}
-
-// NewLogger returns the logger the log section describes, writing to w.
-func NewLogger(l config.Log, w io.Writer) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{
-		Name:       "router",
-		Level:      hclog.LevelFromString(l.Level),
-		Output:     w,
-		JSONFormat: l.Format == "json",
-		Color:      hclog.ColorOff,
-	})
 }
 
 // Router is a router built from a *config.Config: its listeners, its plugins and

@@ -201,7 +201,7 @@ func (l *loader) load() (*config.Config, error) {
 			if hclog.LevelFromString(lc.Level) == hclog.Info {
 				lc.Level = "warn"
 			}
-			log = newLogger(lc, l.stderr)
+			log = router.NewLogger(lc, l.stderr)
 		}
 		if l.routes, err = learnRoutes(l.ctx, l.extra, l.executable, log); err != nil {
 			return nil, err

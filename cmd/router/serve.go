@@ -139,7 +139,7 @@ func (f *serveFlags) run(ctx context.Context, c *cli, fs *flag.FlagSet) error {
 		}
 		return err
 	}
-	log := newLogger(cfg.Log, c.stderr)
+	log := router.NewLogger(cfg.Log, c.stderr)
 	if f.file != "" {
 		log.Info("config loaded", "file", f.file)
 	} else {

@@ -1,4 +1,4 @@
-package main
+package router
 
 import (
 	"io"
@@ -7,14 +7,19 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/config"
 )
 
-// newLogger returns the logger that l describes, writing to w, as
-// router.NewLogger does; in JSON, it writes durations as text.
-func newLogger(l config.Log, w io.Writer) hclog.Logger {
-	log := router.NewLogger(l, w)
+// NewLogger returns the logger the log section describes, writing to w.
+// In JSON it writes durations as text ("1.5s"), as the text format does.
+func NewLogger(l config.Log, w io.Writer) hclog.Logger {
+	log := hclog.New(&hclog.LoggerOptions{
+		Name:       "router",
+		Level:      hclog.LevelFromString(l.Level),
+		Output:     w,
+		JSONFormat: l.Format == "json",
+		Color:      hclog.ColorOff,
+	})
 	if l.Format == "json" {
 		return durationText{log}
 	}

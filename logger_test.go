@@ -1,4 +1,4 @@
-package main
+package router_test
 
 import (
 	"encoding/json"
@@ -8,15 +8,17 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/config"
+	"github.com/msgrouter/router/internal/syncbuf"
 )
 
 // TestLoggerDurations: in JSON, a duration is logged as text with its
 // unit, by the logger and the loggers made from it; in text, as hclog
 // writes it.
 func TestLoggerDurations(t *testing.T) {
-	var b syncBuffer
-	log := newLogger(config.Log{Level: "trace", Format: "json"}, &b)
+	var b syncbuf.Buffer
+	log := router.NewLogger(config.Log{Level: "trace", Format: "json"}, &b)
 	log.Info("config reloaded", "took", 1500*time.Millisecond, "routes", 3)
 	log.Named("server").With("timeout", 10*time.Second).Warn("accept failed; retrying", "delay", 5*time.Millisecond)
 	log.ResetNamed("router.up").Log(hclog.Error, "plugin failed", "cooldown", time.Minute)
@@ -51,8 +53,8 @@ func TestLoggerDurations(t *testing.T) {
 		}
 	}
 
-	var text syncBuffer
-	newLogger(config.Log{Level: "info", Format: "text"}, &text).Info("config reloaded", "took", 1500*time.Millisecond)
+	var text syncbuf.Buffer
+	router.NewLogger(config.Log{Level: "info", Format: "text"}, &text).Info("config reloaded", "took", 1500*time.Millisecond)
 	if !strings.Contains(text.String(), "[INFO]  router: config reloaded: took=1.5s\n") {
 		t.Errorf("text log: %q", text.String())
 	}
