@@ -87,7 +87,10 @@ func newGeneration() *generation {
 // dispatcher is the Server's Handler: the current route table.
 type dispatcher struct{ r *Router }
 
-var _ core.BatchHandler = dispatcher{}
+var (
+	_ core.BatchHandler = dispatcher{}
+	_ core.RouteNamer   = dispatcher{}
+)
 
 func (d dispatcher) Handle(ctx context.Context, req *core.Message) (*core.Message, error) {
 	g, n := d.r.acquire(req)
@@ -97,6 +100,14 @@ func (d dispatcher) Handle(ctx context.Context, req *core.Message) (*core.Messag
 		m.NoRoute(1)
 	}
 	return ans, err
+}
+
+// RouteName names the route of the current table that takes req, as its
+// metrics label it (see config.Route.Label), for the server's debug log
+// line of the request; "" if none does. A reload between the answer and
+// the line names the route of the new table.
+func (d dispatcher) RouteName(req *core.Message) string {
+	return d.r.gen.Load().mux.RouteName(req)
 }
 
 // unrouted reports whether err says that no route of g's table took req

@@ -28,10 +28,12 @@ func (r *Router) build(cfg *config.Config, procs map[string]*pluginRun) (*genera
 		if core.MatchesEveryType(ct) {
 			ct = ""
 		}
+		// One name for the route in its metrics and in the debug log.
+		name := rt.Label()
 		if r.metrics != nil {
-			h = r.metrics.Instrument(rt.Label(), h)
+			h = r.metrics.Instrument(name, h)
 		}
-		routes = append(routes, core.Route{Action: rt.Action, ContentType: ct, Handler: h})
+		routes = append(routes, core.Route{Action: rt.Action, ContentType: ct, Handler: h, Name: name})
 	}
 	g := newGeneration()
 	keys := listenerKeys(cfg.Listen)

@@ -196,9 +196,10 @@ type Route struct {
 	// or "NAME" for the plugin's only handler, or its handler named NAME.
 	// Required.
 	Plugin string `koanf:"plugin"`
-	// Name labels the route's metrics (key "name"). Default: its action,
-	// else its content_type, else "default". Routes with the same name
-	// share their metrics.
+	// Name labels the route's metrics, and names it in the debug log
+	// line of each request (key "name"). Default: its action, else its
+	// content_type, else "default". Routes with the same name share
+	// their metrics.
 	Name string `koanf:"name"`
 }
 

@@ -117,6 +117,10 @@ func (c *conn) answerBatch(batch []*Message, refuse bool) {
 		c.dispatch(batch)
 	}
 	debug := c.log.IsDebug()
+	var namer RouteNamer // a refused request has no route
+	if debug && !refuse {
+		namer, _ = c.s.Handler.(RouteNamer)
+	}
 	for i, m := range batch {
 		ans := c.answers[i]
 		err := c.errs[i]
@@ -125,7 +129,7 @@ func (c *conn) answerBatch(batch []*Message, refuse bool) {
 		}
 		id := c.ids[i]
 		if debug {
-			c.logRequest(m, id, err)
+			c.logRequest(m, id, err, namer)
 		}
 		if id.Key != "" && !hasHeader(ans, id.Key) {
 			c.wbuf = c.appendAnswer(c.wbuf, ans, id)
@@ -169,9 +173,24 @@ func (c *conn) appendAnswer(dst []byte, ans *Message, extra ...Header) []byte {
 	return out
 }
 
-// logRequest writes the debug log line of one answered request.
-func (c *conn) logRequest(m *Message, id Header, err error) {
-	args := []any{"content_type", m.ContentType, "content_length", len(m.Content), "duration", time.Since(c.readAt)}
+// logRequest writes the debug log line of one answered request: the
+// route that took it, if namer (which may be nil) names one, and its
+// result.
+func (c *conn) logRequest(m *Message, id Header, err error, namer RouteNamer) {
+	args := make([]any, 0, 14)
+	res := ResultOf(err)
+	if namer != nil {
+		if route := namer.RouteName(m); route != "" {
+			args = append(args, "route", route)
+			if res == ResultNoRoute {
+				// The route's handler, a Mux of its own, found none:
+				// an error of this route, as the metrics count it.
+				res = ResultError
+			}
+		}
+	}
+	args = append(args, "result", res.String(),
+		"content_type", m.ContentType, "content_length", len(m.Content), "duration", time.Since(c.readAt))
 	if id.Key != "" {
 		args = append(args, "request_id", jsonText(id.Value))
 	}

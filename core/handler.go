@@ -41,6 +41,15 @@ type BatchHandler interface {
 	HandleBatch(ctx context.Context, reqs []*Message, answers []*Message, errs []error)
 }
 
+// RouteNamer is an optional interface for a Server's Handler that routes
+// requests, such as a Mux: at debug level, the Server's log line of each
+// answered request names the route that took it. RouteName is called
+// only then, after the request is answered, and returns "" when no route
+// takes req.
+type RouteNamer interface {
+	RouteName(req *Message) string
+}
+
 // Call calls h.Handle as the Server does: a panic becomes a *PanicError,
 // which wraps ErrHandlerPanic, and a nil answer without an error becomes
 // ErrNoAnswer. A program that runs handlers outside a Server, such as a

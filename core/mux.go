@@ -28,7 +28,10 @@ type compiledRoute struct {
 	glob bool
 }
 
-var _ BatchHandler = (*Mux)(nil)
+var (
+	_ BatchHandler = (*Mux)(nil)
+	_ RouteNamer   = (*Mux)(nil)
+)
 
 // NewMux returns a Mux with the given routes, in order. See Replace.
 func NewMux(routes ...Route) (*Mux, error) {
@@ -93,6 +96,20 @@ func (m *Mux) Match(req *Message) (Route, bool, error) {
 		return Route{}, false, err
 	}
 	return t.routes[ri].Route, true, nil
+}
+
+// RouteName names the route that answers req, as the Server's debug log
+// gives it: its Name, else its match (see Route.String); "" if no route
+// matches.
+func (m *Mux) RouteName(req *Message) string {
+	r, ok, _ := m.Match(req)
+	switch {
+	case !ok:
+		return ""
+	case r.Name != "":
+		return r.Name
+	}
+	return r.String()
 }
 
 // match returns the index of the route that answers req, or -1 and the

@@ -17,6 +17,10 @@ type Route struct {
 	ContentType string
 	// Handler answers the requests the route matches.
 	Handler Handler
+	// Name names the route in the Server's debug log line of each
+	// request it answers (see RouteNamer). Empty: the route is named by
+	// its match, as String writes it. It plays no part in matching.
+	Name string
 }
 
 // String describes the route's match, "*" for what it leaves open.

@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -139,26 +138,18 @@ func (m *Metrics) Reload(err error) {
 // never reach an instrumented handler.
 func (m *Metrics) NoRoute(n int) { m.noRoute.Add(float64(n)) }
 
-// Result classifies a handler's outcome as a result label value.
-func Result(err error) string {
-	if err != nil && errors.Is(err, core.ErrNoRoute) {
-		return ResultNoRoute
-	}
-	return results[resultIndex(err)]
-}
+// Result classifies a handler's outcome as a result label value: the
+// name of core.ResultOf(err).
+func Result(err error) string { return core.ResultOf(err).String() }
 
 // resultIndex is the index in results of err's result, core.ErrNoRoute
-// aside.
+// counted as an error.
 func resultIndex(err error) int {
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, core.ErrHandlerTimeout):
-		return 2
-	case errors.Is(err, context.Canceled):
-		return 3
+	r := core.ResultOf(err)
+	if r == core.ResultNoRoute {
+		return int(core.ResultError)
 	}
-	return 1
+	return int(r)
 }
 
 // Instrument returns h counting its requests and timing them under the
@@ -177,9 +168,10 @@ func (m *Metrics) Instrument(route string, h core.Handler) core.Handler {
 }
 
 // results are the result labels an instrumented handler counts, in the
-// order of instrumented.counts. A route's handler that reports
-// core.ErrNoRoute (a Mux behind a route) counts it as an error: no_route
-// is for the requests no route of the router's table took.
+// order of instrumented.counts: core.Result's order, which resultIndex
+// relies on. A route's handler that reports core.ErrNoRoute (a Mux
+// behind a route) counts it as an error: no_route is for the requests no
+// route of the router's table took.
 var results = [...]string{ResultOK, ResultError, ResultTimeout, ResultCanceled}
 
 type instrumented struct {
