@@ -44,8 +44,8 @@ var soakCmd = &command{
 processes, "builtin:NAME"), on a free port of 127.0.0.1, sends it load for
 --duration, and injects a fault every --fault-every, in turn from --faults:
 
-	kill     kill -9 one plugin process (each in turn); the router
-	         restarts it
+	kill     kill -9 one plugin process (each in turn, but the "soak"
+	         one the next two faults use); the router restarts it
 	hostile  a burst of hostile connections, --hostile of each kind:
 	         garbage frames, slowloris (a byte a second), a reset in the
 	         middle of a request, a reset before the answer, silent

@@ -56,7 +56,8 @@ func (f *soakFlags) faultList(names []string, r *router.Router, addr string, lim
 }
 
 // killPlugin kills with SIGKILL the n-th (in turn) of this process's
-// plugin processes: its children started as "... plugin NAME".
+// plugin processes: its children started as "... plugin NAME", but the
+// built-in soak.
 func killPlugin(n int) (string, error) {
 	type proc struct {
 		pid  int
@@ -69,7 +70,9 @@ func killPlugin(n int) (string, error) {
 			continue
 		}
 		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if len(args) >= 3 && args[len(args)-2] == "plugin" {
+		// The built-in "soak" serves the slow and oversized faults, which
+		// check that it is not killed: the kill fault spares it.
+		if len(args) >= 3 && args[len(args)-2] == "plugin" && args[len(args)-1] != "soak" {
 			ps = append(ps, proc{pid, args[len(args)-1]})
 		}
 	}
