@@ -31,10 +31,17 @@
 // *Process whose Handler method gives a core.Handler for each of the
 // plugin's handlers. A Process restarts its plugin with backoff when it
 // dies or fails a health check (a process that no longer answers is
-// killed with SIGKILL), answering the requests in flight with an error.
+// killed with SIGKILL), answering the requests in flight with an error;
+// after its restart limit it is failed for a cool-down, then started
+// again. The plugin runs in a process group of its own, and stopping it
+// stops what it started; its exit is seen from the process itself. At
+// most Config.MaxInFlight requests are sent to it at once: the others
+// wait their turn, so a slow plugin is never killed for being slow.
 // Shutdown waits for the requests in flight, asks the process to stop,
 // and kills it if it has not within 3 seconds or by the end of
-// Shutdown's context. A plugin exits by itself when the router dies.
+// Shutdown's context. A plugin exits by itself when the router dies, and
+// ignores SIGHUP. StartPool runs several processes of one plugin, and
+// balances requests across them.
 //
 // # The data path
 //
@@ -57,6 +64,9 @@
 // writes its answers in one write; a request that takes longer than 10
 // to 20 milliseconds hands the rest of its batch, and the reading, to a
 // new goroutine, so a slow or hung handler holds up no other request for
-// longer than that. Answers may come back out of order; the router
-// matches them by id.
+// longer than that, and its handler is marked slow: its requests then
+// run each in a goroutine of its own as soon as they are read. Answers
+// may come back out of order; the router matches them by id. The router
+// tells the plugin its answer limit; an answer above it is that
+// request's error (ErrAnswerTooLarge), not a break of the data path.
 package plugins
