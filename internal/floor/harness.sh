@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# harness.sh: issue 19's process-level harness. It builds the router and
+# the framed-echo floor (go run ./internal/floor) once, starts three
+# servers on free loopback ports, each in its own process:
+#
+#   floor        the framed echo, no JSON work
+#   serve        router serve, the default config (built-ins as plugins)
+#   in-process   router serve --in-process
+#
+# and, for each load shape in turn, runs `router bench` (its own process)
+# against the three one after the other, with the same load. It prints a
+# Markdown table of req/s and p50 per server, and the ratios serve/floor,
+# in-process/floor and serve/in-process (for one connection, also the
+# p50 the plugin path adds). The servers are stopped at the end, even on
+# failure.
+#
+# Usage, from anywhere in the module:
+#
+#   internal/floor/harness.sh [-d 3s] [--warmup 1s] [--mix search]
+#
+# The shapes: pipelined (64 connections x 16 in flight), keep-alive (64
+# connections, 1 in flight), one connection, one-shot (32 clients, a new
+# connection per request). Each run lasts -d after --warmup, so the whole
+# harness takes about 12 x (d + warmup) plus the build.
+set -euo pipefail
+
+dur=3s warmup=1s mix=search
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-d | --duration) dur=$2; shift 2 ;;
+	--warmup) warmup=$2; shift 2 ;;
+	--mix) mix=$2; shift 2 ;;
+	*) echo "usage: $0 [-d DURATION] [--warmup DURATION] [--mix LIST]" >&2; exit 2 ;;
+	esac
+done
+command -v jq >/dev/null || { echo "harness.sh: needs jq" >&2; exit 1; }
+
+cd "$(dirname "$0")/../.."
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "building router and floor..." >&2
+go build -o "$tmp/router" ./cmd/router
+go build -o "$tmp/floor" ./internal/floor
+
+# start NAME CMD...: starts a server whose log names its address in a
+# "listening: addr=HOST:PORT" line, and sets addr[NAME] to it.
+declare -A addr
+start() {
+	local name=$1
+	shift
+	"$@" >"$tmp/$name.log" 2>&1 &
+	pids+=($!)
+	local pid=$! a=""
+	for _ in $(seq 200); do
+		a=$(sed -n 's/.*listening: addr=\([^ ]*\).*/\1/p' "$tmp/$name.log" | head -1)
+		[ -n "$a" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if [ -z "$a" ]; then
+		echo "harness.sh: $name did not start:" >&2
+		cat "$tmp/$name.log" >&2
+		exit 1
+	fi
+	addr[$name]=$a
+	echo "$name listening on $a" >&2
+}
+
+start floor "$tmp/floor" -listen 127.0.0.1:0
+start serve "$tmp/router" serve --listen 127.0.0.1:0 --watch=false
+start inproc "$tmp/router" serve --in-process --listen 127.0.0.1:0 --watch=false
+
+# bench NAME SHAPE ARGS...: runs the load against server NAME and prints
+# "rate p50_us errors".
+bench() {
+	local name=$1 shape=$2
+	shift 2
+	local out="$tmp/$name.$shape.json"
+	timeout 120 "$tmp/router" bench --json --mix "$mix" -d "$dur" --warmup "$warmup" "$@" "${addr[$name]}" >"$out"
+	jq -r '"\(.rate) \(.latency_us.p50) \(.errors_total)"' "$out"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
+
+declare -A shapes=(
+	[pipelined]="-c 64 --depth 16"
+	[keep-alive]="-c 64"
+	[one-conn]="-c 1"
+	[one-shot]="-c 32 --one-shot"
+)
+declare -A titles=(
+	[pipelined]="pipelined 64 × 16"
+	[keep-alive]="keep-alive 64"
+	[one-conn]="one connection"
+	[one-shot]="one-shot 32 clients"
+)
+
+echo
+echo "| shape | floor req/s (p50) | serve req/s (p50) | in-process req/s (p50) | serve / floor | in-process / floor | serve / in-process |"
+echo "|---|---|---|---|---|---|---|"
+errs=0
+for shape in pipelined keep-alive one-conn one-shot; do
+	declare -A rate=() p50=()
+	for name in floor serve inproc; do
+		echo "  $shape: $name..." >&2
+		# shellcheck disable=SC2086 # the shape's flags are words
+		read -r r p e < <(bench "$name" "$shape" ${shapes[$shape]})
+		rate[$name]=$r
+		p50[$name]=$p
+		if [ "$e" != 0 ]; then
+			echo "  $shape: $name: $e errors (see router bench --json)" >&2
+			errs=$((errs + e))
+		fi
+	done
+	cell() { awk -v r="${rate[$1]}" -v p="${p50[$1]}" 'BEGIN { printf "%.0f (%.0f µs)", r, p }'; }
+	extra=""
+	if [ "$shape" = one-conn ]; then
+		extra=$(awk -v a="${p50[serve]}" -v b="${p50[inproc]}" 'BEGIN { printf ", p50 %+.0f µs", a - b }')
+	fi
+	echo "| ${titles[$shape]} | $(cell floor) | $(cell serve) | $(cell inproc) | $(ratio "${rate[serve]}" "${rate[floor]}") | $(ratio "${rate[inproc]}" "${rate[floor]}") | $(ratio "${rate[serve]}" "${rate[inproc]}")$extra |"
+done
+echo
+echo "p50 is per request, except pipelined: per batch of 16. -d $dur, --warmup $warmup, --mix $mix; $(nproc) cores, $(go env GOVERSION)." 
+if [ "$errs" != 0 ]; then
+	echo "harness.sh: $errs error answers or broken connections in all" >&2
+	exit 1
+fi
