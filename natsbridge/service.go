@@ -1,0 +1,235 @@
+package natsbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/msgrouter/router/core"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+)
+
+// Defaults of Config.
+const (
+	DefaultName        = "router"
+	DefaultVersion     = "0.1.0"
+	DefaultQueueGroup  = "router"
+	DefaultMaxInFlight = 64
+)
+
+// Endpoint is one subject a Service serves, and the handler that serves it.
+type Endpoint struct {
+	Subject string       // the NATS subject, e.g. "router.search"
+	Handler core.Handler // answers the subject's requests
+	// Name is the micro endpoint's name; by default the subject with
+	// every character micro does not allow replaced by '_'.
+	Name string
+}
+
+// Config configures a Service.
+type Config struct {
+	Name        string // micro service name; DefaultName when empty
+	Version     string // micro service version (semver); DefaultVersion when empty
+	Description string // micro service description, shown by `nats micro info`
+	QueueGroup  string // queue group of every endpoint; DefaultQueueGroup when empty
+	// MaxInFlight is how many requests the Service handles at once, over
+	// all its endpoints; DefaultMaxInFlight when zero. Past it, the
+	// endpoints stop reading until a request is answered.
+	MaxInFlight int
+	Endpoints   []Endpoint
+}
+
+// Service is a NATS micro service whose endpoints serve core.Handlers
+// (see the package documentation for the wire mapping). micro delivers one
+// request at a time per endpoint; the Service hands each to a bounded pool
+// of MaxInFlight goroutines, so it serves many at once.
+//
+// micro's per-endpoint statistics count requests and errors answered as
+// errors, but their processing times are those of the hand-off, not of
+// the handler.
+type Service struct {
+	nc     *nats.Conn
+	svc    micro.Service
+	sem    chan struct{}
+	base   context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	active   int    // requests received and not yet answered
+	arrivals uint64 // requests received
+	stopOnce sync.Once
+	stopErr  error
+}
+
+var invalidName = regexp.MustCompile(`[^A-Za-z0-9_-]`)
+
+// Serve registers a micro service on nc with cfg's endpoints and starts
+// serving them. The caller owns nc; call Shutdown before closing it.
+func Serve(nc *nats.Conn, cfg Config) (*Service, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, errors.New("natsbridge: a service needs at least one endpoint")
+	}
+	n := cfg.MaxInFlight
+	if n <= 0 {
+		n = DefaultMaxInFlight
+	}
+	svc, err := micro.AddService(nc, micro.Config{
+		Name:        orString(cfg.Name, DefaultName),
+		Version:     orString(cfg.Version, DefaultVersion),
+		Description: cfg.Description,
+		QueueGroup:  orString(cfg.QueueGroup, DefaultQueueGroup),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsbridge: add service: %w", err)
+	}
+	s := &Service{nc: nc, svc: svc, sem: make(chan struct{}, n)}
+	s.base, s.cancel = context.WithCancel(context.Background())
+	for _, e := range cfg.Endpoints {
+		if e.Subject == "" || e.Handler == nil {
+			err = errors.New("natsbridge: an endpoint needs a subject and a handler")
+		} else {
+			name := e.Name
+			if name == "" {
+				name = invalidName.ReplaceAllString(e.Subject, "_")
+			}
+			err = svc.AddEndpoint(name, s.handlerFor(e.Handler), micro.WithEndpointSubject(e.Subject))
+		}
+		if err != nil {
+			_ = svc.Stop()
+			s.cancel()
+			return nil, fmt.Errorf("natsbridge: endpoint %q: %w", e.Subject, err)
+		}
+	}
+	return s, nil
+}
+
+func orString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Micro returns the underlying micro service, for its Info and Stats.
+func (s *Service) Micro() micro.Service { return s.svc }
+
+// InFlight returns how many requests the Service has received and not yet
+// answered.
+func (s *Service) InFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.active
+}
+
+// handlerFor returns the micro handler of an endpoint: it waits for a slot
+// of the pool, then serves the request in its own goroutine.
+func (s *Service) handlerFor(h core.Handler) micro.HandlerFunc {
+	return func(r micro.Request) {
+		s.mu.Lock()
+		s.active++
+		s.arrivals++
+		s.mu.Unlock()
+		s.sem <- struct{}{}
+		go func() {
+			defer func() {
+				<-s.sem
+				s.mu.Lock()
+				s.active--
+				s.mu.Unlock()
+			}()
+			s.serve(h, r)
+		}()
+	}
+}
+
+// serve decodes one request, calls h and sends its answer or error.
+func (s *Service) serve(h core.Handler, r micro.Request) {
+	req, err := decode(nats.Header(r.Headers()), r.Data())
+	if err != nil {
+		_ = r.Error(codeBadRequest, "bad request", []byte(err.Error()))
+		return
+	}
+	ctx, cancel := s.base, context.CancelFunc(func() {})
+	if ms, err := strconv.ParseInt(r.Headers().Get(HeaderTimeout), 10, 64); err == nil && ms > 0 {
+		ctx, cancel = context.WithTimeout(s.base, time.Duration(ms)*time.Millisecond)
+	}
+	defer cancel()
+	ans, err := core.Call(ctx, h, req)
+	if err != nil {
+		code := codeHandler
+		if errors.Is(err, core.ErrHandlerTimeout) || errors.Is(err, context.DeadlineExceeded) {
+			code = codeTimeout
+		}
+		_ = r.Error(code, "handler error", []byte(err.Error()))
+		return
+	}
+	hdr, data, err := encode(ans, nil)
+	if err != nil {
+		_ = r.Error(codeHandler, "handler error", []byte(err.Error()))
+		return
+	}
+	err = r.Respond(data, micro.WithHeaders(micro.Headers(hdr)))
+	// micro formats the cause with %s: match its text.
+	if err != nil && strings.Contains(err.Error(), nats.ErrMaxPayload.Error()) {
+		text := fmt.Sprintf("%v: answer of %d bytes (max %d)", ErrTooLarge, len(data), s.nc.MaxPayload())
+		_ = r.Error(codeTooLarge, "answer too large", []byte(text))
+	}
+}
+
+// quietTicks is how many polls in a row Shutdown must see nothing in
+// flight and no new arrival before it returns.
+const quietTicks = 3
+
+// Shutdown drains the Service: it stops its micro service (the endpoints
+// take no new requests; NATS answers new ones with no responders), lets
+// the requests already received be answered, then returns. If ctx ends
+// first, it cancels the handlers' contexts and returns ctx.Err().
+//
+// micro drains its subscriptions asynchronously, so Shutdown flushes the
+// connection (after which no request can arrive from the server) and then
+// waits until, for a few polls in a row, nothing is in flight and nothing
+// new has arrived from the subscriptions' queues.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		s.stopErr = s.svc.Stop()
+		if !s.nc.IsConnected() {
+			return
+		}
+		if _, ok := ctx.Deadline(); ok {
+			_ = s.nc.FlushWithContext(ctx)
+		} else {
+			_ = s.nc.FlushTimeout(5 * time.Second)
+		}
+	})
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	var last uint64
+	quiet := 0
+	for {
+		s.mu.Lock()
+		active, arrivals := s.active, s.arrivals
+		s.mu.Unlock()
+		if active == 0 && arrivals == last {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		last = arrivals
+		if quiet >= quietTicks {
+			s.cancel()
+			return s.stopErr
+		}
+		select {
+		case <-ctx.Done():
+			s.cancel()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
