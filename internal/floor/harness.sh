@@ -16,21 +16,28 @@
 #
 # Usage, from anywhere in the module:
 #
-#   internal/floor/harness.sh [-d 3s] [--warmup 1s] [--mix search]
+#   internal/floor/harness.sh [-d 3s] [--warmup 1s] [--mix search] [--rounds 1]
+#
+# With --rounds N, each shape is measured N times in a row (the three
+# servers in turn each time), one table row a round: one round on a busy
+# machine is noise (one connection's p50 has been seen to jump from 9 to
+# 75 µs between runs of the same server).
 #
 # The shapes: pipelined (64 connections x 16 in flight), keep-alive (64
 # connections, 1 in flight), one connection, one-shot (32 clients, a new
 # connection per request). Each run lasts -d after --warmup, so the whole
-# harness takes about 12 x (d + warmup) plus the build.
+# harness takes about 12 x rounds x (d + warmup) plus the build.
 set -euo pipefail
+shopt -s inherit_errexit
 
-dur=3s warmup=1s mix=search
+dur=3s warmup=1s mix=search rounds=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-d | --duration) dur=$2; shift 2 ;;
 	--warmup) warmup=$2; shift 2 ;;
 	--mix) mix=$2; shift 2 ;;
-	*) echo "usage: $0 [-d DURATION] [--warmup DURATION] [--mix LIST]" >&2; exit 2 ;;
+	--rounds) rounds=$2; shift 2 ;;
+	*) echo "usage: $0 [-d DURATION] [--warmup DURATION] [--mix LIST] [--rounds N]" >&2; exit 2 ;;
 	esac
 done
 command -v jq >/dev/null || { echo "harness.sh: needs jq" >&2; exit 1; }
@@ -84,7 +91,10 @@ bench() {
 	local name=$1 shape=$2
 	shift 2
 	local out="$tmp/$name.$shape.json"
-	timeout 120 "$tmp/router" bench --json --mix "$mix" -d "$dur" --warmup "$warmup" "$@" "${addr[$name]}" >"$out"
+	timeout 120 "$tmp/router" bench --json --mix "$mix" -d "$dur" --warmup "$warmup" "$@" "${addr[$name]}" >"$out" || {
+		echo "harness.sh: router bench against $name ($shape) failed" >&2
+		return 1
+	}
 	jq -r '"\(.rate) \(.latency_us.p50) \(.errors_total)"' "$out"
 }
 
@@ -108,11 +118,15 @@ echo "| shape | floor req/s (p50) | serve req/s (p50) | in-process req/s (p50) |
 echo "|---|---|---|---|---|---|---|"
 errs=0
 for shape in pipelined keep-alive one-conn one-shot; do
+for round in $(seq "$rounds"); do
 	declare -A rate=() p50=()
+	title=${titles[$shape]}
+	[ "$rounds" = 1 ] || title="$title, round $round"
 	for name in floor serve inproc; do
-		echo "  $shape: $name..." >&2
+		echo "  $shape, round $round: $name..." >&2
 		# shellcheck disable=SC2086 # the shape's flags are words
-		read -r r p e < <(bench "$name" "$shape" ${shapes[$shape]})
+		res=$(bench "$name" "$shape" ${shapes[$shape]})
+		read -r r p e <<<"$res"
 		rate[$name]=$r
 		p50[$name]=$p
 		if [ "$e" != 0 ]; then
@@ -125,10 +139,11 @@ for shape in pipelined keep-alive one-conn one-shot; do
 	if [ "$shape" = one-conn ]; then
 		extra=$(awk -v a="${p50[serve]}" -v b="${p50[inproc]}" 'BEGIN { printf ", p50 %+.0f µs", a - b }')
 	fi
-	echo "| ${titles[$shape]} | $(cell floor) | $(cell serve) | $(cell inproc) | $(ratio "${rate[serve]}" "${rate[floor]}") | $(ratio "${rate[inproc]}" "${rate[floor]}") | $(ratio "${rate[serve]}" "${rate[inproc]}")$extra |"
+	echo "| $title | $(cell floor) | $(cell serve) | $(cell inproc) | $(ratio "${rate[serve]}" "${rate[floor]}") | $(ratio "${rate[inproc]}" "${rate[floor]}") | $(ratio "${rate[serve]}" "${rate[inproc]}")$extra |"
+done
 done
 echo
-echo "p50 is per request, except pipelined: per batch of 16. -d $dur, --warmup $warmup, --mix $mix; $(nproc) cores, $(go env GOVERSION)." 
+echo "p50 is per request, except pipelined: per batch of 16. -d $dur, --warmup $warmup, --mix $mix; $(nproc) cores, $(go env GOVERSION)."
 if [ "$errs" != 0 ]; then
 	echo "harness.sh: $errs error answers or broken connections in all" >&2
 	exit 1
