@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -50,9 +49,9 @@ type Config struct {
 // request at a time per endpoint; the Service hands each to a bounded pool
 // of MaxInFlight goroutines, so it serves many at once.
 //
-// micro's per-endpoint statistics count requests and errors answered as
-// errors, but their processing times are those of the hand-off, not of
-// the handler.
+// micro's per-endpoint statistics count the requests, but their
+// processing times are those of the hand-off, not of the handler, and
+// they count no errors: the pool answers with its own publish.
 type Service struct {
 	nc     *nats.Conn
 	svc    micro.Service
@@ -70,7 +69,9 @@ type Service struct {
 var invalidName = regexp.MustCompile(`[^A-Za-z0-9_-]`)
 
 // Serve registers a micro service on nc with cfg's endpoints and starts
-// serving them. The caller owns nc; call Shutdown before closing it.
+// serving them. When it returns, the server has the endpoints'
+// subscriptions (unless nc is down: they are sent when it reconnects).
+// The caller owns nc; call Shutdown before closing it.
 func Serve(nc *nats.Conn, cfg Config) (*Service, error) {
 	if len(cfg.Endpoints) == 0 {
 		return nil, errors.New("natsbridge: a service needs at least one endpoint")
@@ -106,6 +107,10 @@ func Serve(nc *nats.Conn, cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("natsbridge: endpoint %q: %w", e.Subject, err)
 		}
 	}
+	// Once the server has the subscriptions, requests find this worker.
+	if nc.IsConnected() {
+		_ = nc.FlushTimeout(5 * time.Second)
+	}
 	return s, nil
 }
 
@@ -128,13 +133,16 @@ func (s *Service) InFlight() int {
 }
 
 // handlerFor returns the micro handler of an endpoint: it waits for a slot
-// of the pool, then serves the request in its own goroutine.
+// of the pool, then serves the request in its own goroutine. The goroutine
+// answers with its own publish rather than through micro.Request, whose
+// Respond and Error write fields micro reads once the handler returns.
 func (s *Service) handlerFor(h core.Handler) micro.HandlerFunc {
 	return func(r micro.Request) {
 		s.mu.Lock()
 		s.active++
 		s.arrivals++
 		s.mu.Unlock()
+		hdr, data, reply := nats.Header(r.Headers()), r.Data(), r.Reply()
 		s.sem <- struct{}{}
 		go func() {
 			defer func() {
@@ -143,20 +151,23 @@ func (s *Service) handlerFor(h core.Handler) micro.HandlerFunc {
 				s.active--
 				s.mu.Unlock()
 			}()
-			s.serve(h, r)
+			s.serve(h, hdr, data, reply)
 		}()
 	}
 }
 
 // serve decodes one request, calls h and sends its answer or error.
-func (s *Service) serve(h core.Handler, r micro.Request) {
-	req, err := decode(nats.Header(r.Headers()), r.Data())
+func (s *Service) serve(h core.Handler, hdr nats.Header, data []byte, reply string) {
+	if reply == "" {
+		return // a publish, not a request: nobody to answer
+	}
+	req, err := decode(hdr, data)
 	if err != nil {
-		_ = r.Error(codeBadRequest, "bad request", []byte(err.Error()))
+		s.respondError(reply, codeBadRequest, err.Error())
 		return
 	}
 	ctx, cancel := s.base, context.CancelFunc(func() {})
-	if ms, err := strconv.ParseInt(r.Headers().Get(HeaderTimeout), 10, 64); err == nil && ms > 0 {
+	if ms, err := strconv.ParseInt(hdr.Get(HeaderTimeout), 10, 64); err == nil && ms > 0 {
 		ctx, cancel = context.WithTimeout(s.base, time.Duration(ms)*time.Millisecond)
 	}
 	defer cancel()
@@ -166,20 +177,28 @@ func (s *Service) serve(h core.Handler, r micro.Request) {
 		if errors.Is(err, core.ErrHandlerTimeout) || errors.Is(err, context.DeadlineExceeded) {
 			code = codeTimeout
 		}
-		_ = r.Error(code, "handler error", []byte(err.Error()))
+		s.respondError(reply, code, err.Error())
 		return
 	}
-	hdr, data, err := encode(ans, nil)
+	ahdr, adata, err := encode(ans, nil)
 	if err != nil {
-		_ = r.Error(codeHandler, "handler error", []byte(err.Error()))
+		s.respondError(reply, codeHandler, err.Error())
 		return
 	}
-	err = r.Respond(data, micro.WithHeaders(micro.Headers(hdr)))
-	// micro formats the cause with %s: match its text.
-	if err != nil && strings.Contains(err.Error(), nats.ErrMaxPayload.Error()) {
-		text := fmt.Sprintf("%v: answer of %d bytes (max %d)", ErrTooLarge, len(data), s.nc.MaxPayload())
-		_ = r.Error(codeTooLarge, "answer too large", []byte(text))
+	err = s.nc.PublishMsg(&nats.Msg{Subject: reply, Header: ahdr, Data: adata})
+	if errors.Is(err, nats.ErrMaxPayload) {
+		s.respondError(reply, codeTooLarge, fmt.Sprintf("%v: answer of %d bytes (max %d)",
+			ErrTooLarge, len(adata), s.nc.MaxPayload()))
 	}
+}
+
+// respondError sends an error answer in micro's form: the error headers,
+// and text as the data.
+func (s *Service) respondError(reply, code, text string) {
+	_ = s.nc.PublishMsg(&nats.Msg{Subject: reply, Header: nats.Header{
+		micro.ErrorHeader:     []string{"handler error"},
+		micro.ErrorCodeHeader: []string{code},
+	}, Data: []byte(text)})
 }
 
 // quietTicks is how many polls in a row Shutdown must see nothing in
