@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/msgrouter/router/core"
@@ -34,6 +35,8 @@ type Handler struct {
 	// DefaultTimeout when zero.
 	Timeout time.Duration
 }
+
+var _ core.BatchHandler = (*Handler)(nil)
 
 // NewHandler returns a Handler that sends requests over nc to subject.
 // The caller owns nc (its reconnect options, its Close).
@@ -70,6 +73,22 @@ func (h *Handler) Handle(ctx context.Context, req *core.Message) (*core.Message,
 		return nil, h.requestError(ctx, err)
 	}
 	return h.answer(resp)
+}
+
+// HandleBatch sends every request at once, each as its own NATS request
+// (so each may go to a different worker), and waits for all the answers:
+// a batch of pipelined requests costs about one round trip, not one per
+// request. Each request's answer or error is the one Handle gives.
+func (h *Handler) HandleBatch(ctx context.Context, reqs []*core.Message, answers []*core.Message, errs []error) {
+	if len(reqs) == 1 {
+		answers[0], errs[0] = h.Handle(ctx, reqs[0])
+		return
+	}
+	var wg sync.WaitGroup
+	for i, req := range reqs {
+		wg.Go(func() { answers[i], errs[i] = h.Handle(ctx, req) })
+	}
+	wg.Wait()
 }
 
 // orDefault returns d, or def when d is not positive.

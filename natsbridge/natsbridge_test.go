@@ -275,3 +275,31 @@ func TestShutdownDrains(t *testing.T) {
 		t.Errorf("in flight after Shutdown: %d", n)
 	}
 }
+
+func TestHandleBatch(t *testing.T) {
+	s := startServer(t, server.Options{MaxPayload: 1024})
+	serve(t, connect(t, s), natsbridge.Config{Endpoints: []natsbridge.Endpoint{{Subject: "t.echo", Handler: echo.New()}}})
+	h := natsbridge.NewHandler(connect(t, s), "t.echo")
+	const n = 8
+	reqs := make([]*core.Message, n)
+	for i := range reqs {
+		reqs[i] = core.NewBinary("binary/x", []byte(fmt.Sprint("req", i)))
+	}
+	reqs[3] = core.NewBinary("binary/x", bytes.Repeat([]byte("a"), 2000)) // over the max payload
+	answers, errs := make([]*core.Message, n), make([]error, n)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	h.HandleBatch(ctx, reqs, answers, errs)
+	for i := range reqs {
+		switch {
+		case i == 3:
+			if !errors.Is(errs[i], natsbridge.ErrTooLarge) {
+				t.Errorf("request 3: err = %v, want ErrTooLarge", errs[i])
+			}
+		case errs[i] != nil:
+			t.Errorf("request %d: %v", i, errs[i])
+		case !bytes.Equal(answers[i].Content, reqs[i].Content):
+			t.Errorf("request %d: answer %q, want %q", i, answers[i].Content, reqs[i].Content)
+		}
+	}
+}
