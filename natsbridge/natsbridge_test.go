@@ -303,3 +303,45 @@ func TestHandleBatch(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkerDiesHoldingRequest(t *testing.T) {
+	s := startServer(t, server.Options{})
+	release := make(chan struct{})
+	took := make(chan int, 2)
+	workers := make([]*nats.Conn, 2)
+	for w := range workers {
+		workers[w] = connect(t, s)
+		hold := core.HandlerFunc(func(_ context.Context, req *core.Message) (*core.Message, error) {
+			if string(req.Content) == "hold" {
+				took <- w
+				<-release
+			}
+			return core.NewBinary("binary/x", []byte(fmt.Sprint("worker", w))), nil
+		})
+		serve(t, workers[w], natsbridge.Config{Endpoints: []natsbridge.Endpoint{{Subject: "t.hold", Handler: hold}}})
+	}
+	t.Cleanup(func() { close(release) }) // before the Services' Shutdown
+	h := natsbridge.NewHandler(connect(t, s), "t.hold")
+
+	errc := make(chan error, 1)
+	go func() {
+		_, err, _ := call(h, core.NewBinary("binary/x", []byte("hold")), 300*time.Millisecond)
+		errc <- err
+	}()
+	dead := <-took
+	workers[dead].Close() // the worker dies holding the request
+	if err := <-errc; !errors.Is(err, core.ErrHandlerTimeout) {
+		t.Fatalf("held request: err = %v, want core.ErrHandlerTimeout", err)
+	}
+	alive := fmt.Sprint("worker", 1-dead)
+	waitFor(t, "the server to drop the dead worker", func() bool {
+		ans, err, _ := call(h, core.NewBinary("binary/x", []byte("ping")), deadline)
+		return err == nil && string(ans.Content) == alive
+	})
+	for i := range 10 {
+		ans, err, _ := call(h, core.NewBinary("binary/x", []byte("ping")), deadline)
+		if err != nil || string(ans.Content) != alive {
+			t.Fatalf("request %d after the death: %v, %v; want %s", i, ans, err, alive)
+		}
+	}
+}
