@@ -95,3 +95,15 @@ func marshal(t *testing.T, m *core.Message) []byte {
 	}
 	return b
 }
+
+// connectB connects a benchmark to s; the connection is closed when it
+// ends.
+func connectB(b *testing.B, s *server.Server) *nats.Conn {
+	b.Helper()
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	return nc
+}
