@@ -3,6 +3,7 @@ package natsbridge_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/msgrouter/router/plugins/search"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 )
 
 // atOnce bounds the failures that must come at once: well under the
@@ -342,6 +344,41 @@ func TestWorkerDiesHoldingRequest(t *testing.T) {
 		ans, err, _ := call(h, core.NewBinary("binary/x", []byte("ping")), deadline)
 		if err != nil || string(ans.Content) != alive {
 			t.Fatalf("request %d after the death: %v, %v; want %s", i, ans, err, alive)
+		}
+	}
+}
+
+func TestServiceDiscovery(t *testing.T) {
+	s := startServer(t, server.Options{})
+	for range 2 {
+		serve(t, connect(t, s), natsbridge.Config{Endpoints: []natsbridge.Endpoint{
+			{Subject: "router.search", Handler: search.Default()}, {Subject: "router.echo", Handler: echo.New()}}})
+	}
+	client := connect(t, s)
+	// What `nats micro info router` reads: every worker answers.
+	sub, err := client.SubscribeSync(client.NewRespInbox())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.PublishRequest("$SRV.INFO.router", sub.Subject, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		msg, err := sub.NextMsg(deadline)
+		if err != nil {
+			t.Fatalf("info answer %d: %v", i, err)
+		}
+		var info micro.Info
+		if err := json.Unmarshal(msg.Data, &info); err != nil {
+			t.Fatal(err)
+		}
+		if info.Name != natsbridge.DefaultName || len(info.Endpoints) != 2 {
+			t.Fatalf("info %+v, want service %q with 2 endpoints", info, natsbridge.DefaultName)
+		}
+		for _, e := range info.Endpoints {
+			if e.QueueGroup != natsbridge.DefaultQueueGroup || !strings.HasPrefix(e.Subject, "router.") {
+				t.Errorf("endpoint %+v, want subject router.* in queue group %q", e, natsbridge.DefaultQueueGroup)
+			}
 		}
 	}
 }
