@@ -4,20 +4,16 @@ package core
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"syscall"
 	"testing"
 	"time"
 	"unsafe"
 
+	"github.com/msgrouter/router/internal/testcert"
 	"golang.org/x/sys/unix"
 )
 
@@ -210,40 +206,20 @@ func TestPollLoopIdleTimeoutParked(t *testing.T) {
 // TestPollLoopLeavesTLS checks that a TLS connection is served by the
 // goroutine loop (the poll loop reads raw descriptors).
 func TestPollLoopLeavesTLS(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-
+	serverTLS, clientTLS := testcert.Configs(t)
 	s := &Server{Handler: HandlerFunc(echo)}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tl := tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	tl := tls.NewListener(l, serverTLS)
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(tl) }()
 	defer func() {
 		s.Close()
 		<-served
 	}()
-	c, err := tls.Dial("tcp", l.Addr().String(), &tls.Config{RootCAs: pool})
+	c, err := tls.Dial("tcp", l.Addr().String(), clientTLS)
 	if err != nil {
 		t.Fatal(err)
 	}

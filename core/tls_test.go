@@ -1,48 +1,16 @@
 package core_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/testcert"
 )
-
-// tlsConfigs returns a server config with a fresh self-signed certificate
-// for 127.0.0.1, and a client config that trusts it.
-func tlsConfigs(t *testing.T) (server, client *tls.Config) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-	return server, &tls.Config{RootCAs: pool}
-}
 
 // startTLSServer serves s with testHandler on a TLS listener on loopback
 // until the test ends, and returns the address and the client config.
@@ -51,7 +19,7 @@ func startTLSServer(t *testing.T, s *core.Server) (string, *tls.Config) {
 	if s.Handler == nil {
 		s.Handler = testHandler
 	}
-	sc, cc := tlsConfigs(t)
+	sc, cc := testcert.Configs(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

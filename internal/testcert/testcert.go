@@ -1,11 +1,13 @@
-// Package testcert writes TLS certificates for tests: self-signed, for
-// 127.0.0.1, valid over the dates a test chooses.
+// Package testcert makes TLS certificates for tests: self-signed, for
+// 127.0.0.1, valid over the dates a test chooses, in files or as
+// tls.Configs.
 package testcert
 
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -76,4 +78,20 @@ func (p Pair) Leaf(t testing.TB) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// Configs returns a server tls.Config with a fresh self-signed
+// certificate for 127.0.0.1, valid for the hour around now, and a client
+// tls.Config that trusts it. The files are in a directory the test
+// removes.
+func Configs(t testing.TB) (server, client *tls.Config) {
+	t.Helper()
+	p := SelfSigned(t, t.TempDir(), "server", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	cert, err := tls.LoadX509KeyPair(p.Cert, p.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(p.Leaf(t))
+	return &tls.Config{Certificates: []tls.Certificate{cert}}, &tls.Config{RootCAs: pool}
 }
