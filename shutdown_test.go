@@ -53,7 +53,8 @@ type zeroLossLoad struct {
 	conns    []*loadConn
 	wg       sync.WaitGroup
 	// Dialers open a new connection per request; refused counts those
-	// that could not connect (the listener had closed), unaccepted those
+	// that could not connect (the listener had closed) or whose request
+	// was refused as the drain began, unaccepted those
 	// whose request went unanswered on a connection the router never
 	// answered anything on (it may not have accepted it).
 	// dialWrong counts wrong answers.
@@ -145,7 +146,7 @@ func (l *zeroLossLoad) run(c *loadConn, nc net.Conn) {
 					// A request written after the shutdown began may be
 					// refused with the shutdown's error answer; any other
 					// error answer is a failure.
-					if owed || !strings.Contains(aerr.Error(), core.ErrShuttingDown.Error()) {
+					if owed || !isShutdownRefusal(m) {
 						c.errAnswers++
 						c.sample("error answer: %v", aerr)
 					} else {
@@ -170,6 +171,13 @@ func (l *zeroLossLoad) run(c *loadConn, nc net.Conn) {
 			}
 		}
 	}
+}
+
+// isShutdownRefusal reports whether m is the error answer of a server
+// that refuses requests because it is shutting down.
+func isShutdownRefusal(m *core.Message) bool {
+	aerr := core.AnswerError(m)
+	return aerr != nil && strings.Contains(aerr.Error(), core.ErrShuttingDown.Error())
 }
 
 // dialer opens a connection per request until the load stops or the
@@ -199,6 +207,10 @@ func (l *zeroLossLoad) dialer(addr string) {
 		switch {
 		case err == nil && string(ans.Content) == want:
 			l.dialAnswered.Add(1)
+		case err == nil && l.begun.Load() && isShutdownRefusal(ans):
+			// Sent once the drain began: refused, as it may be.
+			l.refused.Add(1)
+			return
 		case err == nil:
 			l.dialWrong.Add(1)
 		default:
@@ -272,7 +284,7 @@ func (l *zeroLossLoad) check(t *testing.T) {
 	}
 	t.Logf("%d connections: %d requests written before the shutdown, %d answered; %d written after, %d of them answered (%d refused: shutting down)",
 		len(l.conns), owed, answered, late, lateAnswered, lateRefused)
-	t.Logf("one request per connection: %d connections, %d answered, %d refused after the listener closed, %d unanswered (the router may not have accepted them)",
+	t.Logf("one request per connection: %d connections, %d answered, %d refused after the listener closed or the drain began, %d unanswered (the router may not have accepted them)",
 		l.dialed.Load(), l.dialAnswered.Load(), l.refused.Load(), l.unaccepted.Load())
 	if owed == 0 {
 		t.Error("no request was written before the shutdown")
