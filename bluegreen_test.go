@@ -3,7 +3,6 @@ package router_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/internal/configtest"
+	"github.com/msgrouter/router/internal/testexe"
 )
 
 // Blue/green: a plugin's executable rebuilt in place is swapped at the
@@ -24,7 +24,7 @@ import (
 func TestReloadSwapsAChangedExecutable(t *testing.T) {
 	dir := t.TempDir()
 	exe := filepath.Join(dir, "echo-plugin")
-	writeExe(t, exe, "")
+	testexe.Install(t, exe, testExe(t), "")
 	cfg := configtest.MustLoad(t, "r.yaml", fmt.Sprintf(`
 listen: ["127.0.0.1:0"]
 plugins: {echo: {cmd: %q, env: {CONFIG_TEST_PLUGIN: echo, GORACE: atexit_sleep_ms=0}}}
@@ -44,7 +44,7 @@ routes: [{plugin: echo}]
 		t.Errorf("a reload with nothing changed started plugins:\n%s", logs)
 	}
 	// Rebuilt in place (another file moved over it): swapped.
-	writeExe(t, exe, "v2")
+	testexe.Install(t, exe, testExe(t), "v2")
 	load.wait(t, 200)
 	if err := r.Reload(context.Background(), cfg); err != nil {
 		t.Fatal(err)
@@ -69,35 +69,6 @@ routes: [{plugin: echo}]
 	t.Logf("%d requests answered, %d errors, across two reloads", answered, failed)
 	if failed != 0 {
 		t.Errorf("%d requests failed across the swaps: %v", failed, load.firstErr)
-	}
-}
-
-// writeExe writes the test binary to path, through a file moved over it
-// (as a build does), with extra bytes at its end so that its content
-// differs.
-func writeExe(t *testing.T, path, extra string) {
-	t.Helper()
-	in, err := os.Open(testExe(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	tmp := path + ".new"
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.WriteString(out, extra); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -243,7 +243,14 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func call(t *testing.T, p *plugins.Process, handler, content string, timeout time.Duration) (string, error) {
+// handlerSource is a plugin that gives handlers by name: a Process or a
+// Pool.
+type handlerSource interface {
+	Handler(name string) (core.Handler, error)
+}
+
+// call calls handler of p once with content, within timeout.
+func call(t *testing.T, p handlerSource, handler, content string, timeout time.Duration) (string, error) {
 	t.Helper()
 	h, err := p.Handler(handler)
 	if err != nil {

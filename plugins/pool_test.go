@@ -43,22 +43,6 @@ func startPool(t *testing.T, kind string, n int, mod func(*plugins.Config)) *plu
 	return pl
 }
 
-// poolCall calls handler of pl once.
-func poolCall(t *testing.T, pl *plugins.Pool, handler, content string) (string, error) {
-	t.Helper()
-	h, err := pl.Handler(handler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ans, err := h.Handle(ctx, core.NewBinary("text/plain", []byte(content)))
-	if err != nil {
-		return "", err
-	}
-	return string(ans.Content), nil
-}
-
 // A slow instance gets fewer requests than its siblings: each request
 // goes to the better of two instances by requests outstanding.
 func TestPoolBalancesAwayFromASlowInstance(t *testing.T) {
@@ -68,7 +52,7 @@ func TestPoolBalancesAwayFromASlowInstance(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 60 {
-				got, err := poolCall(t, pl, "instance", "")
+				got, err := call(t, pl, "instance", "", 10*time.Second)
 				if err != nil {
 					t.Error(err)
 					return
@@ -115,7 +99,7 @@ func TestPoolInstanceKilledUnderLoad(t *testing.T) {
 					return
 				default:
 				}
-				got, err := poolCall(t, pl, "sleep", "2ms")
+				got, err := call(t, pl, "sleep", "2ms", 10*time.Second)
 				switch {
 				case err == nil && got == "slept 2ms":
 					answered.Add(1)

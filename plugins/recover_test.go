@@ -2,7 +2,6 @@ package plugins_test
 
 import (
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/msgrouter/router/internal/testexe"
 	"github.com/msgrouter/router/plugins"
 )
 
@@ -52,7 +52,7 @@ func TestPluginCooldown(t *testing.T) {
 // log keeps.
 func TestPluginFailedErrorIsPublic(t *testing.T) {
 	exe := filepath.Join(t.TempDir(), "plugin-under-test")
-	copyFile(t, os.Args[0], exe)
+	testexe.Install(t, exe, os.Args[0], "")
 	var logs syncBuffer
 	p := start(t, "basic", func(c *plugins.Config) {
 		c.Cmd = exe
@@ -81,24 +81,5 @@ func TestPluginFailedErrorIsPublic(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), exe) {
 		t.Errorf("the log does not name the executable %s:\n%s", exe, logs.String())
-	}
-}
-
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	in, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
 	}
 }

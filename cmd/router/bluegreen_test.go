@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/testexe"
 )
 
 // blueGreenYAML routes the action "version" to the plugin ver, whose
@@ -53,7 +53,7 @@ func TestBlueGreen(t *testing.T) {
 	versions := []string{"v1", "v2", "v3", "v4"}
 	builds := buildVersionPlugin(t, goBin, versions)
 	exe := filepath.Join(t.TempDir(), "version-plugin")
-	installExe(t, exe, builds["v1"])
+	testexe.Install(t, exe, builds["v1"], "")
 	config := fmt.Sprintf(blueGreenYAML, exe)
 	path := writeFile(t, "router.yaml", config)
 	pidFile := filepath.Join(t.TempDir(), "router.pid")
@@ -84,7 +84,7 @@ func TestBlueGreen(t *testing.T) {
 	}
 	swapped := regexp.MustCompile(`reload: the plugin's executable changed; starting the new one beside the old: plugin=ver`)
 	for i, s := range steps {
-		installExe(t, exe, builds[s.to])
+		testexe.Install(t, exe, builds[s.to], "")
 		began := time.Now()
 		s.reload()
 		load.waitFor(t, p, s.to)
@@ -151,32 +151,6 @@ func buildVersionPlugin(t *testing.T, goBin string, versions []string) map[strin
 		t.Fatal(err)
 	}
 	return out
-}
-
-// installExe copies the executable from to a new file beside path, and
-// renames it over path, as a deploy does: a process that runs the old
-// file keeps it.
-func installExe(t *testing.T, path, from string) {
-	t.Helper()
-	in, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	tmp := path + ".new"
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // waitLines waits, 30 s at most, until n lines of the router's log match
