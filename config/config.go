@@ -64,6 +64,16 @@ type Config struct {
 	Metrics Metrics `koanf:"metrics"`
 	// RequestID sets up request ids (key "request_id").
 	RequestID RequestID `koanf:"request_id"`
+	// NATS connects to NATS (key "nats"): for the routes that name a
+	// subject, and for `router worker`.
+	NATS NATS `koanf:"nats"`
+	// Worker sets up `router worker` (key "worker"); `router serve`
+	// does not read it.
+	Worker Worker `koanf:"worker"`
+
+	// worker is set when the config was loaded for `router worker`
+	// (LoadOptions.Worker): see Validate.
+	worker bool
 
 	// src tells where each key's value came from, for errors.
 	src *sources
@@ -181,9 +191,10 @@ type Restart struct {
 	Cooldown time.Duration `koanf:"cooldown"`
 }
 
-// Route sends the requests it matches to a plugin's handler. A route
-// with neither Action nor ContentType matches every request: the
-// catch-all, which must come last.
+// Route sends the requests it matches to a plugin's handler, or to a
+// NATS subject that workers serve. A route with neither Action nor
+// ContentType matches every request: the catch-all, which must come
+// last.
 type Route struct {
 	// Action matches the "action" member of JSON requests (key
 	// "action"). Empty matches any request, JSON or not.
@@ -194,8 +205,13 @@ type Route struct {
 	ContentType string `koanf:"content_type"`
 	// Plugin is the handler that answers (key "plugin"): "NAME.HANDLER",
 	// or "NAME" for the plugin's only handler, or its handler named NAME.
-	// Required.
+	// A route has a plugin or a nats subject, not both.
 	Plugin string `koanf:"plugin"`
+	// NATS is the subject the route's requests are sent to as NATS
+	// requests (key "nats"), such as "router.search": whichever worker
+	// serves it answers (see `router worker`). Dots separate its
+	// tokens; no wildcards.
+	NATS string `koanf:"nats"`
 	// Name labels the route's metrics, and names it in the debug log
 	// line of each request (key "name"). Default: its action, else its
 	// content_type, else "default". Routes with the same name share

@@ -38,6 +38,10 @@ var (
 	// days. It is the class of a warning (see Config.Warnings), never of
 	// an error.
 	ErrCertificateExpiring = errors.New("config: certificate expires soon")
+	// ErrPayload: a request of limits.max_content_length would not fit
+	// a NATS message. It is the class of a warning, never of an error:
+	// see Config.PayloadWarning.
+	ErrPayload = errors.New("config: requests may be over the NATS max payload")
 	// ErrListen: a listener cannot be opened.
 	ErrListen = errors.New("config: cannot listen")
 	// ErrPlugin: a plugin cannot be started.

@@ -59,6 +59,10 @@ type LoadOptions struct {
 	// "listen", to values of the key's type (a []string for listen), or
 	// to strings read as the environment's are.
 	Flags map[string]any
+	// Worker loads the file as `router worker` reads it: its worker
+	// section and nats.url are required and checked, and listen and
+	// routes are not read (see Config.Validate).
+	Worker bool
 }
 
 // Load reads the configuration: the file at path (YAML for .yaml and
@@ -96,6 +100,7 @@ func Load(path string, o LoadOptions) (*Config, error) {
 		return nil, &Error{Source: src, Msg: err.Error(), Err: ErrType, Cause: err}
 	}
 	c.src = l.src
+	c.worker = o.Worker
 	if err := c.resolveCmds(path); err != nil {
 		return nil, err
 	}

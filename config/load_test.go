@@ -403,9 +403,9 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{
 				`DIR/r.yaml: limits.max_conections: unknown key, did you mean "max_connections"? (want one of max_content_length, max_header_length, max_connections, max_buffered)`,
 				`DIR/r.yaml: listen[0].adr: unknown key, did you mean "addr"? (want one of addr, raw, plugin, tls)`,
-				`DIR/r.yaml: logging: unknown key, did you mean "log"? (want one of listen, plugins, routes, limits, timeouts, log, metrics, request_id)`,
+				`DIR/r.yaml: logging: unknown key, did you mean "log"? (want one of listen, plugins, routes, limits, timeouts, log, metrics, request_id, nats, worker)`,
 				`DIR/r.yaml: plugins.p.config: unknown key, did you mean "settings"? (want one of cmd, args, env, settings, start_timeout, health_interval, restart, instances, max_in_flight, log)`,
-				`DIR/r.yaml: routes[0].contenttype: unknown key, did you mean "content_type"? (want one of action, content_type, plugin, name)`,
+				`DIR/r.yaml: routes[0].contenttype: unknown key, did you mean "content_type"? (want one of action, content_type, plugin, nats, name)`,
 			},
 		},
 		{
@@ -448,7 +448,7 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{
 				`DIR/r.json: limits.max_connections: got number 1.5 (want an integer)`,
 				`$ROUTER_LISTEN: listen[0].addr: got integer 1 (want a string)`,
-				`$ROUTER_ROUTES: routes: got string "a,b" (want a JSON list of maps with keys action, content_type, plugin, name)`,
+				`$ROUTER_ROUTES: routes: got string "a,b" (want a JSON list of maps with keys action, content_type, plugin, nats, name)`,
 			},
 		},
 		{

@@ -21,7 +21,7 @@ routes: {action: echo, plugin: p}
 	configtest.AssertLines(t, err, dir,
 		`DIR/r.yaml: listen: got a map (want a list of addresses)`,
 		`DIR/r.yaml: plugins.p.args: got a map (want a list of strings)`,
-		`DIR/r.yaml: routes: got a map (want a list of maps with keys action, content_type, plugin, name)`,
+		`DIR/r.yaml: routes: got a map (want a list of maps with keys action, content_type, plugin, nats, name)`,
 	)
 }
 
@@ -63,7 +63,7 @@ func TestLoadFormAndValueErrorsInOneRun(t *testing.T) {
 			name: "routes not a list",
 			file: "plugins: {p: {cmd: /bin/p}}\nroutes: {action: echo, plugin: p}\n",
 			want: []string{
-				`DIR/r.yaml: routes: got a map (want a list of maps with keys action, content_type, plugin, name)`,
+				`DIR/r.yaml: routes: got a map (want a list of maps with keys action, content_type, plugin, nats, name)`,
 				level,
 			},
 		},
@@ -120,7 +120,7 @@ func TestLoadFormAndValueErrorsInOneRun(t *testing.T) {
 			name: "route with a misspelt key before a narrower one",
 			file: "routes:\n  - {contenttype: text/json, plugin: search}\n  - {action: echo, plugin: echo}\n  - {action: echo, plugin: binary}\n",
 			want: []string{
-				`DIR/r.yaml: routes[0].contenttype: unknown key, did you mean "content_type"? (want one of action, content_type, plugin, name)`,
+				`DIR/r.yaml: routes[0].contenttype: unknown key, did you mean "content_type"? (want one of action, content_type, plugin, nats, name)`,
 				`DIR/r.yaml: routes[2]: duplicates routes[1] (action echo, content_type *) (want each action and content_type once)`,
 				level,
 			},

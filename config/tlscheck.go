@@ -106,10 +106,17 @@ func plural(n int, one, many string) string {
 // Warnings returns what in c does not stop it from running, but will:
 // each listener's certificate that expires within 7 days of now, as an
 // *Error of class ErrCertificateExpiring naming the listener's
-// tls.cert key. Start and Reload log them; "router config check"
+// tls.cert key; and, when routes name NATS subjects and the router runs
+// the embedded NATS server, a max_content_length over its max payload
+// (see PayloadWarning). Start and Reload log them; "router config check"
 // prints them. A certificate that cannot be read is left to Validate.
 func (c *Config) Warnings(now time.Time) []*Error {
 	var out []*Error
+	if c.NATS.URL == "" && !c.worker {
+		if w := c.PayloadWarning(int64(c.EmbeddedMaxPayload())); w != nil {
+			out = append(out, w)
+		}
+	}
 	for i, l := range c.Listen {
 		if l.TLS == nil {
 			continue

@@ -29,9 +29,15 @@ var (
 // exist and load, that each TLS listener's certificate is valid now
 // (not expired, not before its notBefore), that every route names a
 // defined plugin and can match (no route repeats an earlier one or
-// follows one that matches all it would), that sizes and durations are
-// in range, and the log level and format. Every problem is reported,
-// each an *Error naming its key.
+// follows one that matches all it would), that a route's NATS subject
+// and the nats section are well formed, that sizes and durations are in
+// range, and the log level and format. Every problem is reported, each
+// an *Error naming its key.
+//
+// A config loaded for `router worker` (LoadOptions.Worker) is checked
+// without its listeners and routes, which a worker does not read, and
+// with its worker section: at least one endpoint, each a subject and a
+// defined plugin, and nats.url set.
 //
 // What needs the plugins running (that a route's handler exists and
 // declares the route's action and content-type) and the network (that a
@@ -48,9 +54,14 @@ func (c *Config) ValidateAt(now time.Time) error { return c.validate(now, nil).e
 // are left out too (see validator.tainted).
 func (c *Config) validate(now time.Time, bad []string) errList {
 	v := &validator{c: c, now: now, bad: bad}
-	v.listeners()
 	v.plugins()
-	v.routes()
+	if c.worker {
+		v.workerConfig()
+	} else {
+		v.listeners()
+		v.routes()
+	}
+	v.natsConfig()
 	v.limits()
 	v.log()
 	v.metrics()
@@ -326,9 +337,14 @@ func (v *validator) routes() {
 	}
 	for j, r := range c.Routes {
 		key := fmt.Sprintf("routes[%d]", j)
-		if r.Plugin == "" {
-			v.fail(ErrRoute, key+".plugin", "no plugin", "the handler that answers: NAME or NAME.HANDLER")
-		} else {
+		switch {
+		case r.Plugin != "" && r.NATS != "":
+			v.fail(ErrRoute, key, "both a plugin and a nats subject", "one of plugin and nats")
+		case r.NATS != "":
+			// natsConfig checks the subject.
+		case r.Plugin == "":
+			v.fail(ErrRoute, key+".plugin", "no plugin", "the handler that answers: NAME or NAME.HANDLER, or nats: SUBJECT")
+		default:
 			v.pluginRef(key+".plugin", r.Plugin)
 		}
 		for i, prev := range c.Routes[:j] {
