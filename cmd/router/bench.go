@@ -19,6 +19,7 @@ import (
 
 type benchFlags struct {
 	mix      string
+	action   actionFlags
 	requests string
 	conns    int
 	depth    int
@@ -46,9 +47,11 @@ The requests are --mix, a comma-separated list sent round-robin:
 	         binary hello' sends it
 	echo     {"action": "echo", "value": "hello"} as text/json
 
-or --requests FILE, a file of encoded request frames one after the other
-(in the wire format that 'router send --raw' writes answers in), sent
-round-robin.
+or --action NAME --value V, the one request {"action": NAME, "value": V}
+as text/json, for any action (as 'router send --action NAME --value V'
+sends it), or --requests FILE, a file of encoded request frames one after
+the other (in the wire format that 'router send --raw' writes answers in),
+sent round-robin. Only one of --mix, --action and --requests may be given.
 
 Each of --conns connections keeps --depth requests in flight, written
 together (pipelined). --one-shot opens a new connection for every request
@@ -74,6 +77,7 @@ read, or the run is interrupted; 2 for a usage error.
 		"# 16 connections for 5s against the default address:\nrouter bench",
 		"# An even mix of the three built-ins, 64 connections, 8 requests in flight each:\nrouter bench --mix search,binary,echo -c 64 --depth 8 127.0.0.1:7000",
 		"# 10000 requests, a new connection each, as JSON:\nrouter bench -n 10000 --warmup 0 --one-shot --json",
+		"# A plugin's own action, here examples/upper's:\nrouter bench --action upper --value hello",
 		"# Your own requests, encoded frames one after the other, for 30s:\nrouter bench --requests requests.bin -d 30s",
 	},
 	interspersed: true,
@@ -92,6 +96,7 @@ read, or the run is interrupted; 2 for a usage error.
 		fs.DurationVar(&f.timeout, "timeout", loadgen.DefaultTimeout, "longest wait for a batch's answers, or to connect; a batch over it is a timeout error, and its connection is opened again")
 		fs.BoolVar(&f.oneShot, "one-shot", false, "open a new connection for every request (batch) and close it after the answer")
 		fs.BoolVar(&f.json, "json", false, "print the report as one JSON object")
+		f.action.declare(fs)
 		return func(ctx context.Context, c *cli, args []string) error {
 			set := map[string]bool{}
 			fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
@@ -152,6 +157,51 @@ func readFrames(path string) ([][]byte, error) {
 	return out, nil
 }
 
+// checkSources reports a usage error unless at most one of --mix,
+// --action and --requests says what to send.
+func (f *benchFlags) checkSources() error {
+	if err := f.action.check("bench"); err != nil {
+		return err
+	}
+	var given []string
+	for _, s := range []struct {
+		flag string
+		set  bool
+	}{{"--mix", f.mix != ""}, {"--action", f.action.set}, {"--requests", f.requests != ""}} {
+		if s.set {
+			given = append(given, s.flag)
+		}
+	}
+	if len(given) > 1 {
+		return usagef("bench", "%s cannot go together: give one", strings.Join(given, " and "))
+	}
+	return nil
+}
+
+// load returns the encoded requests to send, and what they are for the
+// report: the --mix LIST, the --action request's content, or the
+// --requests file.
+func (f *benchFlags) load() (reqs [][]byte, what string, err error) {
+	switch {
+	case f.requests != "":
+		reqs, err = readFrames(f.requests)
+		return reqs, fmt.Sprintf("%d frames of %s", len(reqs), f.requests), err
+	case f.action.set:
+		m, err := f.action.request()
+		if err != nil {
+			return nil, "", err
+		}
+		wire, err := core.Marshal(m)
+		return [][]byte{wire}, string(m.Content), err
+	}
+	what = f.mix
+	if what == "" {
+		what = "search"
+	}
+	reqs, err = benchRequests(what)
+	return reqs, what, err
+}
+
 func (f *benchFlags) run(ctx context.Context, c *cli, args []string, set map[string]bool) error {
 	if len(args) > 1 {
 		return usagef("bench", "want at most one ADDR, got %d arguments", len(args))
@@ -176,8 +226,9 @@ func (f *benchFlags) run(ctx context.Context, c *cli, args []string, set map[str
 		return usagef("bench", "invalid value %s for flag -warmup: want 0 or more", f.warmup)
 	case f.timeout <= 0:
 		return usagef("bench", "invalid value %s for flag -timeout: want more than 0", f.timeout)
-	case f.mix != "" && f.requests != "":
-		return usagef("bench", "--mix and --requests cannot go together")
+	}
+	if err := f.checkSources(); err != nil {
+		return err
 	}
 	if (set["count"] || set["n"]) && f.count == 0 {
 		return usagef("bench", "invalid value 0 for flag -count: want at least 1")
@@ -186,18 +237,7 @@ func (f *benchFlags) run(ctx context.Context, c *cli, args []string, set map[str
 	if f.count > 0 && !set["duration"] && !set["d"] {
 		duration = 0
 	}
-	var reqs [][]byte
-	var err error
-	what := f.mix
-	if f.requests != "" {
-		reqs, err = readFrames(f.requests)
-		what = fmt.Sprintf("%d frames of %s", len(reqs), f.requests)
-	} else {
-		if what == "" {
-			what = "search"
-		}
-		reqs, err = benchRequests(what)
-	}
+	reqs, what, err := f.load()
 	if err != nil {
 		return err
 	}
@@ -255,7 +295,7 @@ func (f *benchFlags) run(ctx context.Context, c *cli, args []string, set map[str
 // benchReport is the report, in the form --json prints.
 type benchReport struct {
 	Addr          string             `json:"addr"`
-	Requests      string             `json:"mix"` // what was sent: the --mix, or the --requests file
+	Requests      string             `json:"mix"` // what was sent: the --mix, the --action request, or the --requests file
 	Conns         int                `json:"conns"`
 	Depth         int                `json:"depth"`
 	OneShot       bool               `json:"one_shot"`

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -120,6 +121,32 @@ func TestBenchRequestsFile(t *testing.T) {
 	}
 }
 
+// TestBenchAction: --action NAME --value V sends that one JSON request,
+// whatever the action, as send --action does.
+func TestBenchAction(t *testing.T) {
+	want, err := newRequest("upper", "hello", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveCore(t, core.HandlerFunc(func(_ context.Context, m *core.Message) (*core.Message, error) {
+		if m.ContentType != want.ContentType || string(m.Content) != string(want.Content) {
+			return core.NewError(fmt.Sprintf("unexpected request %s %q", m.ContentType, m.Content)), nil
+		}
+		return core.NewJSON(core.Object{{Key: "result", Value: "HELLO"}})
+	}))
+	rep := benchJSON(t, "-n", "500", "-c", "2", "--action", "upper", "--value", "hello", addr)
+	if rep["requests"] != 500.0 || rep["errors_total"] != 0.0 || rep["mix"] != `{"action": "upper", "value": "hello"}` {
+		t.Errorf("report %v", rep)
+	}
+
+	// Flags may follow ADDR; the value defaults to "".
+	code, stdout, stderr := routerCmd(t, "bench", addr, "-n", "10", "--warmup", "0", "--action", "upper")
+	if code != exitOK || !strings.Contains(stdout, `target     `+addr+`: {"action": "upper", "value": ""}, 16 connections`) ||
+		!strings.Contains(stdout, "errors     10\n") {
+		t.Errorf("exit %d, stderr %q, stdout:\n%s", code, stderr, stdout)
+	}
+}
+
 func TestBenchErrorAnswers(t *testing.T) {
 	addr := serveCore(t, core.HandlerFunc(func(_ context.Context, m *core.Message) (*core.Message, error) {
 		if m.ContentType == clientBinaryType {
@@ -160,6 +187,12 @@ func TestBenchFailures(t *testing.T) {
 		{[]string{"nope"}, exitUsage, `invalid ADDR "nope"`},
 		{[]string{"--mix", "search,ring"}, exitUsage, `unknown request "ring"`},
 		{[]string{"--mix", "search", "--requests", "x.bin"}, exitUsage, "--mix and --requests cannot go together"},
+		{[]string{"--mix", "search", "--action", "upper"}, exitUsage, "router bench: --mix and --action cannot go together: give one\n"},
+		{[]string{"--action", "upper", "--requests", "x.bin"}, exitUsage, "router bench: --action and --requests cannot go together: give one\n"},
+		{[]string{"--mix", "echo", "--action", "upper", "--requests", "x.bin"}, exitUsage, "--mix and --action and --requests cannot go together"},
+		{[]string{"--value", "hello"}, exitUsage, "router bench: --value goes with --action NAME\n"},
+		{[]string{"--mix", "echo", "--value", "hello"}, exitUsage, "router bench: --value goes with --action NAME\n"},
+		{[]string{"--action", ""}, exitUsage, `invalid value "" for flag -action: want an action NAME`},
 		{[]string{"-c", "0"}, exitUsage, "invalid value 0 for flag -conns"},
 		{[]string{"--depth", "0"}, exitUsage, "invalid value 0 for flag -depth"},
 		{[]string{"-n", "0"}, exitUsage, "invalid value 0 for flag -count"},

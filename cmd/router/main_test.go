@@ -192,6 +192,12 @@ func testSend(t *testing.T, addr string) {
 		{[]string{"--json", "echo", "hi"}, `{"action": "echo", "value": "hi"}` + "\n"},
 		{[]string{"--json", "find", "ring"}, "Error: invalid action 'find'.\n"},
 		{[]string{"--json", "search", "ring"}, "In the caves beneath the Misty Mountains. 💍\n"},
+		// --action NAME --value V is --json NAME V, with or without --json.
+		{[]string{"--action", "echo", "--value", "hi"}, `{"action": "echo", "value": "hi"}` + "\n"},
+		{[]string{"--json", "--action", "echo", "--value", "hi"}, `{"action": "echo", "value": "hi"}` + "\n"},
+		{[]string{"--action", "echo"}, `{"action": "echo", "value": ""}` + "\n"},
+		{[]string{"--action", "search", "--value", "ring"}, "In the caves beneath the Misty Mountains. 💍\n"},
+		{[]string{"--action", "find", "--value", "ring"}, "Error: invalid action 'find'.\n"},
 		{[]string{"--close", "search", "morpheus"}, "Follow the white rabbit. 🐰\n"},
 		{[]string{"--timeout", "0", "search", "morpheus"}, "Follow the white rabbit. 🐰\n"},
 		{[]string{"-v", "search", "morpheus"}, "byteorder: " + core.NativeByteOrder() + "\n" +
@@ -277,6 +283,28 @@ func testSendRawGolden(t *testing.T, addr string) {
 				t.Errorf("answer\n got %q\nwant %q", stdout, wantAns)
 			}
 		})
+	}
+}
+
+// TestSendActionRequest: --action NAME --value V builds the request
+// --json NAME V does, the reference client's JSON request byte for byte.
+func TestSendActionRequest(t *testing.T) {
+	fs := newFlagSet(sendCmd)
+	f := new(sendFlags)
+	f.action.declare(fs)
+	if err := fs.Parse([]string{"--action", "find", "--value", "ring"}); err != nil {
+		t.Fatal(err)
+	}
+	req, err := f.request(fs.Args())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := core.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := readGolden(t, "search_invalid_action_request.bin"); !bytes.Equal(got, want) {
+		t.Errorf("request\n got %q\nwant %q", got, want)
 	}
 }
 
@@ -451,7 +479,12 @@ func TestUsage(t *testing.T) {
 		{args: []string{"serve", "--raw", "ftp://x:1"}, code: exitUsage, stderr: `unknown scheme "ftp"`},
 		{args: []string{"serve", "--log-level", "loud"}, code: exitUsage, stderr: `invalid value "loud" for flag -log-level`},
 		{args: []string{"serve", "--idle-timeout", "soon"}, code: exitUsage, stderr: `invalid value "soon" for flag -idle-timeout`},
-		{args: []string{"send"}, code: exitUsage, stderr: "router send: want ACTION and VALUE, got 0 arguments\n"},
+		{args: []string{"send"}, code: exitUsage, stderr: "router send: want ACTION and VALUE, or --action NAME, got 0 arguments\n"},
+		{args: []string{"send", "--action", "upper", "hello"}, code: exitUsage, stderr: `router send: --action and the arguments ACTION VALUE cannot go together; got --action "upper" and arguments ["hello"] (to set the value: --value V)`},
+		{args: []string{"send", "--action", "upper", "--value", "x", "search", "y"}, code: exitUsage, stderr: "--action and the arguments ACTION VALUE cannot go together"},
+		{args: []string{"send", "--value", "x", "search", "y"}, code: exitUsage, stderr: "router send: --value goes with --action NAME\n"},
+		{args: []string{"send", "--value", "x"}, code: exitUsage, stderr: "router send: --value goes with --action NAME\n"},
+		{args: []string{"send", "--action", ""}, code: exitUsage, stderr: `invalid value "" for flag -action: want an action NAME`},
 		{args: []string{"send", "search"}, code: exitUsage, stderr: "got 1 arguments"},
 		{args: []string{"send", "a", "b", "c"}, code: exitUsage, stderr: "got 3 arguments"},
 		{args: []string{"send", "search", "morpheus", "-v"}, code: exitUsage, stderr: `flags must come before ACTION; got "-v" after it`},
@@ -496,7 +529,9 @@ func TestUsage(t *testing.T) {
 		{args: []string{"config", "default", "-h"}, code: exitOK, stdout: "Usage: router config default\n", wantNoErrs: true},
 		{args: []string{"help", "config", "check"}, code: exitOK, stdout: "-no-plugins", wantNoErrs: true},
 		{args: []string{"serve", "--help"}, code: exitOK, stdout: "Examples:", wantNoErrs: true},
-		{args: []string{"send", "--help"}, code: exitOK, stdout: "Usage: router send [flags] ACTION VALUE\n", wantNoErrs: true},
+		{args: []string{"send", "--help"}, code: exitOK, stdout: "Usage: router send [flags] ACTION VALUE\n       router send [flags] --action NAME [--value V]\n", wantNoErrs: true},
+		{args: []string{"send", "-h"}, code: exitOK, stdout: "router send --action upper --value hello", wantNoErrs: true},
+		{args: []string{"bench", "-h"}, code: exitOK, stdout: "router bench --action upper --value hello", wantNoErrs: true},
 		{args: []string{"send", "-h"}, code: exitOK, stdout: "router send search morpheus", wantNoErrs: true},
 		{args: []string{"version", "--help"}, code: exitOK, stdout: "Usage: router version\n", wantNoErrs: true},
 		{args: []string{"help", "help"}, code: exitOK, stdout: "Usage: router help [command [subcommand]]\n", wantNoErrs: true},

@@ -25,6 +25,7 @@ const clientBinaryType = "binary/custom-client-binary-type"
 
 type sendFlags struct {
 	addr      string
+	action    actionFlags
 	timeout   time.Duration
 	raw       bool
 	forceJSON bool
@@ -57,9 +58,46 @@ func (l *headerList) Set(s string) error {
 	return nil
 }
 
+// actionFlags are the --action NAME and --value V flags of send and
+// bench: one JSON request for any action.
+type actionFlags struct {
+	name, value string
+	set         bool // --action was given
+	valueSet    bool // --value was given
+}
+
+// declare declares --action and --value on fs.
+func (a *actionFlags) declare(fs *flag.FlagSet) {
+	fs.Func("action", "send {\"action\": `NAME`, \"value\": V} as text/json, for any action NAME; V is --value", func(s string) error {
+		if s == "" {
+			return errors.New("want an action NAME")
+		}
+		a.name, a.set = s, true
+		return nil
+	})
+	fs.Func("value", "the `V` of --action NAME, a string (default empty)", func(s string) error {
+		a.value, a.valueSet = s, true
+		return nil
+	})
+}
+
+// check reports --value without --action, for cmd's usage error.
+func (a *actionFlags) check(cmd string) error {
+	if a.valueSet && !a.set {
+		return usagef(cmd, "--value goes with --action NAME")
+	}
+	return nil
+}
+
+// request returns the JSON request of --action and --value.
+func (a *actionFlags) request() (*core.Message, error) {
+	return newRequest(a.name, a.value, true)
+}
+
 var sendCmd = &command{
-	name:    "send",
-	args:    "ACTION VALUE",
+	name: "send",
+	// The second usage line is the --action form.
+	args:    "ACTION VALUE\n       router send [flags] --action NAME [--value V]",
 	summary: "send one request and print the answer",
 	desc: `Send sends one request to a router, or to the tutorial's app-server, and
 prints the answer. It builds the request as the tutorial's app-client does:
@@ -69,7 +107,10 @@ prints the answer. It builds the request as the tutorial's app-client does:
 	                  bytes of ACTION followed by VALUE
 
 --json sends any ACTION in the JSON form, e.g. to reach the "echo" route.
-The request's byteorder is the host's. Flags go before ACTION.
+--action NAME --value V sends {"action": NAME, "value": V} as text/json,
+for any action NAME, without ACTION VALUE arguments: it is the same
+request as --json NAME V, the form for a plugin's custom action. The
+request's byteorder is the host's. Flags go before ACTION.
 
 The answer is printed on stdout:
 
@@ -93,6 +134,7 @@ invalid one, or the answer is {"error": ...}; 2 for a usage error.
 		"router send search morpheus\n# Follow the white rabbit. 🐰",
 		"router send binary hello\n# First 10 bytes of request: binaryhell",
 		"router send --json echo hi\n# {\"action\": \"echo\", \"value\": \"hi\"}",
+		"# A plugin's own action, here examples/upper's:\nrouter send --action upper --value hello\n# HELLO",
 		"router send --addr [::1]:65432 --raw search ring > answer.bin",
 		"router send -v -H request-id=order-42 search ring\n# ... request-id: order-42 ...",
 	},
@@ -105,6 +147,7 @@ invalid one, or the answer is {"error": ...}; 2 for a usage error.
 		fs.BoolVar(&f.close, "close", false, "add the header \"connection\": \"close\" to the request")
 		fs.BoolVar(&f.verbose, "v", false, "print the answer's header fields first")
 		fs.Var(&f.headers, "H", "add the extension header `KEY=VALUE` (a string) to the request (repeatable)")
+		f.action.declare(fs)
 		return f.run
 	},
 }
@@ -118,24 +161,39 @@ func newRequest(action, value string, forceJSON bool) (*core.Message, error) {
 	return core.NewBinary(clientBinaryType, []byte(action+value)), nil
 }
 
-func (f *sendFlags) run(ctx context.Context, c *cli, args []string) error {
+// request returns the request of the command line: --action's, or that
+// of the arguments ACTION VALUE.
+func (f *sendFlags) request(args []string) (*core.Message, error) {
+	if err := f.action.check("send"); err != nil {
+		return nil, err
+	}
+	if f.action.set {
+		if len(args) > 0 {
+			return nil, usagef("send", "--action and the arguments ACTION VALUE cannot go together; got --action %q and arguments %q (to set the value: --value V)", f.action.name, args)
+		}
+		return f.action.request()
+	}
 	if len(args) != 2 {
 		for _, a := range args[min(1, len(args)):] {
 			if strings.HasPrefix(a, "-") && len(a) > 1 {
-				return usagef("send", "flags must come before ACTION; got %q after it", a)
+				return nil, usagef("send", "flags must come before ACTION; got %q after it", a)
 			}
 		}
-		return usagef("send", "want ACTION and VALUE, got %d arguments", len(args))
+		return nil, usagef("send", "want ACTION and VALUE, or --action NAME, got %d arguments", len(args))
+	}
+	return newRequest(args[0], args[1], f.forceJSON)
+}
+
+func (f *sendFlags) run(ctx context.Context, c *cli, args []string) error {
+	req, err := f.request(args)
+	if err != nil {
+		return err
 	}
 	if _, _, err := core.ParseAddr(f.addr); err != nil {
 		return usagef("send", "invalid value %q for flag -addr: %s", f.addr, strings.TrimPrefix(err.Error(), "core: "))
 	}
 	if f.timeout < 0 {
 		return usagef("send", "invalid value %s for flag -timeout: want 0 (none) or more", f.timeout)
-	}
-	req, err := newRequest(args[0], args[1], f.forceJSON)
-	if err != nil {
-		return err
 	}
 	req.Headers = append(req.Headers, f.headers...)
 	if f.close {
