@@ -42,7 +42,7 @@ class HclogHandler(logging.Handler):
     (standard error's, as the process started)."""
 
     def __init__(self, fd=2):
-        super().__init__(logging.DEBUG)
+        super().__init__(logging.NOTSET)
         self._fd = fd
         self._lock = threading.Lock()
 
