@@ -17,6 +17,8 @@ import (
 type generation struct {
 	mux *core.Mux
 	raw map[string]core.Handler // by listener key, raw listeners with a plugin
+	// endpoints are a worker's handlers, by subject; the mux is nil.
+	endpoints map[string]core.Handler
 	// refs counts the requests on this table, in shards so that cores
 	// serving different connections do not share one counter.
 	refs [refShards]struct {
@@ -81,7 +83,7 @@ func (g *generation) retire() <-chan struct{} {
 
 // newGeneration returns an empty table, in use by nobody.
 func newGeneration() *generation {
-	return &generation{raw: make(map[string]core.Handler), drained: make(chan struct{})}
+	return &generation{raw: make(map[string]core.Handler), endpoints: make(map[string]core.Handler), drained: make(chan struct{})}
 }
 
 // dispatcher is the Server's Handler: the current route table.

@@ -74,23 +74,32 @@ func (r *Router) reload(ctx context.Context, cfg *config.Config) error {
 	defer stop()
 	began := time.Now()
 
+	unlink, err := r.linkNATS(cfg)
+	if err != nil {
+		return err
+	}
 	pp, err := r.planPlugins(ctx, cfg, oldProcs)
 	if err != nil {
+		unlink()
+		return err
+	}
+	abort := func(lp *listenerPlan, err error) error {
+		lp.abort()
+		err = pp.abortWith(r, cfg, err)
+		unlink()
 		return err
 	}
 	g, err := r.build(cfg, pp.procs)
 	if err != nil {
-		return pp.abortWith(r, cfg, err)
+		return abort(nil, err)
 	}
 	lp, err := planListeners(ctx, cfg, oldLns)
 	if err != nil {
-		lp.abort()
-		return pp.abortWith(r, cfg, err)
+		return abort(lp, err)
 	}
 	res, err := r.commit(ctx, cfg, g, pp, lp, oldLns)
 	if err != nil {
-		lp.abort()
-		return pp.abortWith(r, cfg, err)
+		return abort(lp, err)
 	}
 	r.watchPlugins(oldProcs, pp.procs)
 	r.applyLogAndWarn(cfg, old)
@@ -331,10 +340,15 @@ func withoutShutdown(t config.Timeouts) config.Timeouts {
 // error, if any, is also logged, line by line: the last good config
 // keeps serving.
 func (r *Router) ReloadFile(ctx context.Context, path string, o config.LoadOptions) error {
+	return r.reloadFile(ctx, path, o, r.Reload)
+}
+
+// reloadFile is ReloadFile, with the reload of a Router or a Worker.
+func (r *Router) reloadFile(ctx context.Context, path string, o config.LoadOptions, reload func(context.Context, *config.Config) error) error {
 	b, _ := os.ReadFile(path)
 	cfg, err := config.Load(path, o)
 	if err == nil {
-		err = r.Reload(ctx, cfg)
+		err = reload(ctx, cfg)
 	} else if r.metrics != nil {
 		r.metrics.Reload(err) // Reload counts the rest
 	}

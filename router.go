@@ -63,6 +63,14 @@ type Router struct {
 	metricsLn net.Listener     // nil when no endpoint
 	metricsHS *http.Server
 
+	nats *natsLink // nil when no route names a NATS subject
+	// drain, for a worker, stops taking requests and waits for those
+	// taken; nil for a router, whose server drains.
+	drain func(context.Context) error
+	// reloadFileFn, for a worker, is what Watch reloads the file with;
+	// nil for a router, which uses ReloadFile.
+	reloadFileFn func(context.Context, string, config.LoadOptions) error
+
 	gen atomic.Pointer[generation] // the route table requests start on
 
 	ctx    context.Context // ends at Shutdown; bounds plugin starts
@@ -146,13 +154,19 @@ func Start(ctx context.Context, cfg *config.Config, o StartOptions) (*Router, er
 		return nil, err
 	}
 
+	unlink, err := r.linkNATS(cfg)
+	if err != nil {
+		return fail(err)
+	}
 	procs, err := r.startPlugins(ctx, cfg, slices.Sorted(maps.Keys(cfg.Plugins)))
 	if err != nil {
+		unlink()
 		return fail(err)
 	}
 	g, err := r.build(cfg, procs)
 	if err != nil {
 		stopPlugins(context.Background(), cfg.Timeouts.Shutdown, mapValues(procs), r.log)
+		unlink()
 		return fail(err)
 	}
 	r.procs = procs
@@ -299,8 +313,12 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
 
-	err := r.srv.Shutdown(ctx)
-	if err != nil {
+	var err error
+	if r.drain != nil {
+		if err = r.drain(ctx); err != nil {
+			r.log.Warn("graceful shutdown did not finish; cancelling the requests left", "error", err)
+		}
+	} else if err = r.srv.Shutdown(ctx); err != nil {
 		r.log.Warn("graceful shutdown did not finish; closing the remaining connections", "error", err, "connections", r.srv.Connections())
 		r.srv.Close()
 	}
@@ -309,10 +327,12 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	r.serveWG.Wait()
 	r.mu.Lock()
 	procs := mapValues(r.procs)
+	link := r.nats
 	r.mu.Unlock()
 	if perr := stopPluginsCtx(ctx, procs, r.log); err == nil {
 		err = perr
 	}
+	link.close() // after the drain: the requests to workers are answered
 	r.log.Info("stopped")
 	return err
 }

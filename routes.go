@@ -14,16 +14,26 @@ import (
 // build returns the route table of cfg over the running plugins procs,
 // and checks every route against what its handler declared.
 func (r *Router) build(cfg *config.Config, procs map[string]*pluginRun) (*generation, error) {
+	if cfg.IsWorker() {
+		return r.buildEndpoints(cfg, procs)
+	}
 	var errs []error
 	routes := make([]core.Route, 0, len(cfg.Routes))
 	for i, rt := range cfg.Routes {
 		key := fmt.Sprintf("routes[%d]", i)
-		h, hi, err := resolve(cfg, procs, key+".plugin", rt.Plugin)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+		var h core.Handler
+		if rt.NATS != "" {
+			h = r.natsHandler(rt.NATS)
+		} else {
+			var hi plugins.HandlerInfo
+			var err error
+			h, hi, err = resolve(cfg, procs, key+".plugin", rt.Plugin)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			errs = append(errs, checkDeclared(cfg, key, rt, hi))
 		}
-		errs = append(errs, checkDeclared(cfg, key, rt, hi))
 		ct := rt.ContentType
 		if core.MatchesEveryType(ct) {
 			ct = ""
@@ -64,15 +74,22 @@ func (r *Router) build(cfg *config.Config, procs map[string]*pluginRun) (*genera
 	return g, nil
 }
 
+// pluginOf returns the plugin's name in a handler reference, "NAME" or
+// "NAME.HANDLER".
+func pluginOf(ref string) string {
+	name, _, _ := strings.Cut(ref, ".")
+	return name
+}
+
 // uses reports whether a route or listener leads to the plugin name.
 func uses(c *config.Config, name string) bool {
 	for _, rt := range c.Routes {
-		if n, _, _ := strings.Cut(rt.Plugin, "."); n == name {
+		if pluginOf(rt.Plugin) == name {
 			return true
 		}
 	}
 	for _, l := range c.Listen {
-		if n, _, _ := strings.Cut(l.Plugin, "."); n == name && l.Raw {
+		if pluginOf(l.Plugin) == name && l.Raw {
 			return true
 		}
 	}
@@ -169,6 +186,10 @@ func orList(items []string) string {
 
 func (r *Router) logRoutes(cfg *config.Config) {
 	for i, rt := range cfg.Routes {
+		if rt.NATS != "" {
+			r.log.Debug("route", "index", i, "action", rt.Action, "content_type", rt.ContentType, "nats", rt.NATS)
+			continue
+		}
 		r.log.Debug("route", "index", i, "action", rt.Action, "content_type", rt.ContentType, "plugin", rt.Plugin)
 	}
 }

@@ -123,7 +123,11 @@ func (r *Router) watchLoop(ctx context.Context, path string, o config.LoadOption
 				log.Debug("config file changed but its content is what runs; nothing to do")
 				continue
 			}
-			if err := r.ReloadFile(ctx, path, o); err == nil {
+			reload := r.ReloadFile
+			if r.reloadFileFn != nil {
+				reload = r.reloadFileFn
+			}
+			if err := reload(ctx, path, o); err == nil {
 				log.Info("reloaded the config file")
 			}
 		}

@@ -1,7 +1,8 @@
 // Package metrics exposes a router's metrics to Prometheus, through the
 // standard client library: connections, requests by route and result,
 // latency histograms by route, bytes in and out, plugin restarts and
-// states, and reloads.
+// states, reloads, and requests over NATS, from a router's routes and at
+// a worker's endpoints.
 //
 // The config package builds one when the config's metrics section names a
 // listen address, and serves it there. A Go program that embeds the router
@@ -23,4 +24,8 @@
 //	reloads_total{result}                 counter   result: ok, error
 //	last_reload_success_timestamp_seconds gauge
 //	build_info{version,go_version}        gauge     1; version as 'router version' gives it
+//	nats_requests_total{subject,result}   counter   routes to NATS subjects; result: ok, error, no_workers,
+//	                                                timeout, too_large, disconnected, canceled
+//	worker_requests_total{subject,result} counter   a worker's endpoints (router worker)
+//	worker_in_flight{subject}             gauge     requests a worker's endpoint is handling
 package metrics

@@ -48,6 +48,7 @@ type Metrics struct {
 	reloads  *prometheus.CounterVec
 	reloaded prometheus.Gauge
 	noRoute  prometheus.Counter
+	nats     natsMetrics
 
 	mu      sync.Mutex
 	servers []*core.Server
@@ -80,11 +81,13 @@ func New() *Metrics {
 		}),
 		plugins: make(map[string]*plugins.Process),
 		retired: make(map[string]uint64),
+		nats:    newNATSMetrics(),
 	}
 	m.noRoute = m.requests.WithLabelValues("", ResultNoRoute)
 	m.reloaded.SetToCurrentTime()
 	m.reg.MustRegister(m.requests, m.latency, m.reloads, m.reloaded, newBuildInfo(), (*collector)(m),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.nats.collectors()...)
 	return m
 }
 

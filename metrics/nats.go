@@ -1,0 +1,124 @@
+package metrics
+
+import (
+	"context"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/natsbridge"
+)
+
+// natsMetrics are the metrics of routes to NATS subjects and of a
+// worker's endpoints.
+type natsMetrics struct {
+	requests *prometheus.CounterVec // router_nats_requests_total{subject,result}
+	worker   *prometheus.CounterVec // router_worker_requests_total{subject,result}
+	inFlight *prometheus.GaugeVec   // router_worker_in_flight{subject}
+}
+
+func newNATSMetrics() natsMetrics {
+	return natsMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "router_nats_requests_total",
+			Help: "Requests sent to NATS subjects by the routes that name them, by subject and result (ok, error, no_workers, timeout, too_large, disconnected, canceled).",
+		}, []string{"subject", "result"}),
+		worker: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "router_worker_requests_total",
+			Help: "Requests a worker took from NATS, by endpoint subject and result (ok, error, timeout, canceled).",
+		}, []string{"subject", "result"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "router_worker_in_flight",
+			Help: "Requests a worker is handling, by endpoint subject.",
+		}, []string{"subject"}),
+	}
+}
+
+func (n natsMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{n.requests, n.worker, n.inFlight}
+}
+
+// NATS returns h, the handler of a route to a NATS subject, counting
+// each request in router_nats_requests_total by its result, as
+// natsbridge.Kind names it. If h is a core.BatchHandler, so is the
+// result.
+func (m *Metrics) NATS(subject string, h core.Handler) core.Handler {
+	c := &kindCounter{vec: m.nats.requests, subject: subject}
+	if bh, ok := h.(core.BatchHandler); ok {
+		return &countedBatch{h: h, bh: bh, c: c}
+	}
+	return &counted{h: h, c: c}
+}
+
+// Worker returns h, the handler of a worker's endpoint for subject,
+// counting each request in router_worker_requests_total by its result
+// and the requests it is handling in router_worker_in_flight.
+func (m *Metrics) Worker(subject string, h core.Handler) core.Handler {
+	return &counted{h: h, c: &kindCounter{vec: m.nats.worker, subject: subject},
+		inFlight: m.nats.inFlight.WithLabelValues(subject)}
+}
+
+// kindCounter counts outcomes by kind, under one subject.
+type kindCounter struct {
+	vec     *prometheus.CounterVec
+	subject string
+	once    sync.Once
+	byKind  map[string]prometheus.Counter
+}
+
+func (k *kindCounter) add(err error, n int) {
+	k.once.Do(func() {
+		k.byKind = make(map[string]prometheus.Counter, len(natsbridge.Kinds))
+		for _, kind := range natsbridge.Kinds {
+			k.byKind[kind] = k.vec.WithLabelValues(k.subject, kind)
+		}
+	})
+	k.byKind[natsbridge.Kind(err)].Add(float64(n))
+}
+
+type counted struct {
+	h        core.Handler
+	c        *kindCounter
+	inFlight prometheus.Gauge // nil for a route
+}
+
+// Handle answers with the counted handler.
+func (c *counted) Handle(ctx context.Context, req *core.Message) (*core.Message, error) {
+	if c.inFlight != nil {
+		c.inFlight.Inc()
+		defer c.inFlight.Dec()
+	}
+	ans, err := c.h.Handle(ctx, req)
+	c.c.add(err, 1)
+	return ans, err
+}
+
+type countedBatch struct {
+	h  core.Handler
+	bh core.BatchHandler
+	c  *kindCounter
+}
+
+// Handle answers with the counted handler.
+func (c *countedBatch) Handle(ctx context.Context, req *core.Message) (*core.Message, error) {
+	ans, err := c.h.Handle(ctx, req)
+	c.c.add(err, 1)
+	return ans, err
+}
+
+// HandleBatch answers with the counted handler's HandleBatch.
+func (c *countedBatch) HandleBatch(ctx context.Context, reqs, answers []*core.Message, errs []error) {
+	c.bh.HandleBatch(ctx, reqs, answers, errs)
+	ok := 0
+	for _, err := range errs[:len(reqs)] {
+		if err == nil {
+			ok++
+		} else {
+			c.c.add(err, 1)
+		}
+	}
+	if ok > 0 {
+		c.c.add(nil, ok)
+	}
+}
