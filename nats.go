@@ -223,3 +223,30 @@ func (r *Router) NATSAddr() net.Addr {
 	defer r.mu.Unlock()
 	return r.nats.addr()
 }
+
+// natsCheckTimeout bounds CheckNATS's connection.
+const natsCheckTimeout = 3 * time.Second
+
+// CheckNATS connects to the NATS server at cfg's nats.url, as "router
+// config check" does, and returns the warning of
+// config.Config.PayloadWarning for its max payload: nil when requests
+// fit, or when cfg names no URL or needs no NATS. The error is that of
+// the connection, which does not make cfg invalid (the server may be
+// down for now).
+func CheckNATS(ctx context.Context, cfg *config.Config) (*config.Error, error) {
+	if cfg.NATS.URL == "" || (!cfg.NATSRoutes() && !cfg.IsWorker()) {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, natsCheckTimeout)
+	defer cancel()
+	nc, err := nats.Connect(cfg.NATS.URL, nats.Name("router config check"), nats.Timeout(natsCheckTimeout),
+		nats.MaxReconnects(0), nats.NoReconnect())
+	if err != nil {
+		return nil, fmt.Errorf("cannot connect to NATS at %s to check its max payload: %w", cfg.NATS.URL, err)
+	}
+	defer nc.Close()
+	if err := nc.FlushWithContext(ctx); err != nil {
+		return nil, fmt.Errorf("NATS at %s: %w", cfg.NATS.URL, err)
+	}
+	return cfg.PayloadWarning(nc.MaxPayload()), nil
+}

@@ -29,6 +29,7 @@ timeouts and logging; config/README.md lists every key.
 type checkFlags struct {
 	configFlags
 	noPlugins bool
+	worker    bool
 }
 
 var configCheckCmd = &command{
@@ -46,6 +47,16 @@ to a router serving the same addresses.
 
 --no-plugins skips starting the plugins: only what can be checked without
 them is (keys, types, values, addresses, routes against each other).
+
+--worker checks FILE as 'router worker' reads it: its worker section (each
+endpoint a subject and a handler of its plugins) and nats.url, and not its
+listen and routes.
+
+With routes to NATS subjects (or --worker) and a nats.url, check connects to
+the NATS server and warns when limits.max_content_length is over its max
+payload (requests over it would be answered an error), or when it cannot
+reach it. With the embedded server, the warning compares with
+nats.embedded.max_payload.
 
 An invalid config prints nothing on stdout, and its problems on stderr, one a
 line, each naming the file (or $VARIABLE, or flags), the key, what is wrong
@@ -75,6 +86,7 @@ Exit codes: 0 if the config is valid; 1 if not, or if a plugin cannot start;
 		f := new(checkFlags)
 		f.register(fs)
 		fs.BoolVar(&f.noPlugins, "no-plugins", false, "do not start the plugins: check the config without what they declare")
+		fs.BoolVar(&f.worker, "worker", false, "check FILE as 'router worker' reads it: its worker section and nats.url, not its listen and routes")
 		return func(ctx context.Context, c *cli, args []string) error {
 			switch {
 			case len(args) > 1:
@@ -91,11 +103,18 @@ Exit codes: 0 if the config is valid; 1 if not, or if a plugin cannot start;
 
 func (f *checkFlags) run(ctx context.Context, c *cli, fs *flag.FlagSet) error {
 	ld := f.loader(ctx, c, fs)
+	ld.opts.Worker, ld.base.Worker = f.worker, f.worker
 	cfg, err := ld.load()
 	if err != nil {
 		return err
 	}
 	for _, w := range cfg.Warnings(time.Now()) {
+		fmt.Fprintf(c.stderr, "warning: %s\n", w)
+	}
+	switch w, err := router.CheckNATS(ctx, cfg); {
+	case err != nil:
+		fmt.Fprintf(c.stderr, "warning: %s\n", err)
+	case w != nil:
 		fmt.Fprintf(c.stderr, "warning: %s\n", w)
 	}
 	what := "static checks only; plugins not started"
@@ -104,6 +123,9 @@ func (f *checkFlags) run(ctx context.Context, c *cli, fs *flag.FlagSet) error {
 			return ld.explain(err)
 		}
 		what = fmt.Sprintf("%d plugins started, %d routes checked against their declarations", len(cfg.Plugins), len(cfg.Routes))
+		if f.worker {
+			what = fmt.Sprintf("%d plugins started, %d endpoints checked against their handlers", len(cfg.Plugins), len(cfg.Worker.Endpoints))
+		}
 	}
 	out, err := effectiveYAML(cfg, f.file)
 	if err != nil {

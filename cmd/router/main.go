@@ -1,6 +1,7 @@
 // Command router runs and talks to the message router.
 //
 //	router serve           run the router (default: 127.0.0.1:65432, built-in routes)
+//	router worker          serve plugins' handlers to routers over NATS
 //	router reload          have a running router reload its config (SIGHUP)
 //	router send            send one request and print the answer
 //	router bench           send load to a router and report throughput and latency
@@ -107,7 +108,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{serveCmd, reloadCmd, sendCmd, benchCmd, soakCmd, configCmd, pluginCmd, versionCmd, helpCmd}
+	commands = []*command{serveCmd, workerCmd, reloadCmd, sendCmd, benchCmd, soakCmd, configCmd, pluginCmd, versionCmd, helpCmd}
 }
 
 // lookup returns the command that names (a command, then its
