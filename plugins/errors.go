@@ -49,6 +49,10 @@ type StartError struct {
 	Path   string // its executable, if known
 	Stage  string // what failed: "handshake", "init", ...; empty for the executable
 	Err    error  // the cause
+	// Stderr holds the last lines the plugin wrote to its standard
+	// error, joined by " | ", when it failed before its handshake: a
+	// plugin says there why it cannot start (a missing package).
+	Stderr string
 }
 
 // Error returns `plugins: cannot start plugin "NAME" (PATH): stage: cause`.
@@ -63,6 +67,9 @@ func (e *StartError) Error() string {
 	}
 	b.WriteString(": ")
 	b.WriteString(e.stageText())
+	if e.Stderr != "" {
+		fmt.Fprintf(&b, "\nthe plugin's standard error ends: %s", e.Stderr)
+	}
 	return b.String()
 }
 
@@ -76,9 +83,12 @@ func (e *StartError) Summary() string {
 	msg := e.stageText()
 	if first, _, cut := strings.Cut(msg, "\n"); cut {
 		msg = first
-		if strings.Contains(first, "Unrecognized remote plugin message") {
+		if strings.Contains(first, "Unrecognized remote plugin message") && e.Stderr == "" {
 			msg += " (not a router plugin, or it failed before the handshake; its output is in the debug log)"
 		}
+	}
+	if e.Stderr != "" {
+		msg += " (the plugin's standard error ends: " + e.Stderr + ")"
 	}
 	return strings.Join(strings.Fields(msg), " ")
 }

@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -25,6 +28,7 @@ type instance struct {
 	started time.Time
 	exited  chan struct{} // closed when the process is seen to exit (see watch)
 	unwatch func()        // stops the watch; nil if there is none
+	stderr  *stderrTail   // the last lines of the process's standard error
 }
 
 // watch has p told as soon as inst's process exits, not only when its
@@ -92,7 +96,11 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 	}()
 	rpc, err := inst.client.Client()
 	if err != nil {
-		return fail("handshake", err)
+		// Once go-plugin is done with the process, its standard error
+		// has been read to the end: the reason a plugin gives for
+		// failing before its handshake (a missing package) is there.
+		inst.kill(context.Background(), 0, nil)
+		return nil, Info{}, &StartError{Plugin: p.cfg.Name, Path: p.path, Stage: "handshake", Err: err, Stderr: inst.stderr.String()}
 	}
 	inst.rpc = rpc
 	inst.watch(p)
@@ -125,6 +133,7 @@ func (p *Process) newInstance(mtls *hostTLS, identity *os.File, pipes *dataPipes
 		fmt.Sprintf("%s=%d", envMaxAnswer, max(p.cfg.MaxAnswerLength, 0)))
 	cmd.ExtraFiles = []*os.File{identity, pipes.child[0], pipes.child[1]}
 	setProcAttr(cmd)
+	tail := &stderrTail{}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		Plugins:          plugin.PluginSet{pluginKey: &grpcPlugin{}},
@@ -133,8 +142,9 @@ func (p *Process) newInstance(mtls *hostTLS, identity *os.File, pipes *dataPipes
 		Logger:           p.plog,
 		StartTimeout:     p.cfg.StartTimeout,
 		TLSConfig:        mtls.config,
+		Stderr:           tail,
 	})
-	return &instance{client: client, cmd: cmd, started: time.Now(), exited: make(chan struct{})}
+	return &instance{client: client, cmd: cmd, started: time.Now(), exited: make(chan struct{}), stderr: tail}
 }
 
 // describe asks the plugin what it serves and hands it its settings; on
@@ -265,4 +275,65 @@ func (inst *instance) killProcess() {
 		inst.cmd.Process.Kill()
 		killGroup(inst.cmd.Process.Pid)
 	}
+}
+
+// stderrTail keeps the last lines of a plugin's standard error, which
+// go-plugin copies to it as it reads them, for the error of a plugin that
+// fails before its handshake.
+type stderrTail struct {
+	mu    sync.Mutex
+	lines []string
+	part  []byte
+}
+
+// Limits of stderrTail: how many lines it keeps, and how long each.
+const (
+	tailLines   = 3
+	tailLineMax = 1024
+)
+
+func (t *stderrTail) Write(p []byte) (int, error) {
+	n := len(p)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for len(p) > 0 {
+		line, rest, full := bytes.Cut(p, []byte{'\n'})
+		if room := tailLineMax - len(t.part); room > 0 {
+			t.part = append(t.part, line[:min(len(line), room)]...)
+		}
+		p = rest
+		if !full {
+			break
+		}
+		if s := strings.TrimSpace(logMessage(t.part)); s != "" {
+			t.lines = append(t.lines, s)
+			if len(t.lines) > tailLines {
+				t.lines = t.lines[1:]
+			}
+		}
+		t.part = t.part[:0]
+	}
+	return n, nil
+}
+
+// String returns the lines kept, joined by " | ".
+func (t *stderrTail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := t.lines
+	if s := strings.TrimSpace(logMessage(t.part)); s != "" {
+		lines = append(lines[:len(lines):len(lines)], s)
+	}
+	return strings.Join(lines, " | ")
+}
+
+// logMessage returns the message of an hclog JSON line, or the line.
+func logMessage(line []byte) string {
+	var entry struct {
+		Message string `json:"@message"`
+	}
+	if json.Unmarshal(line, &entry) == nil && entry.Message != "" {
+		return entry.Message
+	}
+	return string(line)
 }
