@@ -41,9 +41,10 @@ class HclogHandler(logging.Handler):
     """A logging.Handler that writes hclog JSON lines to a descriptor
     (standard error's, as the process started)."""
 
-    def __init__(self, fd=2):
+    def __init__(self, fd=2, module=True):
         super().__init__(logging.NOTSET)
         self._fd = fd
+        self._module = module
         self._lock = threading.Lock()
 
     def format(self, record):
@@ -52,7 +53,7 @@ class HclogHandler(logging.Handler):
             "@message": record.getMessage(),
             "@timestamp": _timestamp(record.created),
         }
-        if record.name and record.name != "root":
+        if self._module and record.name and record.name != "root":
             line["@module"] = record.name
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
@@ -72,12 +73,14 @@ class HclogHandler(logging.Handler):
             self.handleError(record)
 
 
-def make_logger(name="routerplugin", fd=2):
+def make_logger(name="routerplugin", fd=2, module=False):
     """A logger that writes hclog JSON to fd. Fields passed in `extra`
-    (log.info("ready", extra={"port": 1})) become the line's fields."""
+    (log.info("ready", extra={"port": 1})) become the line's fields. Its
+    name is written as "@module" only if module is true: the router
+    already logs a plugin's lines under the plugin's name."""
     log = logging.getLogger(name)
     if not any(isinstance(h, HclogHandler) for h in log.handlers):
-        log.addHandler(HclogHandler(fd))
+        log.addHandler(HclogHandler(fd, module))
     log.setLevel(logging.DEBUG)
     log.propagate = False
     return log
