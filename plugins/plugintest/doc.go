@@ -56,6 +56,16 @@
 //
 // The plugin's logs, and the host's, are shown when a check fails.
 //
+// Config.Cmd may be any command, not only a Go build: a plugin in
+// another language is checked against the same contract, its script
+// given in Args. A Python plugin (see sdk/python):
+//
+//	plugintest.Run(t, plugintest.Config{
+//		Cmd:      "/usr/bin/python3",
+//		Args:     []string{"examples/python/search.py"},
+//		Handlers: []string{"search"},
+//	}, cases...)
+//
 // Instead of Build, a test can run its own test binary as the plugin (the
 // re-exec trick): a TestMain that calls plugins.Serve when an environment
 // variable is set, and a Config with Cmd os.Args[0] and that variable in

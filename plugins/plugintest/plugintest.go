@@ -40,9 +40,11 @@ type Case struct {
 
 // Config says which plugin to run and what it must declare.
 type Config struct {
-	// Cmd is the plugin executable, such as Build's result.
+	// Cmd is the plugin executable, such as Build's result, or any
+	// command: an interpreter ("python3"), looked up on the PATH as the
+	// router does.
 	Cmd string
-	// Args are extra arguments for it.
+	// Args are extra arguments for it: an interpreter's script.
 	Args []string
 	// Env holds extra KEY=VALUE environment variables for it.
 	Env []string
