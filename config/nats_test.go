@@ -2,6 +2,8 @@ package config_test
 
 import (
 	"errors"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,5 +153,50 @@ limits: {max_content_length: 8MiB}
 	c.NATS.Embedded.MaxPayload = 1 << 20
 	if ws := c.Warnings(time.Now()); len(ws) != 1 || !errors.Is(ws[0], config.ErrPayload) {
 		t.Errorf("Warnings = %v, want the payload warning", ws)
+	}
+}
+
+// The effective config of a worker leaves out what a worker does not
+// read (listen, routes), and a router's leaves out the worker section.
+func TestYAMLByRole(t *testing.T) {
+	dir := t.TempDir()
+	path := configtest.WriteFile(t, dir, "worker.yaml", `
+nats: {url: "nats://127.0.0.1:4222"}
+plugins: {search: {cmd: "builtin:search"}}
+worker: {endpoints: [{subject: router.search, plugin: search}]}
+`)
+	w, err := config.Load(path, config.LoadOptions{Environ: []string{}, Worker: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := w.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(out)
+	for _, want := range []string{"worker:\n", "  endpoints:\n    - {subject: router.search, plugin: search}\n", "url: nats://127.0.0.1:4222"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("worker YAML lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "\nlisten:") || strings.Contains(s, "\nroutes:") {
+		t.Errorf("worker YAML has listen or routes:\n%s", s)
+	}
+	// Read back, it is the same config.
+	back := configtest.WriteFile(t, dir, "back.yaml", s)
+	w2, err := config.Load(back, config.LoadOptions{Environ: []string{}, Worker: true})
+	if err != nil {
+		t.Fatalf("the effective worker config does not load: %v", err)
+	}
+	if !reflect.DeepEqual(w2.Worker, w.Worker) || w2.NATS != w.NATS {
+		t.Errorf("read back: %+v %+v, want %+v %+v", w2.Worker, w2.NATS, w.Worker, w.NATS)
+	}
+
+	out, err = config.Default().YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(out); strings.Contains(s, "\nworker:") || !strings.Contains(s, "\nnats:") {
+		t.Errorf("router YAML: want nats and no worker section:\n%s", s)
 	}
 }

@@ -16,11 +16,25 @@ import (
 // sizes are written as a person would ("10s", "16MiB"); what is empty (a
 // plugin's args, a route's action) is left out. Listeners, routes and
 // restart policies take one line each. `router config check` prints the
-// effective config this way.
+// effective config this way. A config loaded for a worker has no listen
+// and routes, and one loaded for a router no worker section: neither
+// reads them.
 func (c *Config) YAML() ([]byte, error) {
 	root, err := yamlNode(reflect.ValueOf(*c), "")
 	if err != nil {
 		return nil, err
+	}
+	// What the config's role does not read: a worker's listeners and
+	// routes, a router's worker section.
+	notRead := map[string]bool{"worker": true}
+	if c.worker {
+		notRead = map[string]bool{"listen": true, "routes": true}
+	}
+	for i := 0; i < len(root.Content); i += 2 {
+		if notRead[root.Content[i].Value] {
+			root.Content = slices.Delete(root.Content, i, i+2)
+			i -= 2
+		}
 	}
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)
@@ -35,8 +49,9 @@ func (c *Config) YAML() ([]byte, error) {
 }
 
 var (
-	typeRoute   = reflect.TypeFor[Route]()
-	typeRestart = reflect.TypeFor[Restart]()
+	typeRoute    = reflect.TypeFor[Route]()
+	typeRestart  = reflect.TypeFor[Restart]()
+	typeEndpoint = reflect.TypeFor[Endpoint]()
 )
 
 // yamlNode returns the node for v, found at key.
@@ -63,7 +78,7 @@ func yamlNode(v reflect.Value, key string) (*yaml.Node, error) {
 		return yamlNode(v.Elem(), key)
 	case reflect.Struct:
 		n := &yaml.Node{Kind: yaml.MappingNode}
-		if t := v.Type(); t == typeListener || t == typeRoute || t == typeRestart {
+		if t := v.Type(); t == typeListener || t == typeRoute || t == typeRestart || t == typeEndpoint {
 			n.Style = yaml.FlowStyle
 		}
 		for i := range v.NumField() {
