@@ -33,9 +33,33 @@ class ProtocolError(Exception):
     """A frame that cannot be read: the data path is out of step."""
 
 
+# One encoder for all: json.dumps with an argument makes a new one at
+# every call, which cost more than the encoding of a small answer.
+_encoder = json.JSONEncoder(ensure_ascii=False)
+
+
 def dumps(obj):
-    """obj as JSON text in the reference's layout."""
-    return json.dumps(obj, ensure_ascii=False)
+    """obj as JSON text in the reference's layout: what
+    json.dumps(obj, ensure_ascii=False) writes."""
+    return _encoder.encode(obj)
+
+
+# Header values repeat (content-types, encodings, handler names): their
+# JSON is kept, up to a bound.
+_quoted = {}
+
+
+def _header_value(v):
+    if type(v) is int:
+        return str(v)
+    if type(v) is str:
+        q = _quoted.get(v)
+        if q is None:
+            q = _encoder.encode(v)
+            if len(_quoted) < 1024:
+                _quoted[v] = q
+        return q
+    return _encoder.encode(v)
 
 
 def encode_frame(content_type, content_encoding, content, headers=None, byteorder=None):
@@ -43,17 +67,17 @@ def encode_frame(content_type, content_encoding, content, headers=None, byteorde
     sequence of (key, value) pairs whose values are written as JSON), then
     content (bytes)."""
     parts = [
-        '{"byteorder": ', dumps(byteorder or sys.byteorder),
-        ', "content-type": ', dumps(content_type),
-        ', "content-encoding": ', dumps(content_encoding),
+        '{"byteorder": ', _header_value(byteorder or sys.byteorder),
+        ', "content-type": ', _header_value(content_type),
+        ', "content-encoding": ', _header_value(content_encoding),
         ', "content-length": ', str(len(content)),
     ]
     if headers:
         for key, value in headers:
             parts.append(", ")
-            parts.append(dumps(key))
+            parts.append(_header_value(key))
             parts.append(": ")
-            parts.append(dumps(value))
+            parts.append(_header_value(value))
     parts.append("}")
     head = "".join(parts).encode("utf-8")
     if len(head) > MAX_HEADER:
