@@ -382,3 +382,36 @@ func TestServiceDiscovery(t *testing.T) {
 		}
 	}
 }
+
+// A request that waits for a slot of the pool past its deadline gets a
+// timeout without its handler being called: the router gave up on it.
+func TestQueuedPastDeadlineSkipsHandler(t *testing.T) {
+	s := startServer(t, server.Options{})
+	var calls atomic.Int32
+	slow := core.HandlerFunc(func(_ context.Context, req *core.Message) (*core.Message, error) {
+		calls.Add(1)
+		time.Sleep(400 * time.Millisecond) // ignores its context, as a busy handler may
+		return core.NewBinary("binary/x", req.Content), nil
+	})
+	serve(t, connect(t, s), natsbridge.Config{MaxInFlight: 1, Endpoints: []natsbridge.Endpoint{{Subject: "t.slow", Handler: slow}}})
+	h := natsbridge.NewHandler(connect(t, s), "t.slow")
+	const n = 3
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { _, errs[i], _ = call(h, core.NewBinary("binary/x", []byte("x")), 150*time.Millisecond) })
+		time.Sleep(10 * time.Millisecond) // the first takes the slot
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if !errors.Is(err, core.ErrHandlerTimeout) {
+			t.Errorf("request %d: %v, want a timeout", i, err)
+		}
+	}
+	// The two that queued are answered, to nobody, once the slot frees:
+	// wait for that, then count the handler's calls.
+	time.Sleep(600 * time.Millisecond)
+	if c := calls.Load(); c != 1 {
+		t.Errorf("handler called %d times, want 1: the queued requests were past their deadline", c)
+	}
+}

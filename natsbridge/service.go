@@ -38,16 +38,19 @@ type Config struct {
 	Description string // micro service description, shown by `nats micro info`
 	QueueGroup  string // queue group of every endpoint; DefaultQueueGroup when empty
 	// MaxInFlight is how many requests the Service handles at once, over
-	// all its endpoints; DefaultMaxInFlight when zero. Past it, the
-	// endpoints stop reading until a request is answered.
+	// all its endpoints; DefaultMaxInFlight when zero. Past it, as many
+	// more wait in a queue, and past that the endpoints stop reading
+	// until a request is answered.
 	MaxInFlight int
 	Endpoints   []Endpoint
 }
 
 // Service is a NATS micro service whose endpoints serve core.Handlers
 // (see the package documentation for the wire mapping). micro delivers one
-// request at a time per endpoint; the Service hands each to a bounded pool
-// of MaxInFlight goroutines, so it serves many at once.
+// request at a time per endpoint; the Service queues each for a pool of
+// MaxInFlight goroutines, so it serves many at once. A request's deadline
+// counts from its arrival, its wait in the queue included: one that
+// waited past it is answered a timeout without its handler being called.
 //
 // micro's per-endpoint statistics count the requests, but their
 // processing times are those of the hand-off, not of the handler, and
@@ -55,7 +58,7 @@ type Config struct {
 type Service struct {
 	nc     *nats.Conn
 	svc    micro.Service
-	sem    chan struct{}
+	jobs   chan job // the requests received, for the pool to serve
 	base   context.Context
 	cancel context.CancelFunc
 
@@ -89,8 +92,11 @@ func Serve(nc *nats.Conn, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsbridge: add service: %w", err)
 	}
-	s := &Service{nc: nc, svc: svc, sem: make(chan struct{}, n)}
+	s := &Service{nc: nc, svc: svc, jobs: make(chan job, n)}
 	s.base, s.cancel = context.WithCancel(context.Background())
+	for range n {
+		go s.work()
+	}
 	for _, e := range cfg.Endpoints {
 		if e.Subject == "" || e.Handler == nil {
 			err = errors.New("natsbridge: an endpoint needs a subject and a handler")
@@ -132,32 +138,63 @@ func (s *Service) InFlight() int {
 	return s.active
 }
 
-// handlerFor returns the micro handler of an endpoint: it waits for a slot
-// of the pool, then serves the request in its own goroutine. The goroutine
-// answers with its own publish rather than through micro.Request, whose
-// Respond and Error write fields micro reads once the handler returns.
+// job is one request received, for the pool.
+type job struct {
+	h       core.Handler
+	hdr     nats.Header
+	data    []byte
+	reply   string
+	arrived time.Time
+}
+
+// handlerFor returns the micro handler of an endpoint: it queues the
+// request for the pool, noting when it arrived. micro calls it for one
+// request at a time per endpoint; with the pool busy and the queue
+// (MaxInFlight long) full, it waits, and the endpoint reads no more.
+// The pool answers with its own publish rather than through
+// micro.Request, whose Respond and Error write fields micro reads once
+// the handler returns.
 func (s *Service) handlerFor(h core.Handler) micro.HandlerFunc {
 	return func(r micro.Request) {
 		s.mu.Lock()
 		s.active++
 		s.arrivals++
 		s.mu.Unlock()
-		hdr, data, reply := nats.Header(r.Headers()), r.Data(), r.Reply()
-		s.sem <- struct{}{}
-		go func() {
-			defer func() {
-				<-s.sem
-				s.mu.Lock()
-				s.active--
-				s.mu.Unlock()
-			}()
-			s.serve(h, hdr, data, reply)
-		}()
+		// The request's time counts from here: its wait in the queue is
+		// part of it.
+		j := job{h: h, hdr: nats.Header(r.Headers()), data: r.Data(), reply: r.Reply(), arrived: time.Now()}
+		select {
+		case s.jobs <- j:
+		case <-s.base.Done():
+			s.finished() // shut down: the requester times out
+		}
 	}
 }
 
-// serve decodes one request, calls h and sends its answer or error.
-func (s *Service) serve(h core.Handler, hdr nats.Header, data []byte, reply string) {
+// work is one goroutine of the pool: it serves queued requests until the
+// Service is shut down.
+func (s *Service) work() {
+	for {
+		select {
+		case j := <-s.jobs:
+			s.serve(j.h, j.hdr, j.data, j.reply, j.arrived)
+			s.finished()
+		case <-s.base.Done():
+			return
+		}
+	}
+}
+
+// finished counts a request out.
+func (s *Service) finished() {
+	s.mu.Lock()
+	s.active--
+	s.mu.Unlock()
+}
+
+// serve decodes one request, calls h and sends its answer or error. The
+// request's deadline is its Router-Timeout from when it arrived.
+func (s *Service) serve(h core.Handler, hdr nats.Header, data []byte, reply string, arrived time.Time) {
 	if reply == "" {
 		return // a publish, not a request: nobody to answer
 	}
@@ -168,9 +205,15 @@ func (s *Service) serve(h core.Handler, hdr nats.Header, data []byte, reply stri
 	}
 	ctx, cancel := s.base, context.CancelFunc(func() {})
 	if ms, err := strconv.ParseInt(hdr.Get(HeaderTimeout), 10, 64); err == nil && ms > 0 {
-		ctx, cancel = context.WithTimeout(s.base, time.Duration(ms)*time.Millisecond)
+		ctx, cancel = context.WithDeadline(s.base, arrived.Add(time.Duration(ms)*time.Millisecond))
 	}
 	defer cancel()
+	if ctx.Err() != nil {
+		// It waited in the queue past its deadline: the router has given
+		// up on it, and the handler is spared.
+		s.respondError(reply, codeTimeout, fmt.Sprintf("%v: queued at the worker past its deadline", core.ErrHandlerTimeout))
+		return
+	}
 	ans, err := core.Call(ctx, h, req)
 	if err != nil {
 		code := codeHandler
