@@ -46,8 +46,10 @@ type Worker struct {
 	// ls` lists every worker under it. Default: router.
 	Name string `koanf:"name"`
 	// MaxInFlight bounds the requests the worker handles at once, over
-	// all its endpoints (key "max_in_flight"); past it, it takes no
-	// more from NATS until one is answered. Default: 64.
+	// all its endpoints (key "max_in_flight"); past it, as many more
+	// wait their turn, and past those it takes no more from NATS until
+	// one is answered. A request that waits past its deadline is
+	// answered a timeout without reaching its handler. Default: 64.
 	MaxInFlight int `koanf:"max_in_flight"`
 	// Endpoints are the subjects the worker serves (key "endpoints").
 	// Required, at least one.

@@ -49,9 +49,10 @@ in process, on nats.embedded.listen: 127.0.0.1:4222 by default). A server
 that is not up yet is waited for; a connection lost is retried every 250ms,
 and the worker serves again once it is back.
 
-A worker handles at most worker.max_in_flight (64) requests at once; past
-that it takes no more from NATS until one is answered, and the others go to
-the other workers. ROUTER_ environment variables override the file, and flags
+A worker handles at most worker.max_in_flight (64) requests at once; as many
+more wait their turn, and past those it takes no more from NATS until one is
+answered. A request that waited past its deadline is answered a timeout
+without reaching the plugin (the router has given up on it by then). ROUTER_ environment variables override the file, and flags
 override both.
 
 Reloading: on SIGHUP, and when the file changes (--watch=false turns that
