@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -208,6 +209,9 @@ type endpoint struct {
 // took for a subject the new config no longer serves.
 var errNoEndpoint = errors.New("router: this worker no longer serves the subject")
 
+// Handle answers req with the handler of e's subject; at debug level,
+// each request is logged with its subject and result, as a router logs
+// its requests.
 func (e endpoint) Handle(ctx context.Context, req *core.Message) (*core.Message, error) {
 	g, n := e.r.acquire(req)
 	defer g.release(n)
@@ -215,7 +219,18 @@ func (e endpoint) Handle(ctx context.Context, req *core.Message) (*core.Message,
 	if !ok {
 		return nil, fmt.Errorf("%w %s", errNoEndpoint, e.subject)
 	}
-	return h.Handle(ctx, req)
+	if !e.r.log.IsDebug() {
+		return h.Handle(ctx, req)
+	}
+	began := time.Now()
+	ans, err := h.Handle(ctx, req)
+	args := []any{"subject", e.subject, "result", natsbridge.Kind(err), "content_type", req.ContentType,
+		"content_length", len(req.Content), "duration", time.Since(began)}
+	if err != nil {
+		args = append(args, "error", err)
+	}
+	e.r.log.Debug("request", args...)
+	return ans, err
 }
 
 // Serve waits until Shutdown, and returns core.ErrServerClosed; or the
