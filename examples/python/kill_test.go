@@ -177,7 +177,8 @@ func childOf(t *testing.T, pid int) int {
 }
 
 // Without python3 on the PATH, or without python3-grpcio, "router
-// config check" fails, naming the command or the packages to install.
+// config check" and "router serve" fail, naming the command or the
+// packages to install.
 func TestMissing(t *testing.T) {
 	py := python(t)
 	routerBin := plugintest.Build(t, "github.com/msgrouter/router/cmd/router")
@@ -203,15 +204,17 @@ routes:
 			if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			cmd := exec.Command(routerBin, "config", "check", path)
-			cmd.Env = append(os.Environ(), "PATH="+tc.path)
-			out, err := cmd.CombinedOutput()
-			if err == nil {
-				t.Fatalf("config check succeeded:\n%s", out)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(string(out), w) {
-					t.Errorf("config check says:\n%s\nwant it to contain %q", out, w)
+			for _, args := range [][]string{{"config", "check", path}, {"serve", "--config", path}} {
+				cmd := exec.Command(routerBin, args...)
+				cmd.Env = append(os.Environ(), "PATH="+tc.path)
+				out, err := cmd.CombinedOutput()
+				if err == nil {
+					t.Fatalf("router %s succeeded:\n%s", args[0], out)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(string(out), w) {
+						t.Errorf("router %s says:\n%s\nwant it to contain %q", args[0], out, w)
+					}
 				}
 			}
 		})
