@@ -11,8 +11,11 @@
 # against the three one after the other, with the same load. It prints a
 # Markdown table of req/s and p50 per server, and the ratios serve/floor,
 # in-process/floor and serve/in-process (for one connection, also the
-# p50 the plugin path adds). The servers are stopped at the end, even on
-# failure.
+# p50 the plugin path adds), the context switches per request of each
+# server's process and its plugin processes (every thread's, from
+# /proc), and for one-shot the ratio of serve to the tutorial's own
+# Python server (testdata/python/reference_server.py), when python3 is
+# here. The servers are stopped at the end, even on failure.
 #
 # Usage, from anywhere in the module:
 #
@@ -84,6 +87,35 @@ start() {
 start floor "$tmp/floor" -listen 127.0.0.1:0
 start serve "$tmp/router" serve --listen 127.0.0.1:0 --watch=false
 start inproc "$tmp/router" serve --in-process --listen 127.0.0.1:0 --watch=false
+declare -A pid=([floor]=${pids[0]} [serve]=${pids[1]} [inproc]=${pids[2]})
+
+# The tutorial's own server (testdata/python/reference_server.py, one
+# request per connection), for the one-shot shape, when python3 is here.
+python=""
+if command -v python3 >/dev/null; then
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	python3 testdata/python/reference_server.py 127.0.0.1 "$port" >"$tmp/python.log" 2>&1 &
+	pids+=($!)
+	pid[python]=$!
+	for _ in $(seq 100); do grep -q "Listening on" "$tmp/python.log" && break; sleep 0.05; done
+	if grep -q "Listening on" "$tmp/python.log"; then
+		addr[python]=127.0.0.1:$port
+		python=python
+		echo "python reference server listening on ${addr[python]}" >&2
+	else
+		echo "harness.sh: the Python reference server did not start; one-shot runs without it" >&2
+	fi
+fi
+
+# switches PID: the context switches so far of every thread of PID and of
+# its descendants (a router's plugin processes).
+switches() {
+	local total=0 p
+	for p in $1 $(pgrep -P "$1" 2>/dev/null || true); do
+		total=$((total + $(cat /proc/"$p"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }')))
+	done
+	echo "$total"
+}
 
 # bench NAME SHAPE ARGS...: runs the load against server NAME and prints
 # "rate p50_us errors".
@@ -91,11 +123,26 @@ bench() {
 	local name=$1 shape=$2
 	shift 2
 	local out="$tmp/$name.$shape.json"
+	local before
+	before=$(switches "${pid[$name]}")
 	timeout 120 "$tmp/router" bench --json --mix "$mix" -d "$dur" --warmup "$warmup" "$@" "${addr[$name]}" >"$out" || {
 		echo "harness.sh: router bench against $name ($shape) failed" >&2
 		return 1
 	}
-	jq -r '"\(.rate) \(.latency_us.p50) \(.errors_total)"' "$out"
+	local sw=$(($(switches "${pid[$name]}") - before))
+	# Switches per request: bench does not count the warmup's requests,
+	# so they are taken at the counted rate.
+	jq -r --argjson sw "$sw" --argjson w "$(secs "$warmup")" \
+		'"\(.rate) \(.latency_us.p50) \(.errors_total) \($sw / (.requests + .rate * $w))"' "$out"
+}
+
+# secs DURATION: a duration such as 3s, 500ms or 1m in seconds.
+secs() {
+	awk -v d="$1" 'BEGIN {
+		if (d ~ /ms$/) { sub(/ms$/, "", d); print d / 1000 }
+		else if (d ~ /m$/) { sub(/m$/, "", d); print d * 60 }
+		else { sub(/s$/, "", d); print d + 0 }
+	}'
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
@@ -114,21 +161,25 @@ declare -A titles=(
 )
 
 echo
-echo "| shape | floor req/s (p50) | serve req/s (p50) | in-process req/s (p50) | serve / floor | in-process / floor | serve / in-process |"
-echo "|---|---|---|---|---|---|---|"
+echo "| shape | floor req/s (p50) | serve req/s (p50) | in-process req/s (p50) | serve / floor | in-process / floor | serve / in-process | switches per request: floor, serve, in-process | serve / Python reference |"
+echo "|---|---|---|---|---|---|---|---|---|"
 errs=0
 for shape in pipelined keep-alive one-conn one-shot; do
 for round in $(seq "$rounds"); do
-	declare -A rate=() p50=()
+	declare -A rate=() p50=() sw=()
 	title=${titles[$shape]}
 	[ "$rounds" = 1 ] || title="$title, round $round"
-	for name in floor serve inproc; do
+	names="floor serve inproc"
+	# The reference answers one request per connection: one-shot only.
+	[ "$shape" = one-shot ] && names="$names $python"
+	for name in $names; do
 		echo "  $shape, round $round: $name..." >&2
 		# shellcheck disable=SC2086 # the shape's flags are words
 		res=$(bench "$name" "$shape" ${shapes[$shape]})
-		read -r r p e <<<"$res"
+		read -r r p e w <<<"$res"
 		rate[$name]=$r
 		p50[$name]=$p
+		sw[$name]=$w
 		if [ "$e" != 0 ]; then
 			echo "  $shape: $name: $e errors (see router bench --json)" >&2
 			errs=$((errs + e))
@@ -139,7 +190,12 @@ for round in $(seq "$rounds"); do
 	if [ "$shape" = one-conn ]; then
 		extra=$(awk -v a="${p50[serve]}" -v b="${p50[inproc]}" 'BEGIN { printf ", p50 %+.0f µs", a - b }')
 	fi
-	echo "| $title | $(cell floor) | $(cell serve) | $(cell inproc) | $(ratio "${rate[serve]}" "${rate[floor]}") | $(ratio "${rate[inproc]}" "${rate[floor]}") | $(ratio "${rate[serve]}" "${rate[inproc]}")$extra |"
+	switched=$(awk -v a="${sw[floor]}" -v b="${sw[serve]}" -v c="${sw[inproc]}" 'BEGIN { printf "%.3f, %.3f, %.3f", a, b, c }')
+	py="-"
+	if [ -n "${rate[python]:-}" ]; then
+		py="$(ratio "${rate[serve]}" "${rate[python]}") ($(cell python))"
+	fi
+	echo "| $title | $(cell floor) | $(cell serve) | $(cell inproc) | $(ratio "${rate[serve]}" "${rate[floor]}") | $(ratio "${rate[inproc]}" "${rate[floor]}") | $(ratio "${rate[serve]}" "${rate[inproc]}")$extra | $switched | $py |"
 done
 done
 echo
