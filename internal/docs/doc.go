@@ -19,10 +19,13 @@
 // router built and on the PATH as "router" ("go run ./cmd/router" runs
 // that binary too, and "go run ./examples/embed" the built example). A
 // command that ends in "# exit N" must exit with status N, every other
-// with 0. A command that serves (and is not expected to fail) ("router serve", the embed example) runs
-// in the background until the next one that serves, or the end of its
-// file; the test waits for its "listening" log line. A command whose
-// output does not match yet is retried for a few seconds: a reload may be
-// under way. Commands that need python3 or curl are skipped, saying so,
+// with 0. A command that serves (and is not expected to fail) ("router
+// serve", the embed example) runs in the background until the next one
+// that serves, or the end of its file; the test waits for its "listening"
+// log line. A "router worker" command runs in the background beside it,
+// until the same point, and the test waits for its "worker serving" log
+// line; they are stopped the last started first. A command whose output
+// does not match yet is retried for a few seconds: a reload may be under
+// way. Commands that need python3 or curl are skipped, saying so,
 // where those are not installed.
 package docs

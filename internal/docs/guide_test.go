@@ -20,7 +20,7 @@ import (
 )
 
 // The addresses the guide's servers use.
-var guidePorts = []string{"127.0.0.1:65432", "127.0.0.1:65433", "127.0.0.1:7000", "127.0.0.1:7001", "127.0.0.1:9108"}
+var guidePorts = []string{"127.0.0.1:65432", "127.0.0.1:65433", "127.0.0.1:7000", "127.0.0.1:7001", "127.0.0.1:9108", "127.0.0.1:4222"}
 
 // guideFiles lists the guide's files, in the order a reader meets them,
 // relative to the repository's root.
@@ -156,6 +156,10 @@ func rewrite(cmd string) string {
 
 var serves = regexp.MustCompile(`(^|[\s/])(router serve|embed)(\s|$)`)
 
+// works matches a command that runs a worker: it runs in the background
+// beside the server, until the next command that serves.
+var works = regexp.MustCompile(`(^|[\s/])router worker(\s|$)`)
+
 func (s *session) run(c command) {
 	t := s.t
 	text := rewrite(c.text)
@@ -168,7 +172,12 @@ func (s *session) run(c command) {
 		}
 	}
 	if serves.MatchString(text) && c.exitCode == 0 {
-		s.serve(c, text)
+		s.stopServers()
+		s.serve(c, text, "listening:")
+		return
+	}
+	if works.MatchString(text) && c.exitCode == 0 {
+		s.serve(c, text, "worker serving")
 		return
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -213,10 +222,10 @@ func (s *session) exec(text string) (string, int, error) {
 	return string(out), 0, nil
 }
 
-// serve starts a command that serves, after stopping the one before.
-func (s *session) serve(c command, text string) {
+// serve starts a command that serves, in the background, and waits for
+// its log line ready.
+func (s *session) serve(c command, text, ready string) {
 	t := s.t
-	s.stopServers()
 	cmd := exec.Command("bash", "-c", "exec "+text)
 	cmd.Dir, cmd.Env = s.dir, s.env
 	srv := &server{cmd: cmd, out: &syncbuf.Buffer{}, exited: make(chan error, 1), where: c.where}
@@ -227,24 +236,27 @@ func (s *session) serve(c command, text string) {
 	go func() { srv.exited <- cmd.Wait() }()
 	s.servers = append(s.servers, srv)
 	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(srv.out.String(), "listening:") {
+	for !strings.Contains(srv.out.String(), ready) {
 		select {
 		case err := <-srv.exited:
 			s.servers = s.servers[:len(s.servers)-1]
-			t.Fatalf("%s: %s: exited before listening (%v):\n%s", c.where, c.text, err, srv.out)
+			t.Fatalf("%s: %s: exited before %q (%v):\n%s", c.where, c.text, ready, err, srv.out)
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s: not listening after 60s:\n%s", c.where, c.text, srv.out)
+			t.Fatalf("%s: %s: no %q after 60s:\n%s", c.where, c.text, ready, srv.out)
 		}
 	}
 	time.Sleep(200 * time.Millisecond) // its other listeners
 	t.Logf("%s: serving: %s", c.where, c.text)
 }
 
-// stopServers stops the servers as Ctrl-C would, and checks they exit 0.
+// stopServers stops the servers as Ctrl-C would, the last started first
+// (a worker before the router whose NATS server it uses), and checks they
+// exit 0.
 func (s *session) stopServers() {
-	for _, srv := range s.servers {
+	for i := len(s.servers) - 1; i >= 0; i-- {
+		srv := s.servers[i]
 		srv.cmd.Process.Signal(syscall.SIGINT)
 		select {
 		case err := <-srv.exited:

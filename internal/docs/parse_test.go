@@ -75,6 +75,19 @@ func TestMatch(t *testing.T) {
 	}
 }
 
+func TestWorks(t *testing.T) {
+	for cmd, want := range map[string]bool{
+		"router worker -c worker.yaml":                     true,
+		"ROUTER_NATS_URL=nats://h:4222 router worker -c w": true,
+		"router serve -c router.yaml":                      false,
+		"router help worker":                               false,
+	} {
+		if got := works.MatchString(cmd); got != want {
+			t.Errorf("works(%q) = %v, want %v", cmd, got, want)
+		}
+	}
+}
+
 func TestServes(t *testing.T) {
 	for cmd, want := range map[string]bool{
 		"router serve":                       true,
