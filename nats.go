@@ -43,6 +43,10 @@ const embeddedReadyTimeout = 10 * time.Second
 func connectNATS(cfg *config.Config, name string, log hclog.Logger) (*natsLink, error) {
 	l := &natsLink{cfg: cfg.NATS}
 	log = log.Named("nats")
+	lost := "NATS connection lost; requests to subjects are answered an error until it is back"
+	if cfg.IsWorker() {
+		lost = "NATS connection lost; the worker serves again once it is back"
+	}
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -52,7 +56,7 @@ func connectNATS(cfg *config.Config, name string, log hclog.Logger) (*natsLink, 
 		nats.ReconnectHandler(func(nc *nats.Conn) { connected(cfg, nc, log, "reconnected to NATS") }),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if !nc.IsClosed() {
-				log.Warn("NATS connection lost; requests to subjects are answered an error until it is back", "error", err)
+				log.Warn(lost, "error", err)
 			}
 		}),
 	}
