@@ -124,7 +124,7 @@ func (c *Config) PayloadWarning(maxPayload int64) *Error {
 	}
 	return &Error{
 		Source: c.src.of("limits.max_content_length"), Key: "limits.max_content_length",
-		Msg:  fmt.Sprintf("%s is more than a NATS message holds: the server's max_payload is %s, of which up to 128KiB goes to a request's header; a request too large for it is answered an error", limit, Size(maxPayload).String()),
+		Msg:  fmt.Sprintf("%s is more than a NATS message holds: the server's max_payload is %s, and a request takes up to 128KiB more for its header; a request too large for it is answered an error", limit, Size(maxPayload).String()),
 		Want: "max_content_length at most the max_payload less 128KiB, or a larger max_payload on the NATS server",
 		Err:  ErrPayload,
 	}

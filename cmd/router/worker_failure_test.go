@@ -124,7 +124,7 @@ func TestWorkerOversized(t *testing.T) {
 
 	path := writeFile(t, "router.yaml", fmt.Sprintf(routerNATSYAML, natstest.URL(s), ""))
 	code, _, stderr := routerCmd(t, "config", "check", "--no-plugins", "-c", path)
-	want64 := "limits.max_content_length: 16MiB is more than a NATS message holds (the server's max_payload is 64KiB"
+	want64 := "limits.max_content_length: 16MiB is more than a NATS message holds: the server's max_payload is 64KiB,"
 	if code != exitOK || !strings.Contains(stderr, "warning: ") || !strings.Contains(stderr, want64) {
 		t.Errorf("router config check: exit %d, stderr:\n%s\nwant exit 0 and a warning with %q", code, stderr, want64)
 	}
