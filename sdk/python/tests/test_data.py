@@ -144,26 +144,76 @@ class DataServerTest(unittest.TestCase):
     def test_cancel(self):
         """A request the router gave up on is marked cancelled; one given up
         on before it ran is answered at once without running."""
-        started, release = threading.Event(), threading.Event()
+        started, release = threading.Semaphore(0), threading.Event()
         ran = []
 
         def wait(req):
             ran.append(req.content)
-            started.set()
+            started.release()
             release.wait(10)
             return reply_binary(b"cancelled" if req.cancelled() else b"not cancelled")
 
         p = self.plugin({"wait": wait}, workers=1)
-        p.send(request_frame(1, "wait", content=b"1"))
-        self.assertTrue(started.wait(10))
+        p.send(request_frame(1, "wait", content=b"1"))  # runs on the reader, then taken over
+        self.assertTrue(started.acquire(timeout=10))
+        time.sleep(0.1)  # the watchdog marks "wait" slow
+        p.send(request_frame(3, "wait", content=b"3"))  # on the pool's one thread
+        self.assertTrue(started.acquire(timeout=10))
         p.send(request_frame(2, "wait", content=b"2") + encode_frame("text/json", "utf-8", b"", [("router-cancel", 1)])
                + encode_frame("text/json", "utf-8", b"", [("router-cancel", 2)]))
         time.sleep(0.1)  # the cancel frames are read
         release.set()
-        got = p.answers(2)
+        got = p.answers(3)
         self.assertEqual(got[1][1], b"cancelled")
+        self.assertEqual(got[3][1], b"not cancelled")
         self.assertIn("gave up", got[2][0]["router-error"])
-        self.assertEqual(ran, [b"1"])
+        self.assertEqual(sorted(ran), [b"1", b"3"])
+
+    def test_slow_handler_holds_up_nothing(self):
+        """A hung handler holds up the others of its batch, and those read
+        after it, by about SLOW_RUN only: the watchdog hands them to a new
+        reading thread."""
+        release = threading.Event()
+        self.addCleanup(release.set)
+
+        def hang(req):
+            release.wait(10)
+            return reply_binary(b"late")
+
+        p = self.plugin({"hang": hang, "search": search})
+        start = time.monotonic()
+        p.send(request_frame(1, "hang") + request_frame(2, "search"))
+        got = p.answers(1)
+        self.assertIn(2, got)
+        p.send(request_frame(3, "hang") + request_frame(4, "search"))  # "hang" is slow now: on the pool
+        got = p.answers(1)
+        self.assertIn(4, got)
+        self.assertLess(time.monotonic() - start, 2)
+        release.set()
+        self.assertEqual(sorted(p.answers(2)), [1, 3])
+
+    def test_slow_handler_runs_inline_again(self):
+        """A handler marked slow runs on the reading thread again after
+        QUICK_RUNS quick requests."""
+        from routerplugin import _data
+
+        calls = []
+
+        def sometimes_slow(req):
+            calls.append(threading.current_thread().name)
+            if req.content == b"slow":
+                time.sleep(0.1)
+            return reply_binary(b"")
+
+        p = self.plugin({"h": sometimes_slow})
+        p.send(request_frame(1, "h", content=b"slow"))
+        p.answers(1)
+        n = _data.QUICK_RUNS + 5
+        for i in range(n):
+            p.send(request_frame(10 + i, "h", content=b"quick"))
+            p.answers(1)
+        self.assertTrue(calls[1].startswith("routerplugin_"), calls[1])  # the pool's
+        self.assertFalse(calls[-1].startswith("routerplugin_"), calls[-1])  # a reader's
 
     def test_eof_ends_serve(self):
         p = Plugin({"h": search})
