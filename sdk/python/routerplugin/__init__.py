@@ -21,8 +21,10 @@ and a router config that runs it::
 A handler takes a Request and returns an answer made by reply_json,
 reply_text or reply_binary. An exception becomes that request's error
 answer, with the exception's text; any other return value is an error
-naming the handler. Requests run concurrently on a thread pool; each
-knows its deadline (request.deadline, request.time_left()).
+naming the handler. Quick requests are answered by the thread that
+reads them; a handler that takes 10 ms or more runs on a thread pool, its
+requests concurrently. Each request knows its deadline
+(request.deadline, request.time_left()).
 
 Logs: use routerplugin.logger() (or the logging module: serve sends the
 root logger's lines the same way); they go to standard error as hclog

@@ -80,8 +80,9 @@ def serve(handlers, *, name=None, version=None, routes=None, init=None, workers=
     per handler name, the "actions" and "content_types" it serves
     instead, which the router checks its routes against. init, if set, is
     called with the plugin's settings (a dict) before any request.
-    Requests run on a pool of workers threads (default 32, or the
-    ROUTER_PLUGIN_WORKERS variable).
+    Quick requests are answered by the thread that reads them; those of a
+    handler that takes 10 ms or more run on a pool of workers threads
+    (default 32, or the ROUTER_PLUGIN_WORKERS variable).
     """
     plugin = Plugin(handlers, name, version, routes, init)
     if os.environ.get(MAGIC_KEY) != MAGIC_VALUE:
