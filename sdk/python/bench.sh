@@ -5,7 +5,10 @@
 # `router bench --mix search`, one-shot with 32 clients (a connection per
 # request, as the tutorial's client) and keep-alive with 64 connections.
 #
-#   sdk/python/bench.sh [DURATION]     (default 10s a run, after 2s of warmup)
+#   sdk/python/bench.sh [DURATION]     (default 10s a run, after a 2s run not counted)
+#
+# Besides bench's report, it gives the server's CPU time per request: all
+# its processes', a router's plugins included, over the run.
 #
 # It needs python3 with Debian's python3-grpcio and python3-protobuf
 # (PYTHON=/usr/bin/python3 by default) and listens on 127.0.0.1 ports
@@ -48,11 +51,29 @@ for port in 47401 47402 47403; do
 	done
 done
 
-run() { # name shape flags...
-	local name=$1 shape=$2
-	shift 2
+# cpu PID...: the CPU time, in clock ticks, of the processes and their
+# children (a router's plugins).
+cpu() {
+	local total=0 p
+	for p in "$@" $(cat $(printf '/proc/%s/task/*/children ' "$@") 2>/dev/null); do
+		total=$((total + $(awk '{print $14+$15}' "/proc/$p/stat")))
+	done
+	echo "$total"
+}
+tick=$(getconf CLK_TCK)
+
+run() { # name pid shape flags...
+	local name=$1 pid=$2 shape=$3
+	shift 3
 	printf '\n== %s, %s: router bench --mix search %s\n' "$name" "$shape" "$*"
-	"$tmp/router" bench --mix search --warmup 2s -d "$d" "$@"
+	local before out after n
+	"$tmp/router" bench --mix search --warmup 0s -d 2s "$@" > /dev/null # warmup
+	before=$(cpu "$pid")
+	out=$("$tmp/router" bench --mix search --warmup 0s -d "$d" "$@")
+	after=$(cpu "$pid")
+	echo "$out"
+	n=$(awk '/^requests /{print $2}' <<<"$out")
+	echo "server CPU (its processes, plugins included): $(((after - before) * 1000000 / tick / n)) µs/req"
 }
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 for shape in one-shot keep-alive; do
@@ -60,8 +81,8 @@ for shape in one-shot keep-alive; do
 	one-shot) flags=(--one-shot -c 32) ;;
 	keep-alive) flags=(-c 64) ;;
 	esac
-	run "Python plugin" $shape "${flags[@]}" 127.0.0.1:47401
-	run "Go built-in plugin" $shape "${flags[@]}" 127.0.0.1:47402
-	run "reference app-server" $shape "${flags[@]}" 127.0.0.1:47403
+	run "Python plugin" "${pids[0]}" $shape "${flags[@]}" 127.0.0.1:47401
+	run "Go built-in plugin" "${pids[1]}" $shape "${flags[@]}" 127.0.0.1:47402
+	run "reference app-server" "${pids[2]}" $shape "${flags[@]}" 127.0.0.1:47403
 done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
