@@ -83,7 +83,7 @@ def run_handler(h, req, log=None):
     the text of the error answer."""
     try:
         ans = h.func(req)
-    except Exception as e:  # noqa: BLE001 - any exception is the request's error
+    except BaseException as e:  # noqa: BLE001 - even sys.exit() is the request's error, not the reader's end
         text = str(e) or type(e).__name__
         if log is not None:
             now = time.monotonic()

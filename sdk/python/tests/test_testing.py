@@ -37,6 +37,13 @@ class CallTest(unittest.TestCase):
         with self.assertRaisesRegex(HandlerError, "^LookupError$"):
             call(fails, request(b"x"))
 
+    def test_sys_exit_is_an_error(self):
+        def leaves(req):
+            raise SystemExit(3)
+
+        with self.assertRaisesRegex(HandlerError, "^3$"):
+            call(leaves, request(b"x"))
+
     def test_wrong_return_type_names_the_handler(self):
         def lookup(req):
             return "a string"
