@@ -146,8 +146,12 @@ def _run(plugin, control_cls, log, workers):
         sys.exit(1)
 
     def read():
-        data.serve()
-        finish(0, "stopping: the router closed the data path")
+        try:
+            data.serve()
+        except Exception:  # noqa: BLE001 - the SDK's own failure: the process must still end
+            log.error("the data path failed", exc_info=True)
+        finally:
+            finish(0, "stopping: the router closed the data path")
 
     threading.Thread(target=read, name="routerplugin-data", daemon=True).start()
     parent = os.getppid()
