@@ -220,3 +220,36 @@ routes:
 		})
 	}
 }
+
+// The config of the guide, search: { cmd: python3, args:
+// [examples/python/search.py] }: args are relative to the router's
+// working directory, not to the config file's. Run from the
+// repository's root it starts; from elsewhere Python cannot open the
+// script, and the error says so.
+func TestRelativeArgs(t *testing.T) {
+	py := python(t)
+	routerBin := plugintest.Build(t, "github.com/msgrouter/router/cmd/router")
+	path := filepath.Join(t.TempDir(), "router.yaml")
+	cfg := fmt.Sprintf(`listen: ["tcp://127.0.0.1:0"]
+plugins:
+  search: { cmd: %q, args: [examples/python/search.py] }
+routes:
+  - { content_type: text/json, plugin: search }
+`, py)
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	check := func(dir string) (string, error) {
+		cmd := exec.Command(routerBin, "config", "check", path)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := check(repoRoot()); err != nil {
+		t.Errorf("from the repository's root: %v\n%s", err, out)
+	}
+	out, err := check(t.TempDir())
+	if err == nil || !strings.Contains(out, "can't open file") || !strings.Contains(out, "examples/python/search.py") {
+		t.Errorf("from another directory: %v\n%s\nwant Python's error that it cannot open the script", err, out)
+	}
+}
