@@ -21,8 +21,9 @@ import (
 // natsLink is a router's, or a worker's, connection to NATS, and the NATS
 // server the router runs in process when the config names no URL.
 type natsLink struct {
-	srv *server.Server // the embedded server; nil with nats.url
-	nc  *nats.Conn
+	srv    *server.Server // the embedded server; nil with nats.url
+	nc     *nats.Conn
+	client *natsbridge.Client // the routes' requests and their answers
 	// cfg is the nats section it was made from: a reload cannot change
 	// it.
 	cfg config.NATS
@@ -76,6 +77,7 @@ func connectNATS(cfg *config.Config, name string, log hclog.Logger) (*natsLink, 
 		return nil, &config.Error{Source: cfg.Source("nats.url"), Key: "nats.url", Msg: "cannot connect to NATS: " + err.Error(), Err: config.ErrValue, Cause: err}
 	}
 	l.nc = nc
+	l.client = natsbridge.NewClient(nc)
 	if !nc.IsConnected() {
 		log.Warn("NATS is not up yet; connecting in the background", "url", url)
 	}
@@ -134,6 +136,9 @@ func (l *natsLink) close() {
 	if l == nil {
 		return
 	}
+	if l.client != nil {
+		l.client.Close()
+	}
 	if l.nc != nil {
 		l.nc.Close()
 	}
@@ -184,7 +189,7 @@ func (r *Router) natsHandler(subject string) core.Handler {
 			return nil, fmt.Errorf("%w: no NATS connection for %s", natsbridge.ErrDisconnected, subject)
 		})
 	}
-	var h core.Handler = natsbridge.NewHandler(r.nats.nc, subject)
+	var h core.Handler = r.nats.client.Handler(subject)
 	if r.metrics != nil {
 		h = r.metrics.NATS(subject, h)
 	}

@@ -2,12 +2,15 @@
 // can run on other machines: a [Handler] is a core.Handler that sends each
 // request to a NATS subject and returns the answer, and a [Service] is a
 // NATS micro service whose endpoints, one per subject in a queue group,
-// serve core.Handlers. It knows nothing of config: the router and
-// `router worker` build these from theirs.
+// serve core.Handlers. A [Client] matches the answers of its Handlers'
+// requests over one connection. It knows nothing of config: the router
+// and `router worker` build these from theirs.
 //
 // # Wire mapping
 //
-// A message (request or answer) travels as one NATS message:
+// A request sent alone, and its answer, each travel as one NATS message
+// (the single form; under load, requests travel together in the batch
+// form described below):
 //
 //   - the frame's JSON header, exactly the bytes core.AppendFrame writes
 //     (required keys in the reference order, extension headers in order),
@@ -33,4 +36,20 @@
 // timed out (the RemoteError also matches core.ErrHandlerTimeout), 413
 // answer over the max payload ([ErrTooLarge]), 400 a request the worker
 // could not decode.
+//
+// # Batches
+//
+// Pipelined requests of one client read, and the requests that queue up
+// while a Handler has Handler.MaxOutstanding messages awaiting answers,
+// travel together: one NATS message with the header Router-Batch (their
+// number) and Router-Timeout, whose data is their frames, one after
+// another, as core.AppendFrame writes them. The worker answers them in
+// one or more messages with Router-Batch and Router-Batch-Index (the
+// index of the first answer in the message), whose data is the answers'
+// frames in order; a request that failed has a frame with the extension
+// header "router-error" (the error code, as above) and the error text as
+// its content. A batch goes to one worker; each of its requests takes a
+// place in the worker's pool of its own, so max in flight holds. NATS
+// then does its per-message work (routing, delivery, micro's statistics)
+// once per batch: micro counts a batch as one request.
 package natsbridge

@@ -49,3 +49,64 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBatch feeds the batch form's parsers what a peer may send: any
+// Router-Batch and Router-Batch-Index values and any data. They return
+// frames or ErrBadMessage, never panic; frames they return encode back
+// to data that decodes to the same frames.
+func FuzzBatch(f *testing.F) {
+	two := append(mustFrame(f, "a/b", "one"), mustFrame(f, "text/plain", "two")...)
+	f.Add("2", "0", two)
+	f.Add("1", "", mustFrame(f, "a/b", ""))
+	f.Add("3", "1022", two)
+	f.Add("-1", "x", []byte{0, 2, '{', '}'})
+	f.Fuzz(func(t *testing.T, count, index string, data []byte) {
+		h := nats.Header{}
+		h.Set(HeaderBatch, count)
+		h.Set(HeaderBatchIndex, index)
+		n, first, err := batchHeader(h)
+		if err != nil {
+			if !errors.Is(err, ErrBadMessage) {
+				t.Fatalf("batchHeader error %v is not ErrBadMessage", err)
+			}
+			return
+		}
+		if n < 1 || n > maxBatch || first < 0 || first+n > maxBatch {
+			t.Fatalf("batchHeader(%q, %q) = %d, %d: out of range", count, index, n, first)
+		}
+		ms, err := decodeFrames(data, n)
+		if err != nil {
+			if !errors.Is(err, ErrBadMessage) {
+				t.Fatalf("decodeFrames error %v is not ErrBadMessage", err)
+			}
+			return
+		}
+		var again []byte
+		for _, m := range ms {
+			b, err := core.AppendFrame(again, m)
+			if err != nil {
+				return
+			}
+			again = b
+		}
+		ms2, err := decodeFrames(again, n)
+		if err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+		for i := range ms {
+			a, _ := core.Marshal(ms[i])
+			b, _ := core.Marshal(ms2[i])
+			if !bytes.Equal(a, b) {
+				t.Fatalf("frame %d changed: %q, %q", i, a, b)
+			}
+		}
+	})
+}
+
+func mustFrame(f *testing.F, ct, content string) []byte {
+	b, err := core.Marshal(core.NewBinary(ct, []byte(content)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	return b
+}

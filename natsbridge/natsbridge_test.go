@@ -415,3 +415,48 @@ func TestQueuedPastDeadlineSkipsHandler(t *testing.T) {
 		t.Errorf("handler called %d times, want 1: the queued requests were past their deadline", c)
 	}
 }
+
+// Past MaxOutstanding messages awaiting answers, requests queue and go in
+// batch messages: every one is answered, right, and NATS carried fewer
+// messages than requests.
+func TestCoalescedBatches(t *testing.T) {
+	s := startServer(t, server.Options{})
+	var calls atomic.Int32
+	slowEcho := core.HandlerFunc(func(_ context.Context, req *core.Message) (*core.Message, error) {
+		calls.Add(1)
+		time.Sleep(2 * time.Millisecond)
+		return core.NewBinary("binary/x", req.Content), nil
+	})
+	svc := serve(t, connect(t, s), natsbridge.Config{MaxInFlight: 8, Endpoints: []natsbridge.Endpoint{{Subject: "t.co", Handler: slowEcho}}})
+	h := natsbridge.NewHandler(connect(t, s), "t.co")
+	h.MaxOutstanding = 2
+	t.Cleanup(func() { h.Close() })
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			want := fmt.Sprint("r", i)
+			ans, err, _ := call(h, core.NewBinary("binary/x", []byte(want)), deadline)
+			if err == nil && string(ans.Content) != want {
+				err = fmt.Errorf("answer %q, want %q", ans.Content, want)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("request %d: %v", i, err)
+		}
+	}
+	info := svc.Micro().Stats()
+	msgs := 0
+	for _, e := range info.Endpoints {
+		msgs += e.NumRequests
+	}
+	if int(calls.Load()) != n || msgs >= n {
+		t.Errorf("%d handler calls from %d NATS messages; want %d calls from fewer messages", calls.Load(), msgs, n)
+	}
+	t.Logf("%d requests in %d NATS messages", n, msgs)
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strconv"
 	"sync"
 	"time"
 
@@ -136,112 +135,6 @@ func (s *Service) InFlight() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.active
-}
-
-// job is one request received, for the pool.
-type job struct {
-	h       core.Handler
-	hdr     nats.Header
-	data    []byte
-	reply   string
-	arrived time.Time
-}
-
-// handlerFor returns the micro handler of an endpoint: it queues the
-// request for the pool, noting when it arrived. micro calls it for one
-// request at a time per endpoint; with the pool busy and the queue
-// (MaxInFlight long) full, it waits, and the endpoint reads no more.
-// The pool answers with its own publish rather than through
-// micro.Request, whose Respond and Error write fields micro reads once
-// the handler returns.
-func (s *Service) handlerFor(h core.Handler) micro.HandlerFunc {
-	return func(r micro.Request) {
-		s.mu.Lock()
-		s.active++
-		s.arrivals++
-		s.mu.Unlock()
-		// The request's time counts from here: its wait in the queue is
-		// part of it.
-		j := job{h: h, hdr: nats.Header(r.Headers()), data: r.Data(), reply: r.Reply(), arrived: time.Now()}
-		select {
-		case s.jobs <- j:
-		case <-s.base.Done():
-			s.finished() // shut down: the requester times out
-		}
-	}
-}
-
-// work is one goroutine of the pool: it serves queued requests until the
-// Service is shut down.
-func (s *Service) work() {
-	for {
-		select {
-		case j := <-s.jobs:
-			s.serve(j.h, j.hdr, j.data, j.reply, j.arrived)
-			s.finished()
-		case <-s.base.Done():
-			return
-		}
-	}
-}
-
-// finished counts a request out.
-func (s *Service) finished() {
-	s.mu.Lock()
-	s.active--
-	s.mu.Unlock()
-}
-
-// serve decodes one request, calls h and sends its answer or error. The
-// request's deadline is its Router-Timeout from when it arrived.
-func (s *Service) serve(h core.Handler, hdr nats.Header, data []byte, reply string, arrived time.Time) {
-	if reply == "" {
-		return // a publish, not a request: nobody to answer
-	}
-	req, err := decode(hdr, data)
-	if err != nil {
-		s.respondError(reply, codeBadRequest, err.Error())
-		return
-	}
-	ctx, cancel := s.base, context.CancelFunc(func() {})
-	if ms, err := strconv.ParseInt(hdr.Get(HeaderTimeout), 10, 64); err == nil && ms > 0 {
-		ctx, cancel = context.WithDeadline(s.base, arrived.Add(time.Duration(ms)*time.Millisecond))
-	}
-	defer cancel()
-	if ctx.Err() != nil {
-		// It waited in the queue past its deadline: the router has given
-		// up on it, and the handler is spared.
-		s.respondError(reply, codeTimeout, fmt.Sprintf("%v: queued at the worker past its deadline", core.ErrHandlerTimeout))
-		return
-	}
-	ans, err := core.Call(ctx, h, req)
-	if err != nil {
-		code := codeHandler
-		if errors.Is(err, core.ErrHandlerTimeout) || errors.Is(err, context.DeadlineExceeded) {
-			code = codeTimeout
-		}
-		s.respondError(reply, code, err.Error())
-		return
-	}
-	ahdr, adata, err := encode(ans, nil)
-	if err != nil {
-		s.respondError(reply, codeHandler, err.Error())
-		return
-	}
-	err = s.nc.PublishMsg(&nats.Msg{Subject: reply, Header: ahdr, Data: adata})
-	if errors.Is(err, nats.ErrMaxPayload) {
-		s.respondError(reply, codeTooLarge, fmt.Sprintf("%v: answer of %d bytes (max %d)",
-			ErrTooLarge, len(adata), s.nc.MaxPayload()))
-	}
-}
-
-// respondError sends an error answer in micro's form: the error headers,
-// and text as the data.
-func (s *Service) respondError(reply, code, text string) {
-	_ = s.nc.PublishMsg(&nats.Msg{Subject: reply, Header: nats.Header{
-		micro.ErrorHeader:     []string{"handler error"},
-		micro.ErrorCodeHeader: []string{code},
-	}, Data: []byte(text)})
 }
 
 // quietTicks is how many polls in a row Shutdown must see nothing in
