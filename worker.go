@@ -209,6 +209,29 @@ type endpoint struct {
 // took for a subject the new config no longer serves.
 var errNoEndpoint = errors.New("router: this worker no longer serves the subject")
 
+var _ core.BatchHandler = endpoint{}
+
+// HandleBatch answers reqs, a batch that came in one NATS message, with
+// the handler of e's subject: in one batch to a plugin process.
+func (e endpoint) HandleBatch(ctx context.Context, reqs, answers []*core.Message, errs []error) {
+	g, n := e.r.acquire(reqs[0])
+	defer g.release(n)
+	h, ok := g.endpoints[e.subject]
+	if !ok {
+		for i := range reqs {
+			errs[i] = fmt.Errorf("%w %s", errNoEndpoint, e.subject)
+		}
+		return
+	}
+	began := time.Now()
+	core.CallBatch(ctx, h, reqs, answers, errs)
+	if e.r.log.IsDebug() {
+		for i, req := range reqs {
+			e.logRequest(req, errs[i], began)
+		}
+	}
+}
+
 // Handle answers req with the handler of e's subject; at debug level,
 // each request is logged with its subject and result, as a router logs
 // its requests.
@@ -224,13 +247,19 @@ func (e endpoint) Handle(ctx context.Context, req *core.Message) (*core.Message,
 	}
 	began := time.Now()
 	ans, err := h.Handle(ctx, req)
+	e.logRequest(req, err, began)
+	return ans, err
+}
+
+// logRequest logs, at debug level, a request answered with err after it
+// began.
+func (e endpoint) logRequest(req *core.Message, err error, began time.Time) {
 	args := []any{"subject", e.subject, "result", natsbridge.Kind(err), "content_type", req.ContentType,
 		"content_length", len(req.Content), "duration", time.Since(began)}
 	if err != nil {
 		args = append(args, "error", err)
 	}
 	e.r.log.Debug("request", args...)
-	return ans, err
 }
 
 // Serve waits until Shutdown, and returns core.ErrServerClosed; or the

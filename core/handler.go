@@ -67,6 +67,22 @@ func Call(ctx context.Context, h Handler, req *Message) (ans *Message, err error
 	return ans, err
 }
 
+// CallBatch calls h with the requests reqs as the Server does a batch of
+// one client read: h.HandleBatch if h is a BatchHandler, else h.Handle
+// for each request in turn, each through Call. A panic in HandleBatch
+// becomes a *PanicError for every request left without an answer or
+// error, and a request left with neither gets ErrNoAnswer. answers and
+// errs must be at least as long as reqs.
+func CallBatch(ctx context.Context, h Handler, reqs, answers []*Message, errs []error) {
+	if bh, ok := h.(BatchHandler); ok && len(reqs) > 1 {
+		handleBatchSafe(ctx, bh, reqs, answers, errs)
+		return
+	}
+	for i, req := range reqs {
+		answers[i], errs[i] = Call(ctx, h, req)
+	}
+}
+
 // handleBatchSafe calls h.HandleBatch; after a panic, every request left
 // without an answer or error gets an ErrHandlerPanic error.
 func handleBatchSafe(ctx context.Context, h BatchHandler, reqs, answers []*Message, errs []error) {

@@ -54,9 +54,14 @@ func (m *Metrics) NATS(subject string, h core.Handler) core.Handler {
 // Worker returns h, the handler of a worker's endpoint for subject,
 // counting each request in router_worker_requests_total by its result
 // and the requests it is handling in router_worker_in_flight.
+// If h is a core.BatchHandler, so is the result.
 func (m *Metrics) Worker(subject string, h core.Handler) core.Handler {
-	return &counted{h: h, c: &kindCounter{vec: m.nats.worker, subject: subject},
+	c := &counted{h: h, c: &kindCounter{vec: m.nats.worker, subject: subject},
 		inFlight: m.nats.inFlight.WithLabelValues(subject)}
+	if bh, ok := h.(core.BatchHandler); ok {
+		return &countedBatch{h: h, bh: bh, c: c.c, inFlight: c.inFlight}
+	}
+	return c
 }
 
 // kindCounter counts outcomes by kind, under one subject.
@@ -95,13 +100,18 @@ func (c *counted) Handle(ctx context.Context, req *core.Message) (*core.Message,
 }
 
 type countedBatch struct {
-	h  core.Handler
-	bh core.BatchHandler
-	c  *kindCounter
+	h        core.Handler
+	bh       core.BatchHandler
+	c        *kindCounter
+	inFlight prometheus.Gauge // nil for a route
 }
 
 // Handle answers with the counted handler.
 func (c *countedBatch) Handle(ctx context.Context, req *core.Message) (*core.Message, error) {
+	if c.inFlight != nil {
+		c.inFlight.Inc()
+		defer c.inFlight.Dec()
+	}
 	ans, err := c.h.Handle(ctx, req)
 	c.c.add(err, 1)
 	return ans, err
@@ -109,6 +119,10 @@ func (c *countedBatch) Handle(ctx context.Context, req *core.Message) (*core.Mes
 
 // HandleBatch answers with the counted handler's HandleBatch.
 func (c *countedBatch) HandleBatch(ctx context.Context, reqs, answers []*core.Message, errs []error) {
+	if c.inFlight != nil {
+		c.inFlight.Add(float64(len(reqs)))
+		defer c.inFlight.Sub(float64(len(reqs)))
+	}
 	c.bh.HandleBatch(ctx, reqs, answers, errs)
 	ok := 0
 	for _, err := range errs[:len(reqs)] {

@@ -109,3 +109,75 @@ func TestKeepAliveCallersThroughWindow(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// batchCounter is a BatchHandler that echoes, and records the batch sizes
+// it is given and the most requests it held at once.
+type batchCounter struct {
+	mu         sync.Mutex
+	cur, peak  int
+	batchSizes []int
+}
+
+func (b *batchCounter) hold(n int) {
+	b.mu.Lock()
+	b.cur += n
+	b.peak = max(b.peak, b.cur)
+	b.batchSizes = append(b.batchSizes, n)
+	b.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	b.mu.Lock()
+	b.cur -= n
+	b.mu.Unlock()
+}
+
+func (b *batchCounter) Handle(_ context.Context, req *core.Message) (*core.Message, error) {
+	b.hold(1)
+	return core.NewBinary("binary/x", req.Content), nil
+}
+
+func (b *batchCounter) HandleBatch(_ context.Context, reqs, answers []*core.Message, errs []error) {
+	b.hold(len(reqs))
+	for i, r := range reqs {
+		answers[i] = core.NewBinary("binary/x", r.Content)
+	}
+}
+
+// The requests of a batch reach a BatchHandler in batches of at most half
+// of MaxInFlight, and never more than MaxInFlight at once.
+func TestBatchToBatchHandler(t *testing.T) {
+	s := startServer(t, server.Options{})
+	bc := &batchCounter{}
+	serve(t, connect(t, s), natsbridge.Config{MaxInFlight: 4, Endpoints: []natsbridge.Endpoint{{Subject: "t.bc", Handler: bc}}})
+	h := natsbridge.NewHandler(connect(t, s), "t.bc")
+	t.Cleanup(func() { h.Close() })
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			reqs := make([]*core.Message, 8)
+			for i := range reqs {
+				reqs[i] = core.NewBinary("binary/x", []byte(fmt.Sprint(i)))
+			}
+			answers, errs := make([]*core.Message, 8), make([]error, 8)
+			ctx, cancel := context.WithTimeout(context.Background(), deadline)
+			defer cancel()
+			h.HandleBatch(ctx, reqs, answers, errs)
+			for i := range reqs {
+				if errs[i] != nil || string(answers[i].Content) != fmt.Sprint(i) {
+					t.Errorf("request %d: %v, %v", i, answers[i], errs[i])
+				}
+			}
+		})
+	}
+	wg.Wait()
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	if bc.peak > 4 {
+		t.Errorf("peak %d requests at once, want at most 4 (MaxInFlight)", bc.peak)
+	}
+	for _, n := range bc.batchSizes {
+		if n != 2 {
+			t.Errorf("batch sizes %v, want batches of 2 (half of MaxInFlight)", bc.batchSizes)
+			break
+		}
+	}
+}

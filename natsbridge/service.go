@@ -58,6 +58,8 @@ type Service struct {
 	nc     *nats.Conn
 	svc    micro.Service
 	jobs   chan job // the requests received, for the pool to serve
+	slots  *slots   // MaxInFlight: a job takes one per request it holds
+	chunk  int      // the most requests of a batch one job takes
 	base   context.Context
 	cancel context.CancelFunc
 
@@ -91,8 +93,9 @@ func Serve(nc *nats.Conn, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsbridge: add service: %w", err)
 	}
-	s := &Service{nc: nc, svc: svc, jobs: make(chan job, n)}
+	s := &Service{nc: nc, svc: svc, jobs: make(chan job, n), slots: newSlots(n), chunk: max(1, n/2)}
 	s.base, s.cancel = context.WithCancel(context.Background())
+	context.AfterFunc(s.base, s.slots.close)
 	for range n {
 		go s.work()
 	}

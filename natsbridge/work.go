@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,8 +15,9 @@ import (
 	"github.com/msgrouter/router/core"
 )
 
-// job is one request received, for the pool: a single request (req nil,
-// decoded from hdr and data by the pool), or item i of a batch.
+// job is one request received, for the pool: a single request (reqs
+// nil: the pool decodes it from hdr and data), or the requests reqs of a
+// batch, from index i.
 type job struct {
 	h       core.Handler
 	hdr     nats.Header
@@ -24,10 +26,13 @@ type job struct {
 	arrived time.Time
 	timeout time.Duration // from Router-Timeout; 0 for none
 
-	req *core.Message
-	b   *batchReply
-	i   int
+	reqs []*core.Message
+	b    *batchReply
+	i    int
 }
+
+// size returns the number of requests j holds.
+func (j job) size() int { return max(1, len(j.reqs)) }
 
 // handlerFor returns the micro handler of an endpoint: it queues the
 // request, or each request of a batch, for the pool, noting when it
@@ -56,10 +61,12 @@ func (s *Service) handlerFor(h core.Handler) micro.HandlerFunc {
 		}
 		b := &batchReply{s: s, reply: j.reply, items: make([][]byte, n)}
 		b.left.Store(int32(n))
-		for i, req := range reqs {
-			item := j
-			item.req, item.b, item.i = req, b, i
-			s.enqueue(item)
+		// A job takes up to chunk requests, which go to the handler in
+		// one batch (to a plugin process, in one write).
+		for i := 0; i < n; i += s.chunk {
+			part := j
+			part.reqs, part.b, part.i = reqs[i:min(n, i+s.chunk)], b, i
+			s.enqueue(part)
 		}
 	}
 }
@@ -68,13 +75,13 @@ func (s *Service) handlerFor(h core.Handler) micro.HandlerFunc {
 // down (its requester times out).
 func (s *Service) enqueue(j job) {
 	s.mu.Lock()
-	s.active++
-	s.arrivals++
+	s.active += j.size()
+	s.arrivals += uint64(j.size())
 	s.mu.Unlock()
 	select {
 	case s.jobs <- j:
 	case <-s.base.Done():
-		s.finished()
+		s.finished(j.size())
 	}
 }
 
@@ -84,47 +91,51 @@ func (s *Service) work() {
 	for {
 		select {
 		case j := <-s.jobs:
+			if !s.slots.take(j.size()) {
+				s.finished(j.size())
+				return // shut down
+			}
 			if j.b != nil {
-				s.serveItem(j)
+				s.serveItems(j)
 			} else {
 				s.serve(j)
 			}
-			s.finished()
+			s.slots.give(j.size())
+			s.finished(j.size())
 		case <-s.base.Done():
 			return
 		}
 	}
 }
 
-// finished counts a request out.
-func (s *Service) finished() {
+// finished counts n requests out.
+func (s *Service) finished(n int) {
 	s.mu.Lock()
-	s.active--
+	s.active -= n
 	s.mu.Unlock()
 }
 
-// run calls j's handler with j's request, within its deadline: the
-// answer, or the error code and text to answer.
-func (s *Service) run(j job) (ans *core.Message, code, text string) {
-	ctx, cancel := s.base, context.CancelFunc(func() {})
-	if j.timeout > 0 {
-		ctx, cancel = context.WithDeadline(s.base, j.arrived.Add(j.timeout))
+// deadline returns the context j's requests are handled in: their
+// Router-Timeout from their arrival. Its error is set if that has passed
+// already (the requests waited in the queue past it).
+func (s *Service) deadline(j job) (context.Context, context.CancelFunc) {
+	if j.timeout <= 0 {
+		return s.base, func() {}
 	}
-	defer cancel()
-	if ctx.Err() != nil {
-		// It waited in the queue past its deadline: the router has given
-		// up on it, and the handler is spared.
-		return nil, codeTimeout, fmt.Sprintf("%v: queued at the worker past its deadline", core.ErrHandlerTimeout)
+	return context.WithDeadline(s.base, j.arrived.Add(j.timeout))
+}
+
+// queuedTooLong is the error text of a request that waited in the queue
+// past its deadline: the router has given up on it, and the handler is
+// spared.
+var queuedTooLong = fmt.Sprintf("%v: queued at the worker past its deadline", core.ErrHandlerTimeout)
+
+// errorCode returns the code of a handler's error.
+func errorCode(err error) string {
+	if errors.Is(err, core.ErrHandlerTimeout) || errors.Is(err, context.DeadlineExceeded) {
+		return codeTimeout
 	}
-	ans, err := core.Call(ctx, j.h, j.req)
-	if err != nil {
-		code := codeHandler
-		if errors.Is(err, core.ErrHandlerTimeout) || errors.Is(err, context.DeadlineExceeded) {
-			code = codeTimeout
-		}
-		return nil, code, err.Error()
-	}
-	return ans, "", ""
+	return codeHandler
 }
 
 // serve serves a single request and sends its answer or error.
@@ -141,10 +152,15 @@ func (s *Service) serve(j job) {
 		s.respondError(j.reply, codeBadRequest, err.Error())
 		return
 	}
-	j.req = req
-	ans, code, text := s.run(j)
-	if ans == nil {
-		s.respondError(j.reply, code, text)
+	ctx, cancel := s.deadline(j)
+	defer cancel()
+	if ctx.Err() != nil {
+		s.respondError(j.reply, codeTimeout, queuedTooLong)
+		return
+	}
+	ans, err := core.Call(ctx, j.h, req)
+	if err != nil {
+		s.respondError(j.reply, errorCode(err), err.Error())
 		return
 	}
 	ahdr, adata, err := encode(ans, nil)
@@ -176,24 +192,39 @@ type batchReply struct {
 	left  atomic.Int32
 }
 
-// serveItem serves item j.i of a batch.
-func (s *Service) serveItem(j job) {
-	ans, code, text := s.run(j)
-	var item []byte
-	if ans != nil {
-		f, err := core.AppendFrame(nil, ans)
-		if err != nil {
-			item = appendErrorItem(nil, codeHandler, err.Error())
-		} else {
-			item = f
+// serveItems serves the requests of a batch that j holds, in one batch
+// to the handler.
+func (s *Service) serveItems(j job) {
+	ctx, cancel := s.deadline(j)
+	defer cancel()
+	n := len(j.reqs)
+	if ctx.Err() != nil {
+		for k := range n {
+			j.b.items[j.i+k] = appendErrorItem(nil, codeTimeout, queuedTooLong)
 		}
 	} else {
-		item = appendErrorItem(nil, code, text)
+		answers, errs := make([]*core.Message, n), make([]error, n)
+		core.CallBatch(ctx, j.h, j.reqs, answers, errs)
+		for k := range n {
+			j.b.items[j.i+k] = itemOf(answers[k], errs[k])
+		}
 	}
-	j.b.items[j.i] = item
-	if j.b.left.Add(-1) == 0 {
+	if j.b.left.Add(-int32(n)) == 0 {
 		j.b.send()
 	}
+}
+
+// itemOf returns the item of a batch answer for a handler's answer or
+// error.
+func itemOf(ans *core.Message, err error) []byte {
+	if err != nil {
+		return appendErrorItem(nil, errorCode(err), err.Error())
+	}
+	f, err := core.AppendFrame(nil, ans)
+	if err != nil {
+		return appendErrorItem(nil, codeHandler, err.Error())
+	}
+	return f
 }
 
 // send sends a batch's answers, in as few messages as fit the max
@@ -221,4 +252,49 @@ func (b *batchReply) send() {
 		}})
 		first += n
 	}
+}
+
+// slots counts the requests a Service handles at once: a job takes one
+// per request it holds, all at once, and waits until they are free.
+type slots struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	free   int
+	closed bool
+}
+
+func newSlots(n int) *slots {
+	s := &slots{free: n}
+	s.cond.L = &s.mu
+	return s
+}
+
+// take waits for n free slots and takes them; false once closed.
+func (s *slots) take(n int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.free < n && !s.closed {
+		s.cond.Wait()
+	}
+	if s.closed {
+		return false
+	}
+	s.free -= n
+	return true
+}
+
+// give frees n slots.
+func (s *slots) give(n int) {
+	s.mu.Lock()
+	s.free += n
+	s.mu.Unlock()
+	s.cond.Broadcast()
+}
+
+// close wakes every waiter, for good: the Service is shut down.
+func (s *slots) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cond.Broadcast()
 }
