@@ -48,8 +48,10 @@
 // index of the first answer in the message), whose data is the answers'
 // frames in order; a request that failed has a frame with the extension
 // header "router-error" (the error code, as above) and the error text as
-// its content. A batch goes to one worker; each of its requests takes a
-// place in the worker's pool of its own, so max in flight holds. NATS
+// its content. A batch goes to one worker, which hands its requests to
+// the handler in batches of at most half of Config.MaxInFlight (to a
+// plugin process, each in one write), every request taking one of the
+// MaxInFlight places, so that the limit holds. NATS
 // then does its per-message work (routing, delivery, micro's statistics)
 // once per batch: micro counts a batch as one request.
 package natsbridge
