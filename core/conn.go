@@ -35,12 +35,6 @@ type conn struct {
 
 	partialSince time.Time // when the message now half read began to arrive
 
-	// writeBy is the write deadline last set, in Unix nanoseconds (8
-	// bytes, not a time.Time's 24: see TestConnFootprint): a flush sets
-	// a new one only when it would leave less than 7/8 of the write
-	// timeout.
-	writeBy int64
-
 	// held is the input budget granted to the connection: 0, or the size
 	// of the one frame the decoder buffers or the batch holds (see
 	// budget.go).
@@ -247,17 +241,7 @@ func (c *conn) flush() error {
 		return nil
 	}
 	if t := c.s.t.write; t > 0 {
-		// Setting a deadline resets a timer of the runtime's poller, which
-		// on a keep-alive connection cost as much as the rest of the
-		// write's Go code (2.3% of serve --in-process's CPU in a profile
-		// of 64 keep-alive connections, BENCHMARKS.md). The deadline an
-		// earlier flush set is kept while it leaves this write at least
-		// 7/8 of the timeout.
-		if now := time.Now(); time.Duration(c.writeBy-now.UnixNano()) < t-t/8 {
-			by := now.Add(t)
-			c.writeBy = by.UnixNano()
-			c.nc.SetWriteDeadline(by)
-		}
+		c.nc.SetWriteDeadline(time.Now().Add(t))
 	}
 	n, err := c.nc.Write(c.wbuf)
 	c.s.stats.bytesWritten.Add(uint64(n))
