@@ -44,11 +44,11 @@ func (n natsMetrics) collectors() []prometheus.Collector {
 // natsbridge.Kind names it. If h is a core.BatchHandler, so is the
 // result.
 func (m *Metrics) NATS(subject string, h core.Handler) core.Handler {
-	c := &kindCounter{vec: m.nats.requests, subject: subject}
+	c := &counted{h: h, c: &kindCounter{vec: m.nats.requests, subject: subject}}
 	if bh, ok := h.(core.BatchHandler); ok {
-		return &countedBatch{h: h, bh: bh, c: c}
+		return &countedBatch{counted: c, bh: bh}
 	}
-	return &counted{h: h, c: c}
+	return c
 }
 
 // Worker returns h, the handler of a worker's endpoint for subject,
@@ -59,7 +59,7 @@ func (m *Metrics) Worker(subject string, h core.Handler) core.Handler {
 	c := &counted{h: h, c: &kindCounter{vec: m.nats.worker, subject: subject},
 		inFlight: m.nats.inFlight.WithLabelValues(subject)}
 	if bh, ok := h.(core.BatchHandler); ok {
-		return &countedBatch{h: h, bh: bh, c: c.c, inFlight: c.inFlight}
+		return &countedBatch{counted: c, bh: bh}
 	}
 	return c
 }
@@ -99,22 +99,10 @@ func (c *counted) Handle(ctx context.Context, req *core.Message) (*core.Message,
 	return ans, err
 }
 
+// countedBatch is a counted BatchHandler.
 type countedBatch struct {
-	h        core.Handler
-	bh       core.BatchHandler
-	c        *kindCounter
-	inFlight prometheus.Gauge // nil for a route
-}
-
-// Handle answers with the counted handler.
-func (c *countedBatch) Handle(ctx context.Context, req *core.Message) (*core.Message, error) {
-	if c.inFlight != nil {
-		c.inFlight.Inc()
-		defer c.inFlight.Dec()
-	}
-	ans, err := c.h.Handle(ctx, req)
-	c.c.add(err, 1)
-	return ans, err
+	*counted
+	bh core.BatchHandler
 }
 
 // HandleBatch answers with the counted handler's HandleBatch.

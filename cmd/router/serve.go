@@ -203,42 +203,63 @@ func (f *serveFlags) watchFile(ctx context.Context, r *router.Router, ld *loader
 // serve serves r until ctx ends or a listener fails, reloading on each
 // value of hup, then shuts it down.
 func (f *serveFlags) serve(ctx context.Context, r *router.Router, hup <-chan os.Signal, ld *loader, log hclog.Logger) error {
+	return runUntilStopped(ctx, r, hup, func() { f.reload(ctx, r, ld, log) }, log, stopLog{
+		name: "server", stopping: "stop requested; shutting down gracefully", failed: "listener failed; shutting down"})
+}
+
+// runner is what serve and worker run: a Router or a Worker.
+type runner interface {
+	Serve() error
+	Shutdown(context.Context) error
+	Config() *config.Config
+}
+
+// stopLog is what runUntilStopped says of a server.
+type stopLog struct {
+	name     string // in errors: "server", "worker"
+	stopping string // logged when ctx ends
+	failed   string // logged when Serve fails on its own
+}
+
+// runUntilStopped serves s until ctx ends or s fails on its own, calling
+// reload on each value of hup, then shuts s down.
+func runUntilStopped(ctx context.Context, s runner, hup <-chan os.Signal, reload func(), log hclog.Logger, say stopLog) error {
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- r.Serve() }()
+	go func() { serveErr <- s.Serve() }()
 	var failed error
 loop:
 	for {
 		select {
 		case <-ctx.Done():
-			log.Info("stop requested; shutting down gracefully", "timeout", r.Config().Timeouts.Shutdown)
+			log.Info(say.stopping, "timeout", s.Config().Timeouts.Shutdown)
 			break loop
 		case err := <-serveErr:
 			failed = err
-			log.Error("listener failed; shutting down", "error", err)
+			log.Error(say.failed, "error", err)
 			break loop
 		case <-hup:
-			f.reload(ctx, r, ld, log)
+			reload()
 		}
 	}
-	shutdown(r)
+	shutdown(s)
 	if failed != nil {
-		return fmt.Errorf("server stopped: %w", failed)
+		return fmt.Errorf("%s stopped: %w", say.name, failed)
 	}
 	if err := <-serveErr; !errors.Is(err, core.ErrServerClosed) {
-		return fmt.Errorf("server stopped: %w", err)
+		return fmt.Errorf("%s stopped: %w", say.name, err)
 	}
 	return nil
 }
 
-// shutdown stops r gracefully, within its timeouts.shutdown.
-func shutdown(r *router.Router) {
+// shutdown stops s gracefully, within its timeouts.shutdown.
+func shutdown(s runner) {
 	ctx := context.Background()
-	if d := r.Config().Timeouts.Shutdown; d > 0 {
+	if d := s.Config().Timeouts.Shutdown; d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	r.Shutdown(ctx)
+	s.Shutdown(ctx)
 }
 
 // reload applies the config again on SIGHUP: the file, read again, or

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/config"
-	"github.com/msgrouter/router/core"
 )
 
 type workerFlags struct {
@@ -146,38 +143,12 @@ func (f *workerFlags) run(ctx context.Context, c *cli, fs *flag.FlagSet) error {
 }
 
 // serveWorker serves w until ctx ends, reloading on each value of hup,
-// then shuts it down within timeouts.shutdown.
+// then drains it within timeouts.shutdown.
 func serveWorker(ctx context.Context, w *router.Worker, hup <-chan os.Signal, file string, opts config.LoadOptions, log hclog.Logger) error {
-	served := make(chan error, 1)
-	go func() { served <- w.Serve() }()
-	var failed error
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			log.Info("stop requested; draining", "timeout", w.Config().Timeouts.Shutdown)
-			break loop
-		case err := <-served:
-			failed = err
-			log.Error("worker failed; shutting down", "error", err)
-			break loop
-		case <-hup:
-			log.Info("SIGHUP: reloading the config file", "file", file)
-			w.ReloadFile(ctx, file, opts) // logs the outcome
-		}
+	reload := func() {
+		log.Info("SIGHUP: reloading the config file", "file", file)
+		w.ReloadFile(ctx, file, opts) // logs the outcome
 	}
-	sctx := context.Background()
-	if d := w.Config().Timeouts.Shutdown; d > 0 {
-		var cancel context.CancelFunc
-		sctx, cancel = context.WithTimeout(sctx, d)
-		defer cancel()
-	}
-	w.Shutdown(sctx)
-	if failed != nil {
-		return fmt.Errorf("worker stopped: %w", failed)
-	}
-	if err := <-served; !errors.Is(err, core.ErrServerClosed) {
-		return fmt.Errorf("worker stopped: %w", err)
-	}
-	return nil
+	return runUntilStopped(ctx, w, hup, reload, log, stopLog{
+		name: "worker", stopping: "stop requested; draining", failed: "worker failed; shutting down"})
 }
