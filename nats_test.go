@@ -15,27 +15,33 @@ import (
 	"github.com/msgrouter/router/metrics"
 )
 
-// natsRouter starts a router whose route "upper" goes to the subject
-// test.upper, with the embedded NATS server on a free port, and returns
-// it with the NATS URL workers connect to.
-func natsRouter(t *testing.T, extra string) (*router.Router, string) {
+// natsRouter starts a router with the embedded NATS server on a free
+// port, the given routes to subjects ahead of a catch-all to the
+// fallback test plugin, and the given timeouts.handler; it returns it
+// with the NATS URL workers connect to.
+func natsRouter(t *testing.T, routes, handlerTimeout string, o router.StartOptions) (*router.Router, string) {
 	t.Helper()
-	cfg := configtest.MustLoad(t, "router.yaml", `
+	cfg := configtest.MustLoad(t, "router.yaml", fmt.Sprintf(`
 listen: [127.0.0.1:0]
 nats: {embedded: {listen: 127.0.0.1:0}}
 plugins: {fallback: {cmd: /bin/fallback}}
-routes:
-  - {action: upper, nats: test.upper}
-  - {plugin: fallback}
-timeouts: {handler: 2s}
-`+extra)
-	r := start(t, cfg, inProcess(t, "fallback"))
+routes: [%s, {plugin: fallback}]
+timeouts: {handler: %s}
+`, routes, handlerTimeout))
+	if o.InProcess == nil {
+		o = inProcess(t, "fallback")
+	}
+	r := start(t, cfg, o)
 	a := r.NATSAddr()
 	if a == nil {
 		t.Fatal("NATSAddr is nil: no embedded server")
 	}
 	return r, "nats://" + a.String()
 }
+
+// upperRoute is the route natsRouter's tests send to the worker that
+// startWorker starts.
+const upperRoute = "{action: upper, nats: test.upper}"
 
 // startWorker starts a worker serving test.upper with the upper test
 // plugin, in process, connected to url; it shuts down when the test
@@ -77,18 +83,9 @@ worker:
 // both.
 func TestNATSRouteToWorker(t *testing.T) {
 	m := metrics.New()
-	cfg := configtest.MustLoad(t, "router.yaml", `
-listen: [127.0.0.1:0]
-nats: {embedded: {listen: 127.0.0.1:0}}
-plugins: {fallback: {cmd: /bin/fallback}}
-routes:
-  - {action: upper, nats: test.upper}
-  - {plugin: fallback}
-`)
 	o := inProcess(t, "fallback")
 	o.Metrics = m
-	r := start(t, cfg, o)
-	url := "nats://" + r.NATSAddr().String()
+	r, url := natsRouter(t, upperRoute, "5s", o)
 	a := addr(r, 0)
 
 	began := time.Now()

@@ -23,7 +23,7 @@ func TestStartWorkerErrors(t *testing.T) {
 		t.Errorf("StartWorker of a serve config: %v", err)
 	}
 
-	_, url := natsRouter(t, "")
+	_, url := natsRouter(t, upperRoute, "2s", router.StartOptions{})
 	dir := t.TempDir()
 	path := configtest.WriteFile(t, dir, "worker.yaml", fmt.Sprintf(`
 nats: {url: %q}
@@ -43,7 +43,7 @@ worker: {endpoints: [{subject: test.a, plugin: multi.a}, {subject: test.c, plugi
 // A worker's reload that fails (a plugin that cannot start, a change of
 // the nats section) leaves the running config serving.
 func TestWorkerReload(t *testing.T) {
-	r, url := natsRouter(t, "")
+	r, url := natsRouter(t, upperRoute, "2s", router.StartOptions{})
 	a := addr(r, 0)
 	w := startWorker(t, url, "")
 	if got := ask(t, a, action("upper", "x")); got != "X" {
@@ -78,17 +78,7 @@ worker: {endpoints: [{subject: test.upper, plugin: tag}]}
 // A worker's reload to new endpoints: the new subject is served by a new
 // service, the old subject no longer.
 func TestWorkerReloadEndpoints(t *testing.T) {
-	cfg := configtest.MustLoad(t, "router.yaml", `
-listen: [127.0.0.1:0]
-nats: {embedded: {listen: 127.0.0.1:0}}
-plugins: {fallback: {cmd: /bin/fallback}}
-routes:
-  - {action: a, nats: test.a}
-  - {action: b, nats: test.b}
-  - {plugin: fallback}
-`)
-	r := start(t, cfg, inProcess(t, "fallback"))
-	url := "nats://" + r.NATSAddr().String()
+	r, url := natsRouter(t, "{action: a, nats: test.a}, {action: b, nats: test.b}", "5s", router.StartOptions{})
 	load := func(endpoints string) *config.Config {
 		dir := t.TempDir()
 		path := configtest.WriteFile(t, dir, "worker.yaml", fmt.Sprintf(`
@@ -145,22 +135,13 @@ worker: {endpoints: [%s]}
 // Shutdown drains: the requests a worker has taken are answered, and the
 // ones after go to no one (no workers) rather than hang.
 func TestWorkerShutdownDrains(t *testing.T) {
-	cfg := configtest.MustLoad(t, "router.yaml", `
-listen: [127.0.0.1:0]
-nats: {embedded: {listen: 127.0.0.1:0}}
-plugins: {fallback: {cmd: /bin/fallback}}
-routes:
-  - {action: slow, nats: test.slow}
-  - {plugin: fallback}
-timeouts: {handler: 5s}
-`)
-	r := start(t, cfg, inProcess(t, "fallback"))
+	r, url := natsRouter(t, "{action: slow, nats: test.slow}", "5s", router.StartOptions{})
 	dir := t.TempDir()
 	path := configtest.WriteFile(t, dir, "worker.yaml", fmt.Sprintf(`
-nats: {url: "nats://%s"}
+nats: {url: %q}
 plugins: {slow: {cmd: /bin/slow}}
 worker: {endpoints: [{subject: test.slow, plugin: slow}]}
-`, r.NATSAddr()))
+`, url))
 	wcfg, err := config.Load(path, config.LoadOptions{Environ: []string{}, Worker: true})
 	if err != nil {
 		t.Fatal(err)
