@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/testlog"
 	"github.com/msgrouter/router/plugins"
 )
 
@@ -146,39 +146,7 @@ func inProcess(t testing.TB, names ...string) router.StartOptions {
 }
 
 // testLogger logs to the test, at debug level.
-func testLogger(t testing.TB) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{
-		Name:   "router",
-		Level:  hclog.Debug,
-		Output: &testWriter{t: t},
-		Color:  hclog.ColorOff,
-	})
-}
-
-// testWriter writes to t.Log until the test ends, then nowhere: plugin
-// processes may log after it.
-type testWriter struct {
-	t    testing.TB
-	mu   sync.Mutex
-	done bool
-	once sync.Once
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.once.Do(func() {
-		w.t.Cleanup(func() {
-			w.mu.Lock()
-			w.done = true
-			w.mu.Unlock()
-		})
-	})
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
+func testLogger(t testing.TB) hclog.Logger { return testlog.New(t, "router") }
 
 // start starts a router for cfg, serves it, and shuts it down when the
 // test ends.

@@ -16,6 +16,7 @@ import (
 	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/internal/configtest"
+	"github.com/msgrouter/router/internal/testlog"
 )
 
 // logSink keeps the router's log lines, so that a test can wait for
@@ -23,11 +24,11 @@ import (
 type logSink struct {
 	mu    sync.Mutex
 	lines []string
-	out   *testWriter
+	out   *testlog.Writer
 }
 
 func newLogSink(t testing.TB) (*logSink, hclog.Logger) {
-	s := &logSink{out: &testWriter{t: t}}
+	s := &logSink{out: testlog.NewWriter(t)}
 	return s, hclog.New(&hclog.LoggerOptions{Name: "router", Level: hclog.Debug, Output: s, Color: hclog.ColorOff})
 }
 

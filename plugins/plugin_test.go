@@ -24,6 +24,7 @@ import (
 
 	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/internal/syncbuf"
+	"github.com/msgrouter/router/internal/testlog"
 	"github.com/msgrouter/router/plugins"
 )
 
@@ -218,7 +219,7 @@ func start(t *testing.T, kind string, mod func(*plugins.Config)) *plugins.Proces
 		Name:   "test-" + kind,
 		Cmd:    os.Args[0],
 		Env:    []string{"ROUTER_TEST_PLUGIN=" + kind},
-		Logger: hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Debug}),
+		Logger: testlog.New(t, ""),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -233,14 +234,6 @@ func start(t *testing.T, kind string, mod func(*plugins.Config)) *plugins.Proces
 		p.Shutdown(ctx)
 	})
 	return p
-}
-
-// testWriter sends logs to t.Log, so they show only for failing tests.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(b), "\n"))
-	return len(b), nil
 }
 
 // handlerSource is a plugin that gives handlers by name: a Process or a

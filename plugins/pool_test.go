@@ -12,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/testlog"
 	"github.com/msgrouter/router/plugins"
 )
 
@@ -26,7 +25,7 @@ func startPool(t *testing.T, kind string, n int, mod func(*plugins.Config)) *plu
 		Name:   "pool",
 		Cmd:    os.Args[0],
 		Env:    []string{"ROUTER_TEST_PLUGIN=" + kind},
-		Logger: hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Debug}),
+		Logger: testlog.New(t, ""),
 	}
 	if mod != nil {
 		mod(&cfg)

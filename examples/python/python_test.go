@@ -24,6 +24,7 @@ import (
 	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/internal/configtest"
+	"github.com/msgrouter/router/internal/testlog"
 	"github.com/msgrouter/router/plugins"
 	"github.com/msgrouter/router/plugins/binary"
 )
@@ -77,32 +78,7 @@ func lastLine(b []byte) string {
 }
 
 // testLogger logs to the test until it ends.
-func testLogger(t testing.TB) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{Name: "router", Level: hclog.Debug, Output: &testWriter{t: t}, Color: hclog.ColorOff})
-}
-
-type testWriter struct {
-	t    testing.TB
-	mu   sync.Mutex
-	done bool
-	once sync.Once
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.once.Do(func() {
-		w.t.Cleanup(func() {
-			w.mu.Lock()
-			w.done = true
-			w.mu.Unlock()
-		})
-	})
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
+func testLogger(t testing.TB) hclog.Logger { return testlog.New(t, "router") }
 
 // binaryPlugin is the reference's binary handler, run in process.
 func binaryPlugin() *plugins.Plugin {
