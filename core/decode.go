@@ -59,9 +59,9 @@ type Decoder struct {
 	// one allocation of its exact size, made once its header is read.
 	// The Server sets it to account such frames against its budget.
 	grants  bool
-	granted bool  // buf was allocated for a grant, not yet handed over
-	err     error // sticky frame error
-	msg     Message
+	granted bool     // buf was allocated for a grant, not yet handed over
+	err     error    // sticky frame error
+	msg     *Message // Decode's, made at its first call: most decoders use DecodeTo
 	names   nameCache
 }
 
@@ -103,11 +103,14 @@ func (d *Decoder) maxContent() int64 {
 // to Decode or Reset, and may alias p. After a frame error every call
 // returns the same error: the stream is out of sync.
 func (d *Decoder) Decode(p []byte) (n int, m *Message, err error) {
-	n, ok, err := d.DecodeTo(&d.msg, p)
+	if d.msg == nil {
+		d.msg = new(Message)
+	}
+	n, ok, err := d.DecodeTo(d.msg, p)
 	if !ok {
 		return n, nil, err
 	}
-	return n, &d.msg, nil
+	return n, d.msg, nil
 }
 
 // DecodeTo is Decode into the caller's message m, which it resets and
@@ -185,14 +188,18 @@ func (d *Decoder) DecodeTo(m *Message, p []byte) (n int, ok bool, err error) {
 			// The header was parsed when it completed, possibly into
 			// another message: parse it again into m (a short header,
 			// and only for frames that spanned reads).
-			if _, err := parseHeader(d.buf[2:2+d.hlen], m, d.maxContent(), &d.names); err != nil {
+			_, canon, err := parseHeaderCanon(d.buf[2:2+d.hlen], m, d.maxContent(), &d.names)
+			if err != nil {
 				d.err = err
 				return n, false, err
 			}
 			m.Content = d.buf[2+d.hlen : d.total : d.total]
+			if canon {
+				m.wire = d.buf[:d.total:d.total]
+			}
 			d.state = stateLength
 			d.granted = false
-			if m == &d.msg {
+			if m == d.msg {
 				d.done = true // reuse the buffer on the next call
 			} else {
 				d.buf = nil // m owns it now
@@ -239,7 +246,7 @@ func (d *Decoder) decodeDirect(m *Message, p []byte) (int, bool, error) {
 	if len(p) < 2+hlen {
 		return 0, false, nil
 	}
-	clen, err := parseHeader(p[2:2+hlen], m, d.maxContent(), &d.names)
+	clen, canon, err := parseHeaderCanon(p[2:2+hlen], m, d.maxContent(), &d.names)
 	if err != nil {
 		return 0, false, err
 	}
@@ -248,6 +255,9 @@ func (d *Decoder) decodeDirect(m *Message, p []byte) (int, bool, error) {
 		return 0, false, nil
 	}
 	m.Content = p[2+hlen : end : end]
+	if canon {
+		m.wire = p[:end:end]
+	}
 	return end, true, nil
 }
 
@@ -277,7 +287,9 @@ func (d *Decoder) Reset() {
 		buf = nil
 	}
 	*d = Decoder{MaxHeaderLength: d.MaxHeaderLength, MaxContentLength: d.MaxContentLength, buf: buf, msg: d.msg, names: d.names, grants: d.grants}
-	d.msg.Reset()
+	if d.msg != nil {
+		d.msg.Reset()
+	}
 }
 
 // parseHeader decodes the JSON header b into m, resetting m first, and
@@ -286,10 +298,20 @@ func (d *Decoder) Reset() {
 // one wins, as in Python's json.loads. names, if not nil, keeps the
 // strings made for keys and values across messages.
 func parseHeader(b []byte, m *Message, maxContent int64, names *nameCache) (int64, error) {
+	clen, _, err := parseHeaderCanon(b, m, maxContent, names)
+	return clen, err
+}
+
+// parseHeaderCanon is parseHeader, and reports whether b was in the
+// encoder's own layout (see parseCanonicalHeader): the frame is then
+// byte for byte what AppendFrame writes for m, and is kept as m's wire
+// form (see Message.Frame).
+func parseHeaderCanon(b []byte, m *Message, maxContent int64, names *nameCache) (int64, bool, error) {
 	if clen, ok := parseCanonicalHeader(b, m, maxContent, names); ok {
-		return clen, nil
+		return clen, true, nil
 	}
-	return parseHeaderGeneral(b, m, maxContent, names)
+	clen, err := parseHeaderGeneral(b, m, maxContent, names)
+	return clen, false, err
 }
 
 // parseHeaderGeneral is parseHeader for any header: a JSON object read

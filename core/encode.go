@@ -21,6 +21,19 @@ func AppendFrame(dst []byte, m *Message) ([]byte, error) {
 // m's own, without changing m: a proxy adds its headers this way to a
 // message it does not own.
 func AppendFrameWith(dst []byte, m *Message, extra ...Header) ([]byte, error) {
+	// A message decoded from a frame in this very layout, and unchanged,
+	// is copied rather than encoded again (see Message.Frame).
+	if m.wire != nil {
+		if out, ok := appendWire(dst, m, extra); ok {
+			return out, nil
+		}
+	}
+	return appendFrameEncoded(dst, m, extra)
+}
+
+// appendFrameEncoded is AppendFrameWith without the copy of a decoded
+// frame: it encodes m field by field.
+func appendFrameEncoded(dst []byte, m *Message, extra []Header) ([]byte, error) {
 	start := len(dst)
 	dst = append(dst, 0, 0)
 	dst = append(dst, `{"byteorder": `...)

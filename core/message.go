@@ -64,6 +64,10 @@ type Message struct {
 	fieldsErr  error
 	scanned    bool
 	scannedFor []byte
+
+	// wire is the frame m was decoded from, when it was in the
+	// encoder's own layout (see Frame).
+	wire []byte
 }
 
 type jsonField struct {

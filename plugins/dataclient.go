@@ -33,6 +33,7 @@ import (
 type dataClient struct {
 	nc    net.Conn
 	label string
+	proto int // the data protocol the plugin speaks
 	w     *frameWriter
 	log   hclog.Logger
 
@@ -53,7 +54,8 @@ type dataClient struct {
 	// caller (nil for readLoop). dec and buf belong to the holder.
 	reading  bool
 	leader   *batchWait
-	dec      core.Decoder
+	dec      core.Decoder // protocol 1's answers
+	env      envReader    // protocol 2's envelopes
 	buf      []byte
 	lastRead int // answers in the last read
 
@@ -105,22 +107,24 @@ type slot struct {
 
 // dialData connects to a plugin's data socket at path (a plugin without
 // the data pipes, see pipeconn.go); see newDataClient for the rest.
-func dialData(ctx context.Context, path, label string, maxAnswer int64, log hclog.Logger, onFail func(error)) (*dataClient, error) {
+func dialData(ctx context.Context, path, label string, proto int, maxAnswer int64, log hclog.Logger, onFail func(error)) (*dataClient, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
 		return nil, err
 	}
-	return newDataClient(nc, label, maxAnswer, log, onFail), nil
+	return newDataClient(nc, label, proto, maxAnswer, log, onFail), nil
 }
 
-// newDataClient runs the router's side of a plugin's data connection nc;
-// label names the plugin in errors, and maxAnswer bounds its answers'
-// content-length (see Config.MaxAnswerLength).
-func newDataClient(nc net.Conn, label string, maxAnswer int64, log hclog.Logger, onFail func(error)) *dataClient {
+// newDataClient runs the router's side of a plugin's data connection nc,
+// in data protocol proto; label names the plugin in errors, and maxAnswer
+// bounds its answers' content-length (see Config.MaxAnswerLength).
+func newDataClient(nc net.Conn, label string, proto int, maxAnswer int64, log hclog.Logger, onFail func(error)) *dataClient {
 	c := &dataClient{
 		nc:       nc,
 		label:    label,
+		proto:    proto,
+		env:      envReader{maxBody: maxAnswerBody(maxAnswer)},
 		w:        &frameWriter{nc: nc, timeout: dataWriteTimeout},
 		log:      log,
 		onFail:   onFail,
@@ -167,30 +171,14 @@ func (c *dataClient) do(ctx context.Context, h *remoteHandler, reqs, answers []*
 	}
 	c.mu.Unlock()
 
-	var deadline []byte
-	if hasDeadline {
-		deadline = strconv.AppendInt(nil, dl.UnixNano(), 10)
-	}
 	var encodeErrs []int
-	var idBuf [20]byte
-	extra := [3]core.Header{{Key: hdrID}, {Key: hdrHandler, Value: h.nameJSON}, {Key: hdrDeadline, Value: deadline}}
-	nextra := 2
-	if deadline != nil {
-		nextra = 3
-	}
 	// Alone, the write goes out at once; with other calls in flight, it
 	// lets them add their requests first (see frameWriter.add).
 	werr := c.w.add(ctx, !alone, func(dst []byte) ([]byte, error) {
-		for i, req := range reqs {
-			extra[0].Value = strconv.AppendUint(idBuf[:0], first+uint64(i), 10)
-			out, err := core.AppendFrameWith(dst, req, extra[:nextra]...)
-			if err != nil {
-				encodeErrs = append(encodeErrs, i)
-				continue
-			}
-			dst = out
+		if c.proto == dataProtocolEnvelope {
+			return c.appendEnvelopes(dst, h, reqs, first, dl, hasDeadline, &encodeErrs), nil
 		}
-		return dst, nil
+		return appendRequestFrames(dst, h, reqs, first, dl, hasDeadline, &encodeErrs), nil
 	})
 	if werr != nil && ctx.Err() == nil {
 		// The connection is gone: the reader fails every pending call.
@@ -250,6 +238,10 @@ func (c *dataClient) giveUp(ctx context.Context, b *batchWait, first uint64, n i
 		// Never waits: the caller has given up already.
 		c.w.addLater(func(dst []byte) ([]byte, error) {
 			for _, id := range cancelled {
+				if c.proto == dataProtocolEnvelope {
+					dst = appendEnvHeader(dst, envCancel, id)
+					continue
+				}
 				m := core.Message{Headers: []core.Header{{Key: hdrCancel, Value: strconv.AppendUint(nil, id, 10)}}}
 				dst, _ = core.AppendFrame(dst, &m)
 			}

@@ -3,6 +3,7 @@ package plugins
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -69,7 +70,7 @@ func TestDataClientClosedByRouter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := newDataClient(pipes.conn, "test", -1, hclog.NewNullLogger(), nil)
+		c := newDataClient(pipes.conn, "test", dataProtocolEnvelope, -1, hclog.NewNullLogger(), nil)
 		h := &remoteHandler{name: "x", nameJSON: []byte(`"x"`)}
 		errs := make([]error, 1)
 		done := make(chan struct{})
@@ -97,7 +98,13 @@ func TestDataClientClosedByRouter(t *testing.T) {
 // of its frame, and the cancel that follows, go out once the plugin reads
 // again, the stream intact.
 func TestDataClientWriteBoundedByContext(t *testing.T) {
-	c, pipes, h := pipeDataClient(t)
+	for _, proto := range []int{dataProtocolHeaders, dataProtocolEnvelope} {
+		t.Run(fmt.Sprint("protocol ", proto), func(t *testing.T) { testWriteBoundedByContext(t, proto) })
+	}
+}
+
+func testWriteBoundedByContext(t *testing.T, proto int) {
+	c, pipes, h := pipeDataClient(t, proto)
 	big := core.NewBinary("x", make([]byte, 256<<10)) // 4 times what a pipe holds
 	errs := make([]error, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -113,13 +120,36 @@ func TestDataClientWriteBoundedByContext(t *testing.T) {
 	// The plugin's end reads again: the whole request, then its cancel.
 	var dec core.Decoder
 	dec.MaxContentLength = -1
+	env := envReader{maxBody: 1 << 30}
 	buf := make([]byte, 64<<10)
 	var got []*core.Message
+	var kinds []byte
 	pipes.child[0].SetReadDeadline(time.Now().Add(10 * time.Second))
-	for len(got) < 2 {
+	for len(got)+len(kinds) < 2 {
 		n, err := pipes.child[0].Read(buf)
 		if err != nil {
 			t.Fatalf("after %d frames: %v", len(got), err)
+		}
+		if proto == dataProtocolEnvelope {
+			err := env.feed(buf[:n], func(e envelope) error {
+				kinds = append(kinds, e.kind)
+				if e.kind == envRequest {
+					_, _, frame, err := parseRequestBody(e.body)
+					if err != nil {
+						return err
+					}
+					m, err := core.Unmarshal(frame)
+					if err != nil {
+						return err
+					}
+					got = append(got, m.Clone())
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			continue
 		}
 		for p := buf[:n]; len(p) > 0; {
 			k, m, err := dec.Decode(p)
@@ -135,7 +165,11 @@ func TestDataClientWriteBoundedByContext(t *testing.T) {
 	if len(got[0].Content) != len(big.Content) {
 		t.Errorf("request of %d bytes, want %d", len(got[0].Content), len(big.Content))
 	}
-	if _, ok := got[1].Header(hdrCancel); !ok {
+	if proto == dataProtocolEnvelope {
+		if string(kinds) != string([]byte{envRequest, envCancel}) {
+			t.Errorf("envelopes of kinds %v, want a request and a cancel", kinds)
+		}
+	} else if _, ok := got[1].Header(hdrCancel); !ok {
 		t.Errorf("second frame %v, want the cancel", got[1])
 	}
 	if err := c.lost(); err != nil {
@@ -147,7 +181,7 @@ func TestDataClientWriteBoundedByContext(t *testing.T) {
 // its data path with an error that says so (not that the router closed
 // it on purpose).
 func TestDataClientWriteTimeoutSaysWhy(t *testing.T) {
-	c, _, h := pipeDataClient(t)
+	c, _, h := pipeDataClient(t, dataProtocolEnvelope)
 	c.w.timeout = 200 * time.Millisecond // nothing has written yet
 	errs := make([]error, 1)
 	c.do(context.Background(), h, []*core.Message{core.NewBinary("x", make([]byte, 256<<10))}, make([]*core.Message, 1), errs)
@@ -159,13 +193,13 @@ func TestDataClientWriteTimeoutSaysWhy(t *testing.T) {
 // pipeDataClient returns a data client over fresh pipes whose plugin end
 // nobody reads unless the test does, and a handler to call through it;
 // all closed when the test ends.
-func pipeDataClient(t *testing.T) (*dataClient, *dataPipes, *remoteHandler) {
+func pipeDataClient(t *testing.T, proto int) (*dataClient, *dataPipes, *remoteHandler) {
 	t.Helper()
 	pipes, err := newDataPipes()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newDataClient(pipes.conn, "test", -1, hclog.NewNullLogger(), nil)
+	c := newDataClient(pipes.conn, "test", proto, -1, hclog.NewNullLogger(), nil)
 	t.Cleanup(func() {
 		c.close(nil)
 		pipes.closeChild()

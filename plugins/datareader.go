@@ -68,7 +68,7 @@ func (c *dataClient) passLocked() {
 	if c.err != nil {
 		return
 	}
-	if c.pending.len() > 0 || c.dec.Partial() {
+	if c.pending.len() > 0 || c.dec.Partial() || c.env.partial() {
 		c.reading = true
 		c.readTurn <- struct{}{}
 		return
@@ -133,50 +133,17 @@ func (c *dataClient) deliver(p []byte) error {
 	// the read returned, which they then own (one allocation per read
 	// rather than a copy of each answer).
 	p = append([]byte(nil), p...)
-	type result struct {
-		id  uint64
-		ans *core.Message
-		err error
-	}
-	// The Messages, and room for their headers, are allocated together
-	// too, in chunks that double as the answers keep coming.
-	results := make([]result, 0, firstAnswerChunk)
-	var msgs []core.Message
-	var hdrs []core.Header
-	chunk := firstAnswerChunk
-	next := func() *core.Message {
-		if len(msgs) == 0 {
-			msgs = make([]core.Message, chunk)
-			hdrs = make([]core.Header, chunk*answerHeaders)
-			chunk = min(2*chunk, maxAnswerChunk)
-		}
-		m := &msgs[0]
-		msgs = msgs[1:]
-		m.Headers, hdrs = hdrs[:0:answerHeaders], hdrs[answerHeaders:]
-		return m
-	}
+	a := answerAlloc{results: make([]answerResult, 0, firstAnswerChunk), chunk: firstAnswerChunk}
 	var err error
-	for m, derr := range c.dec.MessagesInto(p, next) {
-		if derr != nil {
-			err = fmt.Errorf("%w: bad frame from plugin: %w", errProtocol, derr)
-			break
-		}
-		id, ok := uintHeader(m, hdrID)
-		if !ok {
-			err = fmt.Errorf("%w: answer from plugin without router-id", errProtocol)
-			break
-		}
-		if text, isErr := m.Header(hdrError); isErr {
-			results = append(results, result{id: id, err: answerError(text)})
-			continue
-		}
-		stripRouterHeaders(m)
-		results = append(results, result{id: id, ans: m})
+	if c.proto == dataProtocolEnvelope {
+		err = c.decodeEnvelopes(p, &a)
+	} else {
+		err = c.decodeFrames(p, &a)
 	}
 	// One lock for all the answers of a read.
 	c.mu.Lock()
-	c.lastRead = len(results)
-	for _, r := range results {
+	c.lastRead = len(a.results)
+	for _, r := range a.results {
 		if r.id == 0 || r.id > c.nextID {
 			// An id never sent: the plugin is broken. (An id sent
 			// before and no longer pending is the late answer of a
@@ -188,6 +155,55 @@ func (c *dataClient) deliver(p []byte) error {
 	}
 	c.mu.Unlock()
 	return err
+}
+
+// decodeFrames decodes the answers of data protocol 1 in p into a.
+func (c *dataClient) decodeFrames(p []byte, a *answerAlloc) error {
+	for m, derr := range c.dec.MessagesInto(p, a.next) {
+		if derr != nil {
+			return fmt.Errorf("%w: bad frame from plugin: %w", errProtocol, derr)
+		}
+		id, ok := uintHeader(m, hdrID)
+		if !ok {
+			return fmt.Errorf("%w: answer from plugin without router-id", errProtocol)
+		}
+		if text, isErr := m.Header(hdrError); isErr {
+			a.results = append(a.results, answerResult{id: id, err: answerError(text)})
+			continue
+		}
+		stripRouterHeaders(m)
+		a.results = append(a.results, answerResult{id: id, ans: m})
+	}
+	return nil
+}
+
+// answerResult is one answer read, or the error that replaced it.
+type answerResult struct {
+	id  uint64
+	ans *core.Message
+	err error
+}
+
+// answerAlloc allocates the answers of a read: the Messages, and room for
+// their headers, together, in chunks that double as the answers keep
+// coming.
+type answerAlloc struct {
+	results []answerResult
+	msgs    []core.Message
+	hdrs    []core.Header
+	chunk   int
+}
+
+func (a *answerAlloc) next() *core.Message {
+	if len(a.msgs) == 0 {
+		a.msgs = make([]core.Message, a.chunk)
+		a.hdrs = make([]core.Header, a.chunk*answerHeaders)
+		a.chunk = min(2*a.chunk, maxAnswerChunk)
+	}
+	m := &a.msgs[0]
+	a.msgs = a.msgs[1:]
+	m.Headers, a.hdrs = a.hdrs[:0:answerHeaders], a.hdrs[answerHeaders:]
+	return m
 }
 
 // How deliver allocates the answers of a read: firstAnswerChunk of them,

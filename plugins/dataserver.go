@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"sync"
@@ -36,6 +37,7 @@ type dataServer struct {
 	// that request's error: the router would not take it.
 	maxAnswer int64
 	panics    *panicLog
+	proto     int // the data protocol spoken
 }
 
 // servedHandler is a handler of the plugin and how fast it has been.
@@ -72,8 +74,8 @@ func (h *servedHandler) ran(d time.Duration) {
 	}
 }
 
-func newDataServer(handlers map[string]core.Handler, log hclog.Logger, maxAnswer int64) *dataServer {
-	s := &dataServer{handlers: make(map[string]*servedHandler, len(handlers)), log: log, maxAnswer: maxAnswer, panics: newPanicLog(log)}
+func newDataServer(handlers map[string]core.Handler, log hclog.Logger, maxAnswer int64, proto int) *dataServer {
+	s := &dataServer{handlers: make(map[string]*servedHandler, len(handlers)), log: log, maxAnswer: maxAnswer, panics: newPanicLog(log), proto: proto}
 	for name, h := range handlers {
 		s.handlers[name] = &servedHandler{name: name, h: h}
 	}
@@ -99,6 +101,7 @@ func (s *dataServer) serveConn(nc net.Conn) {
 	c := &dataConn{s: s, nc: nc, w: &frameWriter{nc: nc, timeout: dataWriteTimeout}, inflight: make(map[uint64]context.CancelFunc)}
 	c.base, c.cancelAll = context.WithCancel(context.Background())
 	c.dec.MaxContentLength = -1 // the router has applied its limits
+	c.env.maxBody = math.MaxUint32
 	c.loop(nil)
 }
 
@@ -119,6 +122,7 @@ type dataConn struct {
 	nc  net.Conn
 	w   *frameWriter
 	dec core.Decoder // used by one reader at a time
+	env envReader    // protocol 2's envelopes, as dec
 
 	mu        sync.Mutex
 	inflight  map[uint64]context.CancelFunc
@@ -132,7 +136,7 @@ var readBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b 
 // one at a time, so that a goroutine taking over from a slow one answers
 // the rest of the batch.
 type work struct {
-	batch []*core.Message
+	batch []dataReq
 	next  atomic.Int32
 	// alone is set once a request of the batch runs in a goroutine of
 	// its own: the batch's messages then outlive the loop's turn.
@@ -147,7 +151,7 @@ func (c *dataConn) loop(w *work) {
 	l := &loopState{c: c, out: &pending{w: c.w}}
 	l.watchdog = time.AfterFunc(time.Hour, l.check)
 	l.watchdog.Stop()
-	var msgs []*core.Message // reused from batch to batch
+	var msgs []dataReq // reused from batch to batch
 	for {
 		if w == nil {
 			batch, err := c.readBatch(*bp, msgs)
@@ -202,19 +206,16 @@ func (l *loopState) answerBatch(w *work) bool {
 		if i >= len(w.batch) {
 			return true
 		}
-		m := w.batch[i]
-		h, err := c.s.handlerFor(m)
-		if h != nil && h.slow.Load() {
+		r := w.batch[i]
+		if r.h != nil && r.h.slow.Load() {
 			w.alone.Store(true)
-			go c.answerAlone(m, h)
+			go c.answerAlone(r)
 			continue
 		}
-		l.running.Store(h)
+		l.running.Store(r.h)
 		l.state.Add(1) // odd: a request runs
-		id, ok, ans, err := c.run(m, h, err)
-		if ok {
-			l.out.add(id, ans, err, c.s.log)
-		}
+		ans, err := c.run(r)
+		l.out.add(c.s, r.id, ans, err)
 		if v := l.state.Load(); v&takenOver != 0 || !l.state.CompareAndSwap(v, v+1) {
 			return false
 		}
@@ -223,15 +224,12 @@ func (l *loopState) answerBatch(w *work) bool {
 
 // answerAlone answers m, for the slow handler h, in a goroutine of its
 // own; the answer is written as soon as it is ready.
-func (c *dataConn) answerAlone(m *core.Message, h *servedHandler) {
+func (c *dataConn) answerAlone(r dataReq) {
 	start := time.Now()
-	id, ok, ans, err := c.run(m, h, nil)
-	h.ran(time.Since(start))
-	if !ok {
-		return
-	}
+	ans, err := c.run(r)
+	r.h.ran(time.Since(start))
 	c.w.add(context.Background(), true, func(dst []byte) ([]byte, error) {
-		return appendAnswer(dst, id, ans, err, c.s.log), nil
+		return c.s.appendAnswer(dst, r.id, ans, err), nil
 	})
 }
 
@@ -287,9 +285,9 @@ type pending struct {
 	buf []byte
 }
 
-func (p *pending) add(id uint64, ans *core.Message, err error, log hclog.Logger) {
+func (p *pending) add(s *dataServer, id uint64, ans *core.Message, err error) {
 	p.mu.Lock()
-	p.buf = appendAnswer(p.buf, id, ans, err, log)
+	p.buf = s.appendAnswer(p.buf, id, ans, err)
 	p.mu.Unlock()
 }
 
@@ -302,85 +300,34 @@ func (p *pending) flush() {
 	}
 }
 
-// readBatch reads once into buf and decodes the requests it completes,
-// into the messages of msgs (reused, and extended as needed).
-func (c *dataConn) readBatch(buf []byte, msgs []*core.Message) ([]*core.Message, error) {
-	batch := msgs[:0]
-	n, err := c.nc.Read(buf)
-	next := func() *core.Message { // a message of msgs to reuse, or a new one
-		if len(batch) < cap(batch) {
-			if m := batch[:len(batch)+1][len(batch)]; m != nil {
-				m.Reset()
-				return m
-			}
-		}
-		return new(core.Message)
-	}
-	for m, derr := range c.dec.MessagesInto(buf[:n], next) {
-		if derr != nil {
-			c.s.log.Error("bad frame from the router", "error", derr)
-			return nil, derr
-		}
-		// A cancel frame carries router-cancel and no router-id; a request
-		// always ends with the router's router-id, so a client's own
-		// router-cancel header cannot pass for one.
-		if _, isReq := m.RawHeader(hdrID); !isReq {
-			cid, ok := uintHeader(m, hdrCancel)
-			if !ok {
-				c.s.log.Error("frame from the router with neither router-id nor router-cancel")
-				continue
-			}
-			c.mu.Lock()
-			if cancel := c.inflight[cid]; cancel != nil {
-				cancel()
-			}
-			c.mu.Unlock()
-			continue
-		}
-		batch = append(batch, m)
-	}
-	if err != nil && len(batch) == 0 {
-		return nil, err
-	}
-	return batch, nil
-}
-
-// run runs one request's handler h (or reports herr, the error of
-// finding it) and returns the request's router-id and its answer or
-// error; ok is false for a request without a router-id, which cannot be
-// answered.
-func (c *dataConn) run(m *core.Message, h *servedHandler, herr error) (id uint64, ok bool, ans *core.Message, err error) {
-	id, ok = uintHeader(m, hdrID)
-	if !ok {
-		c.s.log.Error("request without router-id from the router")
-		return 0, false, nil, nil
-	}
-	if herr != nil {
-		return id, true, nil, herr
+// run runs r's handler (or reports the error of finding it) and returns
+// its answer or error.
+func (c *dataConn) run(r dataReq) (ans *core.Message, err error) {
+	if r.herr != nil {
+		return nil, r.herr
 	}
 	var ctx context.Context
 	var cancel context.CancelFunc
-	if dl, ok := uintHeader(m, hdrDeadline); ok {
-		ctx, cancel = core.WithLazyDeadline(c.base, time.Unix(0, int64(dl)))
+	if r.deadline != 0 {
+		ctx, cancel = core.WithLazyDeadline(c.base, time.Unix(0, r.deadline))
 	} else {
 		ctx, cancel = context.WithCancel(c.base)
 	}
 	c.mu.Lock()
-	c.inflight[id] = cancel
+	c.inflight[r.id] = cancel
 	c.mu.Unlock()
-	stripRouterHeaders(m)
-	ans, err = c.s.handle(ctx, h, m)
+	ans, err = c.s.handle(ctx, r.h, r.m)
 	c.mu.Lock()
-	delete(c.inflight, id)
+	delete(c.inflight, r.id)
 	c.mu.Unlock()
 	cancel()
 	if err == nil && c.s.maxAnswer > 0 && int64(len(ans.Content)) > c.s.maxAnswer {
 		// The router would fail the whole data path on it: it is this
 		// request's error instead.
 		ans, err = nil, fmt.Errorf("%w: handler %q answered %d bytes of content, above the router's limit of %d (limits.max_content_length)",
-			ErrAnswerTooLarge, h.name, len(ans.Content), c.s.maxAnswer)
+			ErrAnswerTooLarge, r.h.name, len(ans.Content), c.s.maxAnswer)
 	}
-	return id, true, ans, err
+	return ans, err
 }
 
 func (s *dataServer) handlerFor(m *core.Message) (*servedHandler, error) {
@@ -414,8 +361,13 @@ func (s *dataServer) handle(ctx context.Context, h *servedHandler, req *core.Mes
 	return ans, err
 }
 
-// appendAnswer encodes a plugin answer, or the error that replaced it.
-func appendAnswer(dst []byte, id uint64, ans *core.Message, err error, log hclog.Logger) []byte {
+// appendAnswer encodes a plugin answer, or the error that replaced it,
+// in the data protocol spoken.
+func (s *dataServer) appendAnswer(dst []byte, id uint64, ans *core.Message, err error) []byte {
+	if s.proto == dataProtocolEnvelope {
+		return s.appendAnswerEnvelope(dst, id, ans, err)
+	}
+	log := s.log
 	var idBuf [20]byte
 	idHdr := core.Header{Key: hdrID, Value: strconv.AppendUint(idBuf[:0], id, 10)}
 	if err == nil {

@@ -51,13 +51,28 @@
 // descriptors, named in the ROUTER_PLUGIN_DATA_FDS variable, one for the
 // requests and one for the answers. (A plugin built before them opens a
 // Unix socket in a private directory instead, unlinked once the router is
-// connected, and names it in its Describe answer.) It carries the
-// router's own framing: the request as it arrived, plus the extension
-// headers "router-id", "router-handler" and "router-deadline" (Unix
-// nanoseconds). Answers carry "router-id", and "router-error" for a
-// failure (the handler's error text, cut to 8 KiB: a header holds at
-// most 64 KiB); a frame with "router-cancel" and no "router-id" cancels
-// a request the router gave up on.
+// connected, and names it in its Describe answer.)
+//
+// Two data protocols run on it. The router offers both in the
+// ROUTER_PLUGIN_DATA_PROTOCOLS variable ("1,2"); a plugin picks one and
+// names it in its Describe answer, and a plugin that does not know the
+// variable (an older one, or the Python SDK) speaks 1.
+//
+// Protocol 2 (this package's plugins) wraps frames in a binary envelope
+// (see envelope.go): the request's id, deadline and handler, then the
+// client's frame as the router read it; the answer's id, then the frame
+// the plugin's encoder wrote, or the handler's error text. The router
+// decodes an answer's header to check it as it checks a client's request
+// (lengths, JSON, content-length, the answer limit), and writes the
+// frame to the client as it came (see core.Message.Frame): neither side
+// encodes a message the other has encoded already.
+//
+// Protocol 1 carries the router's own framing: the request as it
+// arrived, plus the extension headers "router-id", "router-handler" and
+// "router-deadline" (Unix nanoseconds). Answers carry "router-id", and
+// "router-error" for a failure (the handler's error text, cut to 8 KiB: a
+// header holds at most 64 KiB); a frame with "router-cancel" and no
+// "router-id" cancels a request the router gave up on.
 //
 // Every request decoded from one client read goes to the plugin in one
 // write. The plugin answers a batch on the goroutine that read it and

@@ -122,6 +122,9 @@ func faultBytes(kind string) ([]byte, error) {
 		h := `{"byteorder":"little","content-type":"text/plain","content-encoding":"binary","content-length":5` + id + `}`
 		return frame(h, "forge")
 	}
+	if plugins.DataProtocolFromEnv() == 2 {
+		return faultEnvelope(kind, frame, answer)
+	}
 	switch kind {
 	case "notframe": // a header length, then a header that is not JSON
 		return frame("hello, router", ""), nil
@@ -139,6 +142,40 @@ func faultBytes(kind string) ([]byte, error) {
 		return answer(`,"router-id":1`), nil
 	case "oversized": // a header announcing 100 MiB, past the plugin's own check
 		return frame(`{"byteorder":"little","content-type":"text/plain","content-encoding":"binary","content-length":104857600,"router-id":2}`, ""), nil
+	}
+	return nil, fmt.Errorf("no fault %q", kind)
+}
+
+// faultEnvelope returns the raw bytes of a data-path fault in data
+// protocol 2: the frames of faultBytes in envelopes, the id in the
+// envelope.
+func faultEnvelope(kind string, frame func(string, string) []byte, answer func(string) []byte) ([]byte, error) {
+	env := plugins.AppendAnswerEnvelope
+	switch kind {
+	case "notframe":
+		return env(nil, 2, frame("hello, router", "")), nil
+	case "zerolength":
+		return env(nil, 2, []byte{0, 0, 'x'}), nil
+	case "badheader":
+		return env(nil, 2, frame(`{"byteorder":"little","content-type":"text/plain","content-encoding":"binary"}`, "")), nil
+	case "noid": // no envelope at all: a frame as protocol 1 sends it
+		return answer(`,"router-id":2`), nil
+	case "unknownid":
+		return env(nil, 1000000, answer("")), nil
+	case "zeroid":
+		return env(nil, 0, answer("")), nil
+	case "dupid":
+		return env(nil, 1, answer("")), nil
+	case "oversized":
+		return env(nil, 2, frame(`{"byteorder":"little","content-type":"text/plain","content-encoding":"binary","content-length":104857600}`, "")), nil
+	case "truncated": // an envelope whose frame announces more content than it holds
+		return env(nil, 2, frame(`{"byteorder":"little","content-type":"text/plain","content-encoding":"binary","content-length":6}`, "forge")), nil
+	case "longer": // an envelope with bytes after its frame
+		return env(nil, 2, frame(`{"byteorder":"little","content-type":"text/plain","content-encoding":"binary","content-length":4}`, "forge")), nil
+	case "hugebody": // an envelope announcing a body far above the limit
+		b := env(nil, 2, nil)
+		b[9], b[10], b[11], b[12] = 0xff, 0xff, 0xff, 0xff
+		return b, nil
 	}
 	return nil, fmt.Errorf("no fault %q", kind)
 }
@@ -209,22 +246,48 @@ func waitNewPid(t *testing.T, p *plugins.Process, old int) int {
 // has answered is dropped instead: it cannot tell it from the late answer
 // of a request it gave up on.
 func TestPluginGarbageAnswers(t *testing.T) {
+	t.Run("protocol 1", func(t *testing.T) { testGarbageAnswers(t, 1, garbage1) })
+	t.Run("protocol 2", func(t *testing.T) { testGarbageAnswers(t, 2, garbage2) })
+}
+
+// garbage1 and garbage2 are the faults of TestPluginGarbageAnswers in data
+// protocols 1 and 2, and the error each must cause.
+var garbage1 = []garbage{
+	{"notframe", "killed for breaking the data protocol: bad frame from plugin: core: header is not valid JSON"},
+	{"zerolength", "killed for breaking the data protocol: bad frame from plugin: core: invalid header length"},
+	{"badheader", "killed for breaking the data protocol: bad frame from plugin: core: required header missing"},
+	{"noid", "killed for breaking the data protocol: answer from plugin without router-id"},
+	{"unknownid", "killed for breaking the data protocol: answer from plugin for router-id 1000000, which the router never sent"},
+	{"zeroid", "killed for breaking the data protocol: answer from plugin for router-id 0, which the router never sent"},
+	{"dupid", ""},
+	{"oversized", "killed for breaking the data protocol: bad frame from plugin: core: content-length above limit: content-length 104857600 is above the limit of 16777216 bytes"},
+}
+
+var garbage2 = []garbage{
+	{"notframe", "killed for breaking the data protocol: bad frame from plugin: core: header is not valid JSON"},
+	{"zerolength", "killed for breaking the data protocol: bad frame from plugin: core: invalid header length"},
+	{"badheader", "killed for breaking the data protocol: bad frame from plugin: core: required header missing"},
+	{"noid", "killed for breaking the data protocol: bad envelope: kind 0"},
+	{"unknownid", "killed for breaking the data protocol: answer from plugin for router-id 1000000, which the router never sent"},
+	{"zeroid", "killed for breaking the data protocol: answer from plugin for router-id 0, which the router never sent"},
+	{"dupid", ""},
+	{"oversized", "killed for breaking the data protocol: bad frame from plugin: core: content-length above limit: content-length 104857600 is above the limit of 16777216 bytes"},
+	{"truncated", "killed for breaking the data protocol: bad frame from plugin: the envelope's"},
+	{"longer", "killed for breaking the data protocol: bad frame from plugin: the envelope's"},
+	{"hugebody", "killed for breaking the data protocol: bad envelope: body of 4294967295 bytes, above the limit of"},
+}
+
+type garbage struct {
+	fault string
+	want  string // in the error; "" for a fault that is dropped
+}
+
+func testGarbageAnswers(t *testing.T, proto int, faults []garbage) {
 	other := start(t, "basic", nil)
-	for _, tc := range []struct {
-		fault string
-		want  string // in the error; "" for a fault that is dropped
-	}{
-		{"notframe", "killed for breaking the data protocol: bad frame from plugin: core: header is not valid JSON"},
-		{"zerolength", "killed for breaking the data protocol: bad frame from plugin: core: invalid header length"},
-		{"badheader", "killed for breaking the data protocol: bad frame from plugin: core: required header missing"},
-		{"noid", "killed for breaking the data protocol: answer from plugin without router-id"},
-		{"unknownid", "killed for breaking the data protocol: answer from plugin for router-id 1000000, which the router never sent"},
-		{"zeroid", "killed for breaking the data protocol: answer from plugin for router-id 0, which the router never sent"},
-		{"dupid", ""},
-		{"oversized", "killed for breaking the data protocol: bad frame from plugin: core: content-length above limit: content-length 104857600 is above the limit of 16777216 bytes"},
-	} {
+	for _, tc := range faults {
 		t.Run(tc.fault, func(t *testing.T) {
 			p := start(t, faultyKind, func(c *plugins.Config) {
+				c.Env = append(c.Env, fmt.Sprintf("ROUTER_PLUGIN_DATA_PROTOCOLS=%d", proto))
 				c.Restart = plugins.RestartPolicy{Backoff: 10 * time.Millisecond}
 				c.HealthInterval = -1
 			})

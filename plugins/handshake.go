@@ -17,7 +17,3 @@ var Handshake = plugin.HandshakeConfig{
 
 // pluginKey names the one plugin each process serves in go-plugin's set.
 const pluginKey = "router"
-
-// dataProtocol is the version of the framing on the data path (pipes or
-// socket: the framing is the same).
-const dataProtocol = 1

@@ -110,7 +110,7 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 	if err != nil {
 		return fail(stage, err)
 	}
-	if err := p.connectData(ctx, inst, desc.DataSocket, pipes); err != nil {
+	if err := p.connectData(ctx, inst, desc.DataSocket, int(desc.DataProtocol), pipes); err != nil {
 		return fail("data socket", err)
 	}
 	info := Info{Name: desc.Name, Version: desc.Version}
@@ -127,7 +127,10 @@ func (p *Process) launch(ctx context.Context) (*instance, Info, error) {
 // plugin, with its TLS identity and data pipes (descriptors 3, 4 and 5).
 func (p *Process) newInstance(mtls *hostTLS, identity *os.File, pipes *dataPipes) *instance {
 	cmd := exec.Command(p.path, p.args...)
-	cmd.Env = append(os.Environ(), p.cfg.Env...)
+	// The protocols offered come before the configured variables, which
+	// may narrow them (the last occurrence of a variable wins).
+	cmd.Env = append(os.Environ(), envDataProtocols+"="+offeredProtocols)
+	cmd.Env = append(cmd.Env, p.cfg.Env...)
 	cmd.Env = append(cmd.Env, "PLUGIN_CLIENT_CERT="+string(mtls.certPEM), envTLSFD+"=3",
 		fmt.Sprintf("%s=%d,%d", envDataFDs, childRequestsFD, childAnswersFD),
 		fmt.Sprintf("%s=%d", envMaxAnswer, max(p.cfg.MaxAnswerLength, 0)))
@@ -159,8 +162,8 @@ func (p *Process) describe(ctx context.Context, rpc plugin.ClientProtocol) (*plu
 	if err != nil {
 		return nil, "describe", err
 	}
-	if desc.DataProtocol != dataProtocol {
-		return nil, "describe", fmt.Errorf("data protocol %d, want %d", desc.DataProtocol, dataProtocol)
+	if desc.DataProtocol != dataProtocolHeaders && desc.DataProtocol != dataProtocolEnvelope {
+		return nil, "describe", fmt.Errorf("data protocol %d, want %d or %d", desc.DataProtocol, dataProtocolHeaders, dataProtocolEnvelope)
 	}
 	// Init runs before the first request even without settings, so a
 	// plugin can rely on it.
@@ -180,18 +183,18 @@ func (p *Process) describe(ctx context.Context, rpc plugin.ClientProtocol) (*plu
 
 // connectData connects inst's data path: the pipes, or, for a plugin
 // that does not know them and named a socket, the socket.
-func (p *Process) connectData(ctx context.Context, inst *instance, socket string, pipes *dataPipes) error {
+func (p *Process) connectData(ctx context.Context, inst *instance, socket string, proto int, pipes *dataPipes) error {
 	// The label names the plugin in errors that reach clients: no path
 	// or pid (the log has them).
 	label := strconv.Quote(p.cfg.Name)
 	onFail := func(err error) { p.crashed(inst, err) }
 	if socket == "" {
-		inst.data = newDataClient(pipes.conn, label, p.cfg.MaxAnswerLength, p.log, onFail)
+		inst.data = newDataClient(pipes.conn, label, proto, p.cfg.MaxAnswerLength, p.log, onFail)
 		return nil
 	}
 	pipes.conn.Close()
 	inst.socket = socket
-	data, err := dialData(ctx, socket, label, p.cfg.MaxAnswerLength, p.log, onFail)
+	data, err := dialData(ctx, socket, label, proto, p.cfg.MaxAnswerLength, p.log, onFail)
 	if err != nil {
 		return err
 	}

@@ -294,8 +294,17 @@ func TestPluginDescribeAndCall(t *testing.T) {
 	}
 }
 
+// In data protocol 1 the router's headers share the frame with the
+// client's, and the plugin strips them all; in 2 the frame is the
+// client's own and the plugin sees each of its headers.
 func TestPluginHeadersPassThrough(t *testing.T) {
-	p := start(t, "basic", nil)
+	for _, tc := range []struct{ proto, want string }{{"1", "request-id"}, {"2", "request-id,router-id"}} {
+		t.Run("protocol "+tc.proto, func(t *testing.T) { testHeadersPassThrough(t, tc.proto, tc.want) })
+	}
+}
+
+func testHeadersPassThrough(t *testing.T, proto, want string) {
+	p := start(t, "basic", func(c *plugins.Config) { c.Env = append(c.Env, "ROUTER_PLUGIN_DATA_PROTOCOLS="+proto) })
 	h, _ := p.Handler("headers")
 	req := core.NewBinary("text/plain", nil)
 	req.SetHeader("request-id", "abc")
@@ -305,8 +314,8 @@ func TestPluginHeadersPassThrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The plugin sees the client's headers but not the data path's.
-	if got := string(ans.Content); got != "request-id" {
-		t.Errorf("plugin saw headers %q, want only request-id", got)
+	if got := string(ans.Content); got != want {
+		t.Errorf("plugin saw headers %q, want %s", got, want)
 	}
 	if v, _ := ans.Header("x-answered-by"); v != "plugin" || len(ans.Headers) != 1 {
 		t.Errorf("answer headers %v", ans.Headers)

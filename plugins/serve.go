@@ -189,7 +189,7 @@ func newPluginServer(p *Plugin, log hclog.Logger) (*pluginServer, error) {
 		}
 		s.handlers[h.Name] = h.Handler
 	}
-	s.data = newDataServer(s.handlers, log.Named("data"), maxAnswerFromEnv(log))
+	s.data = newDataServer(s.handlers, log.Named("data"), maxAnswerFromEnv(log), dataProtocolFromEnv())
 	// The data path: the pipes the router passed (see pipeconn.go), or
 	// else a socket in a directory only this user can enter, unlinked
 	// once the router has connected.
@@ -231,7 +231,7 @@ func (s *pluginServer) Describe(context.Context, *pluginpb.DescribeRequest) (*pl
 		Name:         name,
 		Version:      version,
 		DataSocket:   s.socket,
-		DataProtocol: dataProtocol,
+		DataProtocol: uint32(s.data.proto),
 	}
 	for _, h := range s.p.Info().Handlers {
 		resp.Handlers = append(resp.Handlers, &pluginpb.HandlerInfo{

@@ -1,0 +1,118 @@
+package core
+
+import "strconv"
+
+// Frame returns the frame m was decoded from, when that frame is byte for
+// byte what AppendFrame writes for m as it is now: the decoder read it in
+// the encoder's own layout (the reference's, see PROTOCOL.md), and the
+// fields, headers and content of m still say what the frame says. It
+// returns nil otherwise: for a message that was not decoded, decoded from
+// another layout, or changed since.
+//
+// The frame aliases what the decoder read, as m's Content does. A proxy
+// forwards it, and AppendFrame copies it instead of encoding m again.
+func (m *Message) Frame() []byte {
+	if m.wire == nil || !m.wireMatches() {
+		return nil
+	}
+	return m.wire
+}
+
+// wireMatches reports whether m.wire is what AppendFrame writes for m. It
+// walks the header as the encoder would write it, comparing instead of
+// writing: the content must be the frame's own tail (the same bytes), and
+// every field and extension header what the frame holds at its place.
+func (m *Message) wireMatches() bool {
+	f := m.wire
+	end := len(f) - len(m.Content)
+	if end < 3 || !sameSlice(f[end:], m.Content) || f[end-1] != '}' {
+		return false
+	}
+	h := f[2:end]
+	i := len(canonByteOrder)
+	var ok bool
+	for _, part := range [...]struct{ val, next string }{
+		{m.ByteOrder, canonType},
+		{m.ContentType, canonEncoding},
+		{m.ContentEncoding, canonLength},
+	} {
+		if !plainString(part.val) || !hasLiteral(h, i, part.val) {
+			return false
+		}
+		if i, ok = skipLiteral(h, i+len(part.val), part.next); !ok {
+			return false
+		}
+	}
+	var digits [20]byte
+	if i, ok = skipLiteral(h, i, string(strconv.AppendInt(digits[:0], int64(len(m.Content)), 10))); !ok {
+		return false
+	}
+	for _, x := range m.Headers {
+		if i, ok = skipLiteral(h, i, `, "`); !ok {
+			return false
+		}
+		if !plainString(x.Key) {
+			return false
+		}
+		if i, ok = skipLiteral(h, i, x.Key); !ok {
+			return false
+		}
+		if i, ok = skipLiteral(h, i, `": `); !ok {
+			return false
+		}
+		if len(x.Value) == 0 {
+			return false
+		}
+		if i, ok = skipLiteral(h, i, string(x.Value)); !ok {
+			return false
+		}
+	}
+	return i == len(h)-1
+}
+
+// appendWire appends m's frame, m.Frame(), with the extra headers spliced
+// in before the header's closing brace. ok is false when m has no frame
+// or the extra headers do not fit; dst is then unchanged.
+func appendWire(dst []byte, m *Message, extra []Header) ([]byte, bool) {
+	f := m.Frame()
+	if f == nil {
+		return dst, false
+	}
+	if len(extra) == 0 {
+		return append(dst, f...), true
+	}
+	start := len(dst)
+	hend := len(f) - len(m.Content) - 1 // the closing brace
+	dst = append(dst, f[:hend]...)
+	for _, x := range extra {
+		if len(x.Value) == 0 {
+			return dst[:start], false // the encoder words the error
+		}
+		dst = append(dst, ", "...)
+		dst = AppendString(dst, x.Key)
+		dst = append(dst, ": "...)
+		dst = append(dst, x.Value...)
+	}
+	dst = append(dst, '}')
+	hlen := len(dst) - start - 2
+	if hlen > MaxHeaderLength {
+		return dst[:start], false
+	}
+	dst[start], dst[start+1] = byte(hlen>>8), byte(hlen)
+	return append(dst, m.Content...), true
+}
+
+// plainString reports whether s is non-empty printable ASCII without '"'
+// or '\\': a string the encoder writes as itself between quotes, and the
+// only kind a frame in its layout holds (see plainASCII).
+func plainString(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
