@@ -67,6 +67,7 @@ func parseCanonicalHeader(b []byte, m *Message, maxContent int64, names *nameCac
 	// `, "key": "plain"` or `, "key": digits`, a few at most.
 	var ext [maxCanonExt]Header
 	n := 0
+	extStart := i
 	for {
 		if i == len(b)-1 && b[i] == '}' {
 			break
@@ -107,6 +108,10 @@ func parseCanonicalHeader(b []byte, m *Message, maxContent int64, names *nameCac
 	m.ContentType = names.get(ct)
 	m.ContentEncoding = names.get(ce)
 	m.Headers = append(m.Headers, ext[:n]...)
+	// What Message.Frame compares the message with, should the decoder
+	// keep the frame.
+	m.wireFields = [3]string{m.ByteOrder, m.ContentType, m.ContentEncoding}
+	m.wireExt = 2 + extStart
 	return clen, true
 }
 

@@ -66,8 +66,12 @@ type Message struct {
 	scannedFor []byte
 
 	// wire is the frame m was decoded from, when it was in the
-	// encoder's own layout (see Frame).
-	wire []byte
+	// encoder's own layout (see Frame); wireFields are the byte order,
+	// content-type and content-encoding it holds, and wireExt the index
+	// in it of the extension headers.
+	wire       []byte
+	wireFields [3]string
+	wireExt    int
 }
 
 type jsonField struct {

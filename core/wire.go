@@ -1,7 +1,5 @@
 package core
 
-import "strconv"
-
 // Frame returns the frame m was decoded from, when that frame is byte for
 // byte what AppendFrame writes for m as it is now: the decoder read it in
 // the encoder's own layout (the reference's, see PROTOCOL.md), and the
@@ -18,56 +16,39 @@ func (m *Message) Frame() []byte {
 	return m.wire
 }
 
-// wireMatches reports whether m.wire is what AppendFrame writes for m. It
-// walks the header as the encoder would write it, comparing instead of
-// writing: the content must be the frame's own tail (the same bytes), and
-// every field and extension header what the frame holds at its place.
+// wireMatches reports whether m.wire is what AppendFrame writes for m:
+// the content must be the frame's own tail (the same bytes), the three
+// fields those decoded from it, and the extension headers what the frame
+// holds, in order.
 func (m *Message) wireMatches() bool {
 	f := m.wire
 	end := len(f) - len(m.Content)
-	if end < 3 || !sameSlice(f[end:], m.Content) || f[end-1] != '}' {
+	if end < 3 || !sameSlice(f[end:], m.Content) {
 		return false
 	}
-	h := f[2:end]
-	i := len(canonByteOrder)
+	if m.ByteOrder != m.wireFields[0] || m.ContentType != m.wireFields[1] || m.ContentEncoding != m.wireFields[2] {
+		return false
+	}
+	i := m.wireExt
 	var ok bool
-	for _, part := range [...]struct{ val, next string }{
-		{m.ByteOrder, canonType},
-		{m.ContentType, canonEncoding},
-		{m.ContentEncoding, canonLength},
-	} {
-		if !plainString(part.val) || !hasLiteral(h, i, part.val) {
-			return false
-		}
-		if i, ok = skipLiteral(h, i+len(part.val), part.next); !ok {
-			return false
-		}
-	}
-	var digits [20]byte
-	if i, ok = skipLiteral(h, i, string(strconv.AppendInt(digits[:0], int64(len(m.Content)), 10))); !ok {
-		return false
-	}
 	for _, x := range m.Headers {
-		if i, ok = skipLiteral(h, i, `, "`); !ok {
+		if !plainString(x.Key) || len(x.Value) == 0 {
 			return false
 		}
-		if !plainString(x.Key) {
+		if i, ok = skipLiteral(f, i, `, "`); !ok {
 			return false
 		}
-		if i, ok = skipLiteral(h, i, x.Key); !ok {
+		if i, ok = skipLiteral(f, i, x.Key); !ok {
 			return false
 		}
-		if i, ok = skipLiteral(h, i, `": `); !ok {
+		if i, ok = skipLiteral(f, i, `": `); !ok {
 			return false
 		}
-		if len(x.Value) == 0 {
-			return false
-		}
-		if i, ok = skipLiteral(h, i, string(x.Value)); !ok {
+		if i, ok = skipLiteral(f, i, string(x.Value)); !ok {
 			return false
 		}
 	}
-	return i == len(h)-1
+	return i == end-1
 }
 
 // appendWire appends m's frame, m.Frame(), with the extra headers spliced
