@@ -60,6 +60,7 @@ func FuzzBatch(f *testing.F) {
 	f.Add("1", "", mustFrame(f, "a/b", ""))
 	f.Add("3", "1022", two)
 	f.Add("-1", "x", []byte{0, 2, '{', '}'})
+	f.Add("", "0", []byte("x"))
 	f.Fuzz(func(t *testing.T, count, index string, data []byte) {
 		h := nats.Header{}
 		h.Set(HeaderBatch, count)
@@ -71,7 +72,13 @@ func FuzzBatch(f *testing.F) {
 			}
 			return
 		}
-		if n < 1 || n > maxBatch || first < 0 || first+n > maxBatch {
+		if n == 0 {
+			if count != "" {
+				t.Fatalf("batchHeader(%q, %q): the single form, for a count that is not empty", count, index)
+			}
+			return // no Router-Batch: the single form
+		}
+		if n > maxBatch || first < 0 || first+n > maxBatch {
 			t.Fatalf("batchHeader(%q, %q) = %d, %d: out of range", count, index, n, first)
 		}
 		ms, err := decodeFrames(data, n)
