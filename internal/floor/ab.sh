@@ -22,27 +22,16 @@ shift 2
 pairs=4
 if [ $# -gt 0 ]; then pairs=$1; shift; fi
 command -v jq >/dev/null || { echo "ab.sh: needs jq" >&2; exit 1; }
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+prog=ab.sh
+# shellcheck source=internal/floor/servers.sh
+source "$(dirname "$0")/servers.sh"
 
 declare -A addr
 for name in old new; do
 	bin=$old
 	[ $name = new ] && bin=$new
-	"$bin" serve --listen 127.0.0.1:0 --watch=false >"$tmp/$name.log" 2>&1 &
-	pids+=($!)
-	for _ in $(seq 200); do
-		addr[$name]=$(sed -n 's/.*listening: addr=\([^ ]*\).*/\1/p' "$tmp/$name.log" | head -1)
-		[ -n "${addr[$name]}" ] && break
-		sleep 0.05
-	done
-	[ -n "${addr[$name]}" ] || { echo "ab.sh: $name did not start:" >&2; cat "$tmp/$name.log" >&2; exit 1; }
+	start "$name" "$listening" "$bin" serve --listen 127.0.0.1:0 --watch=false
+	addr[$name]=$found
 done
 
 run() { "$old" bench --json "$@" | jq -r '"\(.rate | floor) req/s (\(.latency_us.p50 | floor) µs)"'; }

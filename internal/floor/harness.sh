@@ -46,48 +46,27 @@ done
 command -v jq >/dev/null || { echo "harness.sh: needs jq" >&2; exit 1; }
 
 cd "$(dirname "$0")/../.."
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+prog=harness.sh
+# shellcheck source=internal/floor/servers.sh
+source internal/floor/servers.sh
 
 echo "building router and floor..." >&2
 go build -o "$tmp/router" ./cmd/router
 go build -o "$tmp/floor" ./internal/floor
 
-# start NAME CMD...: starts a server whose log names its address in a
-# "listening: addr=HOST:PORT" line, and sets addr[NAME] to it.
+# serve NAME CMD...: starts a server and sets addr[NAME] to its address.
 declare -A addr
-start() {
+serve() {
 	local name=$1
 	shift
-	"$@" >"$tmp/$name.log" 2>&1 &
-	pids+=($!)
-	local pid=$! a=""
-	for _ in $(seq 200); do
-		a=$(sed -n 's/.*listening: addr=\([^ ]*\).*/\1/p' "$tmp/$name.log" | head -1)
-		[ -n "$a" ] && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	if [ -z "$a" ]; then
-		echo "harness.sh: $name did not start:" >&2
-		cat "$tmp/$name.log" >&2
-		exit 1
-	fi
-	addr[$name]=$a
-	echo "$name listening on $a" >&2
+	start "$name" "$listening" "$@"
+	addr[$name]=$found
+	echo "$name listening on $found" >&2
 }
 
-start floor "$tmp/floor" -listen 127.0.0.1:0
-start serve "$tmp/router" serve --listen 127.0.0.1:0 --watch=false
-start inproc "$tmp/router" serve --in-process --listen 127.0.0.1:0 --watch=false
-declare -A pid=([floor]=${pids[0]} [serve]=${pids[1]} [inproc]=${pids[2]})
+serve floor "$tmp/floor" -listen 127.0.0.1:0
+serve serve "$tmp/router" serve --listen 127.0.0.1:0 --watch=false
+serve inproc "$tmp/router" serve --in-process --listen 127.0.0.1:0 --watch=false
 
 # The tutorial's own server (testdata/python/reference_server.py, one
 # request per connection), for the one-shot shape, when python3 is here.
@@ -95,7 +74,6 @@ python=""
 if command -v python3 >/dev/null; then
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	python3 testdata/python/reference_server.py 127.0.0.1 "$port" >"$tmp/python.log" 2>&1 &
-	pids+=($!)
 	pid[python]=$!
 	for _ in $(seq 100); do grep -q "Listening on" "$tmp/python.log" && break; sleep 0.05; done
 	if grep -q "Listening on" "$tmp/python.log"; then

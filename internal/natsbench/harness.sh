@@ -46,42 +46,13 @@ done
 command -v jq >/dev/null || { echo "harness.sh: needs jq" >&2; exit 1; }
 
 cd "$(dirname "$0")/../.."
-tmp=$(mktemp -d)
-declare -A pid=()
-cleanup() {
-	for p in "${pid[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${pid[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+prog=harness.sh
+# shellcheck source=internal/floor/servers.sh
+source internal/floor/servers.sh
 
 echo "building router..." >&2
 go build -o "$tmp/router" ./cmd/router
 R=$tmp/router
-
-# start NAME PATTERN CMD...: starts CMD, its log in $tmp/NAME.log, and waits
-# for a log line matching the sed PATTERN; sets found to its \1.
-found=""
-start() {
-	local name=$1 pattern=$2
-	shift 2
-	"$@" >"$tmp/$name.log" 2>&1 &
-	pid[$name]=$!
-	local a=""
-	for _ in $(seq 300); do
-		a=$(sed -n "s/$pattern/\1/p" "$tmp/$name.log" | head -1)
-		[ -n "$a" ] && break
-		kill -0 "${pid[$name]}" 2>/dev/null || break
-		sleep 0.05
-	done
-	if [ -z "$a" ]; then
-		echo "harness.sh: $name did not start:" >&2
-		cat "$tmp/$name.log" >&2
-		exit 1
-	fi
-	found=$a
-}
 
 # serve NAME CONFIG: starts router serve on CONFIG and sets addr[NAME] to
 # its address, and nats[NAME] to its embedded NATS server's, if any.
