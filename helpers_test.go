@@ -17,6 +17,7 @@ import (
 	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/routertest"
 	"github.com/msgrouter/router/internal/testlog"
 	"github.com/msgrouter/router/plugins"
 )
@@ -152,23 +153,7 @@ func testLogger(t testing.TB) hclog.Logger { return testlog.New(t, "router") }
 // test ends.
 func start(t testing.TB, cfg *config.Config, o router.StartOptions) *router.Router {
 	t.Helper()
-	r, err := router.Start(context.Background(), cfg, o)
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- r.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := r.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-served; !errors.Is(err, core.ErrServerClosed) {
-			t.Errorf("Serve returned %v, want core.ErrServerClosed", err)
-		}
-	})
-	return r
+	return routertest.Start(t, cfg, o)
 }
 
 // addr returns the dial address of the router's listener i.

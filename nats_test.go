@@ -10,8 +10,8 @@ import (
 
 	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/config"
-	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/internal/configtest"
+	"github.com/msgrouter/router/internal/routertest"
 	"github.com/msgrouter/router/metrics"
 )
 
@@ -59,22 +59,7 @@ worker:
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := router.StartWorker(context.Background(), cfg, inProcess(t, "upper"))
-	if err != nil {
-		t.Fatalf("StartWorker: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- w.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := w.Shutdown(ctx); err != nil {
-			t.Errorf("worker Shutdown: %v", err)
-		}
-		if err := <-served; !errors.Is(err, core.ErrServerClosed) {
-			t.Errorf("worker Serve returned %v", err)
-		}
-	})
+	w := routertest.StartWorker(t, cfg, inProcess(t, "upper"))
 	return w
 }
 

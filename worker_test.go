@@ -12,6 +12,7 @@ import (
 	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/internal/configtest"
+	"github.com/msgrouter/router/internal/routertest"
 	"github.com/msgrouter/router/metrics"
 )
 
@@ -95,12 +96,7 @@ worker: {endpoints: [%s]}
 	m := metrics.New()
 	o := inProcess(t, "multi")
 	o.Metrics = m
-	w, err := router.StartWorker(context.Background(), load("{subject: test.a, plugin: multi.a}"), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go w.Serve()
-	t.Cleanup(func() { w.Shutdown(context.Background()) })
+	w := routertest.StartWorker(t, load("{subject: test.a, plugin: multi.a}"), o)
 	a := addr(r, 0)
 	if got := ask(t, a, action("a", "")); got != "a" {
 		t.Fatalf("test.a: %q", got)
@@ -146,12 +142,7 @@ worker: {endpoints: [{subject: test.slow, plugin: slow}]}
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := router.StartWorker(context.Background(), wcfg, inProcess(t, "slow"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- w.Serve() }()
+	w := routertest.StartWorker(t, wcfg, inProcess(t, "slow"))
 
 	const n = 8
 	var wg sync.WaitGroup
@@ -180,5 +171,4 @@ worker: {endpoints: [{subject: test.slow, plugin: slow}]}
 	if _, err := tryAsk(addr(r, 0), action("slow", 1)); err == nil || !strings.Contains(err.Error(), "no workers for test.slow") {
 		t.Errorf("after the worker stopped: %v, want no workers", err)
 	}
-	<-served
 }

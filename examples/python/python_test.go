@@ -8,7 +8,6 @@ package python_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,6 +23,7 @@ import (
 	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/internal/configtest"
+	"github.com/msgrouter/router/internal/routertest"
 	"github.com/msgrouter/router/internal/testlog"
 	"github.com/msgrouter/router/plugins"
 	"github.com/msgrouter/router/plugins/binary"
@@ -129,22 +129,7 @@ func start(t testing.TB, yaml string) string {
 	t.Helper()
 	cfg := configtest.MustLoad(t, "router.yaml", yaml)
 	o := router.StartOptions{Logger: testLogger(t), InProcess: map[string]func() *plugins.Plugin{"builtin:binary": binaryPlugin}}
-	r, err := router.Start(context.Background(), cfg, o)
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- r.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := r.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-served; !errors.Is(err, core.ErrServerClosed) {
-			t.Errorf("Serve returned %v, want core.ErrServerClosed", err)
-		}
-	})
+	r := routertest.Start(t, cfg, o)
 	return r.Addrs()[0].String()
 }
 
