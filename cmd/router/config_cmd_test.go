@@ -27,14 +27,11 @@ type routerProc struct {
 	done chan error // receives Wait's error, once stderr is drained
 }
 
-// startRouter runs "router args..." in a child process, with env added
-// to this process's environment, and stops it with SIGTERM when the test
-// ends.
-func startRouter(t *testing.T, env []string, args ...string) *routerProc {
+// spawnRouter runs "router args..." in a child process, with env added
+// to this process's environment, collecting its standard error in logs;
+// the caller stops it.
+func spawnRouter(t *testing.T, env []string, args ...string) *routerProc {
 	t.Helper()
-	if runtime.GOOS == "windows" {
-		t.Skip("signals a child process")
-	}
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(append(os.Environ(), "ROUTER_TEST_MAIN=1"), env...)
 	stderr, err := cmd.StderrPipe()
@@ -52,6 +49,19 @@ func startRouter(t *testing.T, env []string, args ...string) *routerProc {
 		}
 		p.done <- cmd.Wait()
 	}()
+	return p
+}
+
+// startRouter runs "router args..." in a child process, with env added
+// to this process's environment, and stops it with SIGTERM when the test
+// ends.
+func startRouter(t *testing.T, env []string, args ...string) *routerProc {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("signals a child process")
+	}
+	p := spawnRouter(t, env, args...)
+	cmd := p.cmd
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {

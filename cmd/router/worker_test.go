@@ -8,8 +8,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"syscall"
@@ -105,23 +103,8 @@ func startWorkerWith(t *testing.T, config string, args ...string) *workerProc {
 	t.Helper()
 	path := writeFile(t, "worker.yaml", config)
 	args = append([]string{"worker", "-c", path, "--watch=false", "--metrics", "127.0.0.1:0"}, args...)
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "ROUTER_TEST_MAIN=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &routerProc{cmd: cmd, logs: new(syncBuffer), done: make(chan error, 1)}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			p.logs.Write([]byte(sc.Text() + "\n"))
-		}
-		p.done <- cmd.Wait()
-	}()
+	p := spawnRouter(t, nil, args...)
+	cmd := p.cmd
 	w := &workerProc{routerProc: p}
 	t.Cleanup(func() {
 		if err := w.stop(30 * time.Second); err != nil && !w.killed {
