@@ -2,7 +2,9 @@ package natsbridge_test
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,6 +74,30 @@ func call(h core.Handler, req *core.Message, timeout time.Duration) (*core.Messa
 	start := time.Now()
 	ans, err := h.Handle(ctx, req)
 	return ans, err, time.Since(start)
+}
+
+// echoConcurrently sends n requests at once, request i through h(i) with
+// its number as content, and reports each that fails or is not echoed.
+func echoConcurrently(t *testing.T, n int, h func(i int) core.Handler) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			want := fmt.Sprint(i)
+			ans, err, _ := call(h(i), core.NewBinary("binary/x", []byte(want)), deadline)
+			if err == nil && string(ans.Content) != want {
+				err = fmt.Errorf("answer %q, want %q", ans.Content, want)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("request %d: %v", i, err)
+		}
+	}
 }
 
 // waitFor polls cond every 5 ms until it holds or 10 s pass.

@@ -194,27 +194,10 @@ func TestMaxInFlight(t *testing.T) {
 	})
 	serve(t, connect(t, s), natsbridge.Config{MaxInFlight: 2, Endpoints: []natsbridge.Endpoint{
 		{Subject: "t.a", Handler: sleepy}, {Subject: "t.b", Handler: sleepy}}})
-	client := connect(t, s)
-	const n = 12
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range n {
-		wg.Go(func() {
-			h := natsbridge.NewHandler(client, []string{"t.a", "t.b"}[i%2])
-			want := fmt.Sprint(i)
-			ans, err, _ := call(h, core.NewBinary("binary/x", []byte(want)), deadline)
-			if err == nil && string(ans.Content) != want {
-				err = fmt.Errorf("answer %q, want %q", ans.Content, want)
-			}
-			errs[i] = err
-		})
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("request %d: %v", i, err)
-		}
-	}
+	client := natsbridge.NewClient(connect(t, s))
+	t.Cleanup(func() { client.Close() })
+	hs := []core.Handler{client.Handler("t.a"), client.Handler("t.b")}
+	echoConcurrently(t, 12, func(i int) core.Handler { return hs[i%2] })
 	if p := peak.Load(); p > 2 || p < 1 {
 		t.Errorf("peak in flight %d, want at most 2", p)
 	}
@@ -432,24 +415,7 @@ func TestCoalescedBatches(t *testing.T) {
 	h.MaxOutstanding = 2
 	t.Cleanup(func() { h.Close() })
 	const n = 200
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range n {
-		wg.Go(func() {
-			want := fmt.Sprint("r", i)
-			ans, err, _ := call(h, core.NewBinary("binary/x", []byte(want)), deadline)
-			if err == nil && string(ans.Content) != want {
-				err = fmt.Errorf("answer %q, want %q", ans.Content, want)
-			}
-			errs[i] = err
-		})
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("request %d: %v", i, err)
-		}
-	}
+	echoConcurrently(t, n, func(int) core.Handler { return h })
 	info := svc.Micro().Stats()
 	msgs := 0
 	for _, e := range info.Endpoints {
