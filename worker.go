@@ -57,7 +57,6 @@ func StartWorker(ctx context.Context, cfg *config.Config, o StartOptions) (*Work
 	if err := cfg.ValidateAt(o.now()); err != nil {
 		return nil, err
 	}
-	cfg = workerView(cfg)
 	r := &Router{opts: o, log: o.Logger, cfg: cfg, done: make(chan struct{}), fatal: make(chan error, 1)}
 	if r.log == nil {
 		r.log = NewLogger(cfg.Log, os.Stderr)
@@ -106,14 +105,6 @@ func StartWorker(ctx context.Context, cfg *config.Config, o StartOptions) (*Work
 	r.drain = w.drain
 	r.reloadFileFn = w.ReloadFile
 	return w, nil
-}
-
-// workerView returns cfg as a worker reads it: without the listeners and
-// routes, which are not a worker's (a worker file has the default ones).
-func workerView(cfg *config.Config) *config.Config {
-	c := *cfg
-	c.Listen, c.Routes = nil, nil
-	return &c
 }
 
 // buildEndpoints returns the table of a worker: each endpoint's handler,
@@ -281,7 +272,6 @@ func (w *Worker) Reload(ctx context.Context, cfg *config.Config) error {
 	if !cfg.IsWorker() {
 		return errors.New("router: a worker reloads a config loaded for a worker (config.LoadOptions.Worker)")
 	}
-	cfg = workerView(cfg)
 	if err := w.r.Reload(ctx, cfg); err != nil {
 		return err
 	}

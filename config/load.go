@@ -60,8 +60,9 @@ type LoadOptions struct {
 	// to strings read as the environment's are.
 	Flags map[string]any
 	// Worker loads the file as `router worker` reads it: its worker
-	// section and nats.url are required and checked, and listen and
-	// routes are not read (see Config.Validate).
+	// section and nats.url are required and checked, and the Config has
+	// no listen and routes, neither the file's nor the defaults (see
+	// Config.Validate).
 	Worker bool
 }
 
@@ -101,6 +102,11 @@ func Load(path string, o LoadOptions) (*Config, error) {
 	}
 	c.src = l.src
 	c.worker = o.Worker
+	if c.worker {
+		// Not a worker's: the default ones, or those of a file shared
+		// with a router.
+		c.Listen, c.Routes = nil, nil
+	}
 	if err := c.resolveCmds(path); err != nil {
 		return nil, err
 	}

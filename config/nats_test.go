@@ -51,6 +51,25 @@ worker:
 	if !w.IsWorker() || w.Worker.Name != "router" || w.Worker.MaxInFlight != 64 || len(w.Worker.Endpoints) != 1 {
 		t.Errorf("worker %+v", w.Worker)
 	}
+	// A worker has no listeners and routes: not the defaults, not a
+	// file's shared with a router.
+	if w.Listen != nil || w.Routes != nil {
+		t.Errorf("a worker's config has listen %v, routes %v", w.Listen, w.Routes)
+	}
+	shared := configtest.WriteFile(t, dir, "shared.yaml", `
+listen: [127.0.0.1:1]
+nats: { url: "nats://127.0.0.1:4222" }
+plugins: { search: { cmd: "builtin:search" } }
+routes: [{action: search, nats: router.search}, {plugin: search}]
+worker: { endpoints: [{ subject: router.search, plugin: search }] }
+`)
+	sw, err := config.Load(shared, config.LoadOptions{Environ: []string{}, Worker: true})
+	if err != nil {
+		t.Fatalf("a file shared with a router, loaded for a worker: %v", err)
+	}
+	if sw.Listen != nil || sw.Routes != nil {
+		t.Errorf("a file shared with a router, loaded for a worker: listen %v, routes %v", sw.Listen, sw.Routes)
+	}
 	// The same file read for serve: its routes are the default ones,
 	// which name plugins it does not define.
 	if _, err := config.Load(path, config.LoadOptions{Environ: []string{}}); !errors.Is(err, config.ErrRoute) {

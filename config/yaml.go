@@ -24,16 +24,14 @@ func (c *Config) YAML() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	// What the config's role does not read: a worker's listeners and
-	// routes, a router's worker section.
-	notRead := map[string]bool{"worker": true}
-	if c.worker {
-		notRead = map[string]bool{"listen": true, "routes": true}
-	}
-	for i := 0; i < len(root.Content); i += 2 {
-		if notRead[root.Content[i].Value] {
-			root.Content = slices.Delete(root.Content, i, i+2)
-			i -= 2
+	// A router does not read the worker section. (A worker's config has
+	// no listeners and routes: see LoadOptions.Worker.)
+	if !c.worker {
+		for i := 0; i < len(root.Content); i += 2 {
+			if root.Content[i].Value == "worker" {
+				root.Content = slices.Delete(root.Content, i, i+2)
+				break
+			}
 		}
 	}
 	var b bytes.Buffer
