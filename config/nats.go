@@ -2,9 +2,7 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"net/url"
-	"strconv"
 	"strings"
 	"unicode"
 )
@@ -139,9 +137,7 @@ func (v *validator) natsConfig() {
 		}
 	}
 	if n.URL == "" && !v.c.worker {
-		host, port, err := net.SplitHostPort(n.Embedded.Listen)
-		p, perr := strconv.Atoi(port)
-		if err != nil || perr != nil || p < 0 || p > 65535 || strings.Contains(host, "/") {
+		if !isHostPort(n.Embedded.Listen) {
 			v.fail(ErrValue, "nats.embedded.listen", fmt.Sprintf("invalid address %q", n.Embedded.Listen), "host:port such as 127.0.0.1:4222")
 		}
 	}

@@ -413,9 +413,7 @@ func (v *validator) log() {
 func (v *validator) metrics() {
 	m := v.c.Metrics
 	if m.Listen != "" {
-		host, port, err := net.SplitHostPort(m.Listen)
-		n, perr := strconv.Atoi(port)
-		if err != nil || perr != nil || n < 0 || n > 65535 || strings.Contains(host, "/") {
+		if !isHostPort(m.Listen) {
 			v.fail(ErrValue, "metrics.listen", fmt.Sprintf("invalid address %q", m.Listen), "host:port such as 127.0.0.1:9108, or empty for no endpoint")
 		}
 	}
@@ -424,6 +422,14 @@ func (v *validator) metrics() {
 	}) {
 		v.fail(ErrValue, "metrics.path", fmt.Sprintf("%q is not a URL path", m.Path), "a path starting with /, such as /metrics")
 	}
+}
+
+// isHostPort reports whether s is a TCP host:port, the port from 0 to
+// 65535: the form of metrics.listen and nats.embedded.listen.
+func isHostPort(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	n, perr := strconv.Atoi(port)
+	return err == nil && perr == nil && n >= 0 && n <= 65535 && !strings.Contains(host, "/")
 }
 
 func (v *validator) requestID() {

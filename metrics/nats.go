@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"context"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -44,11 +43,7 @@ func (n natsMetrics) collectors() []prometheus.Collector {
 // natsbridge.Kind names it. If h is a core.BatchHandler, so is the
 // result.
 func (m *Metrics) NATS(subject string, h core.Handler) core.Handler {
-	c := &counted{h: h, c: &kindCounter{vec: m.nats.requests, subject: subject}}
-	if bh, ok := h.(core.BatchHandler); ok {
-		return &countedBatch{counted: c, bh: bh}
-	}
-	return c
+	return countedBy(&counted{h: h, c: newKindCounter(m.nats.requests, subject)})
 }
 
 // Worker returns h, the handler of a worker's endpoint for subject,
@@ -56,35 +51,35 @@ func (m *Metrics) NATS(subject string, h core.Handler) core.Handler {
 // and the requests it is handling in router_worker_in_flight.
 // If h is a core.BatchHandler, so is the result.
 func (m *Metrics) Worker(subject string, h core.Handler) core.Handler {
-	c := &counted{h: h, c: &kindCounter{vec: m.nats.worker, subject: subject},
-		inFlight: m.nats.inFlight.WithLabelValues(subject)}
-	if bh, ok := h.(core.BatchHandler); ok {
+	return countedBy(&counted{h: h, c: newKindCounter(m.nats.worker, subject),
+		inFlight: m.nats.inFlight.WithLabelValues(subject)})
+}
+
+// countedBy returns c, as a core.BatchHandler if its handler is one.
+func countedBy(c *counted) core.Handler {
+	if bh, ok := c.h.(core.BatchHandler); ok {
 		return &countedBatch{counted: c, bh: bh}
 	}
 	return c
 }
 
-// kindCounter counts outcomes by kind, under one subject.
-type kindCounter struct {
-	vec     *prometheus.CounterVec
-	subject string
-	once    sync.Once
-	byKind  map[string]prometheus.Counter
+// kindCounter counts outcomes by kind (natsbridge.Kind), under one
+// subject.
+type kindCounter map[string]prometheus.Counter
+
+func newKindCounter(vec *prometheus.CounterVec, subject string) kindCounter {
+	k := make(kindCounter, len(natsbridge.Kinds))
+	for _, kind := range natsbridge.Kinds {
+		k[kind] = vec.WithLabelValues(subject, kind)
+	}
+	return k
 }
 
-func (k *kindCounter) add(err error, n int) {
-	k.once.Do(func() {
-		k.byKind = make(map[string]prometheus.Counter, len(natsbridge.Kinds))
-		for _, kind := range natsbridge.Kinds {
-			k.byKind[kind] = k.vec.WithLabelValues(k.subject, kind)
-		}
-	})
-	k.byKind[natsbridge.Kind(err)].Add(float64(n))
-}
+func (k kindCounter) add(err error, n int) { k[natsbridge.Kind(err)].Add(float64(n)) }
 
 type counted struct {
 	h        core.Handler
-	c        *kindCounter
+	c        kindCounter
 	inFlight prometheus.Gauge // nil for a route
 }
 

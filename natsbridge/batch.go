@@ -29,6 +29,18 @@ const maxBatch = 1024
 // of the max payload: its frames may have the rest.
 const batchHeaderRoom = 256
 
+// fitting returns how many of n items, item i of size(i) bytes, go in
+// one batch message, from the first: at least one, at most maxBatch, and
+// no more than limit bytes together unless the first alone is; and their
+// size together.
+func fitting(n int, size func(i int) int, limit int64) (k, total int) {
+	for k < n && k < maxBatch && (k == 0 || int64(total+size(k)) <= limit) {
+		total += size(k)
+		k++
+	}
+	return k, total
+}
+
 // batchHeader returns the number of items a batch message holds, and the
 // index of the first; n is 0 for a message of the single form.
 func batchHeader(h nats.Header) (n, first int, err error) {

@@ -213,11 +213,7 @@ func (h *Handler) flush(force bool) {
 			h.mu.Unlock()
 			return
 		}
-		n, size := 0, 0
-		for n < len(h.queue) && n < maxBatch && (n == 0 || int64(size+len(h.queue[n].frame)) <= h.limit()) {
-			size += len(h.queue[n].frame)
-			n++
-		}
+		n, size := fitting(len(h.queue), func(i int) int { return len(h.queue[i].frame) }, h.limit())
 		calls := append([]*call(nil), h.queue[:n]...)
 		h.queue = append(h.queue[:0], h.queue[n:]...)
 		h.queued -= size
@@ -266,11 +262,7 @@ func (h *Handler) dispatch(calls []*call) {
 	calls = h.encodeFrames(calls)
 	reserved := true
 	for len(calls) > 0 {
-		n, size := 0, 0
-		for n < len(calls) && n < maxBatch && (n == 0 || int64(size+len(calls[n].frame)) <= h.limit()) {
-			size += len(calls[n].frame)
-			n++
-		}
+		n, _ := fitting(len(calls), func(i int) int { return len(calls[i].frame) }, h.limit())
 		if !reserved {
 			h.mu.Lock()
 			h.outstanding++

@@ -237,11 +237,8 @@ func (b *batchReply) send() {
 		}
 	}
 	for first := 0; first < len(b.items); {
-		n, size := 0, 0
-		for first+n < len(b.items) && (n == 0 || int64(size+len(b.items[first+n])) <= limit) {
-			size += len(b.items[first+n])
-			n++
-		}
+		rest := b.items[first:]
+		n, size := fitting(len(rest), func(i int) int { return len(rest[i]) }, limit)
 		data := make([]byte, 0, size)
 		for _, it := range b.items[first : first+n] {
 			data = append(data, it...)
