@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 
 	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/natsbridge"
@@ -179,5 +181,35 @@ func TestBatchToBatchHandler(t *testing.T) {
 			t.Errorf("batch sizes %v, want batches of 2 (half of MaxInFlight)", bc.batchSizes)
 			break
 		}
+	}
+}
+
+// A worker answers a malformed batch, from a peer that is not a router,
+// with a 400 error answer: a bad Router-Batch, or frames that do not add
+// up to it.
+func TestBatchMalformed(t *testing.T) {
+	s := startServer(t, server.Options{})
+	serve(t, connect(t, s), natsbridge.Config{Endpoints: []natsbridge.Endpoint{{Subject: "t.bad", Handler: echo.New()}}})
+	nc := connect(t, s)
+	frame, _ := core.Marshal(core.NewBinary("a/b", []byte("x")))
+	for _, tc := range []struct {
+		name, count string
+		data        []byte
+	}{
+		{"count not a number", "two", frame},
+		{"count over the limit", "100000", frame},
+		{"fewer frames than the count", "2", frame},
+		{"bytes after the frames", "1", append(bytes.Clone(frame), 0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := &nats.Msg{Subject: "t.bad", Data: tc.data, Header: nats.Header{natsbridge.HeaderBatch: []string{tc.count}}}
+			resp, err := nc.RequestMsg(msg, deadline)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code := resp.Header.Get(micro.ErrorCodeHeader); code != "400" || !bytes.Contains(resp.Data, []byte("malformed message")) {
+				t.Errorf("answer %q, code %q; want a 400 error answer", resp.Data, code)
+			}
+		})
 	}
 }

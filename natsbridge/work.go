@@ -49,12 +49,18 @@ func (s *Service) handlerFor(h core.Handler) micro.HandlerFunc {
 		if ms, err := strconv.ParseInt(j.hdr.Get(HeaderTimeout), 10, 64); err == nil && ms > 0 {
 			j.timeout = time.Duration(ms) * time.Millisecond
 		}
+		if j.reply == "" {
+			return // a publish, not a request: nobody to answer
+		}
 		n, _, err := batchHeader(j.hdr)
-		if err != nil || n == 0 || j.reply == "" {
-			s.enqueue(j) // serve answers a bad batch header
+		if n == 0 && err == nil {
+			s.enqueue(j) // the single form
 			return
 		}
-		reqs, err := decodeFrames(j.data, n)
+		var reqs []*core.Message
+		if err == nil {
+			reqs, err = decodeFrames(j.data, n)
+		}
 		if err != nil {
 			s.respondError(j.reply, codeBadRequest, err.Error())
 			return
@@ -140,13 +146,6 @@ func errorCode(err error) string {
 
 // serve serves a single request and sends its answer or error.
 func (s *Service) serve(j job) {
-	if j.reply == "" {
-		return // a publish, not a request: nobody to answer
-	}
-	if _, _, err := batchHeader(j.hdr); err != nil {
-		s.respondError(j.reply, codeBadRequest, err.Error())
-		return
-	}
 	req, err := decode(j.hdr, j.data)
 	if err != nil {
 		s.respondError(j.reply, codeBadRequest, err.Error())
