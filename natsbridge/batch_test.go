@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -211,5 +212,54 @@ func TestBatchMalformed(t *testing.T) {
 				t.Errorf("answer %q, code %q; want a 400 error answer", resp.Data, code)
 			}
 		})
+	}
+}
+
+// Closing a Handler's Client answers its requests outstanding at once,
+// with ErrDisconnected.
+func TestClientCloseAnswersOutstanding(t *testing.T) {
+	s := startServer(t, server.Options{})
+	release := make(chan struct{})
+	hang := core.HandlerFunc(func(context.Context, *core.Message) (*core.Message, error) {
+		<-release
+		return core.NewBinary("a/b", nil), nil
+	})
+	serve(t, connect(t, s), natsbridge.Config{Endpoints: []natsbridge.Endpoint{{Subject: "t.hang", Handler: hang}}})
+	defer close(release)
+	h := natsbridge.NewHandler(connect(t, s), "t.hang")
+	got := make(chan error, 1)
+	go func() { _, err, _ := call(h, core.NewBinary("a/b", []byte("x")), deadline); got <- err }()
+	time.Sleep(100 * time.Millisecond) // the request is out
+	h.Close()
+	select {
+	case err := <-got:
+		if !errors.Is(err, natsbridge.ErrDisconnected) {
+			t.Errorf("after Close: %v, want ErrDisconnected", err)
+		}
+	case <-time.After(deadline / 2):
+		t.Fatal("no answer after Close")
+	}
+}
+
+// An answer that does not match the request it answers (a peer on the
+// subject that is not a worker: a batch answer for a single request) is
+// that request's error, at once.
+func TestAnswerOutOfRange(t *testing.T) {
+	s := startServer(t, server.Options{})
+	liar := connect(t, s)
+	if _, err := liar.Subscribe("t.liar", func(m *nats.Msg) {
+		m.RespondMsg(&nats.Msg{Header: nats.Header{natsbridge.HeaderBatch: []string{"5"}, natsbridge.HeaderBatchIndex: []string{"3"}}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	liar.Flush()
+	h := natsbridge.NewHandler(connect(t, s), "t.liar")
+	t.Cleanup(func() { h.Close() })
+	_, err, took := call(h, core.NewBinary("a/b", []byte("x")), deadline)
+	if err == nil || !strings.Contains(err.Error(), "batch answer out of range") {
+		t.Errorf("answer of the wrong shape: %v", err)
+	}
+	if took > deadline/2 {
+		t.Errorf("answered after %v, want at once", took)
 	}
 }

@@ -536,3 +536,24 @@ func TestConfigCheckCertificates(t *testing.T) {
 		t.Errorf("check a valid certificate: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// With routes to subjects and a nats.url nobody listens on, config check
+// says it could not check the max payload, and the config stays valid.
+func TestConfigCheckNATSUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "nats://" + l.Addr().String()
+	l.Close() // nobody listens there now
+	path := writeFile(t, "router.yaml", `
+nats: {url: "`+url+`"}
+plugins: {binary: {cmd: "builtin:binary"}}
+routes: [{action: search, nats: router.search}, {plugin: binary}]
+`)
+	code, _, stderr := routerCmd(t, "config", "check", "--no-plugins", path)
+	want := "warning: cannot connect to NATS at " + url + " to check its max payload"
+	if code != exitOK || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit 0 and %q", code, stderr, want)
+	}
+}
