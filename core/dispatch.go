@@ -137,6 +137,12 @@ func (c *conn) answerBatch(batch []*Message, refuse bool) {
 			c.wbuf = c.appendAnswer(c.wbuf, ans)
 		}
 	}
+	// Encoded, all of them: lent answers go back to their handlers.
+	for _, ans := range c.answers {
+		if ans != nil {
+			ans.Release()
+		}
+	}
 	clear(c.answers)
 	clear(c.errs)
 }
@@ -212,6 +218,7 @@ func (c *conn) handleRaw(p []byte) error {
 		return err
 	}
 	c.wbuf = append(c.wbuf, ans.Content...)
+	ans.Release()
 	return c.flush()
 }
 

@@ -181,3 +181,41 @@ func ExampleServer_requestIDs() {
 	// Output:
 	// handled order-42; answer's request-id: order-42
 }
+
+// answerPool lends its answers: the Server hands each one back once it
+// has written it, and the next request reuses it.
+type answerPool struct{ free []*core.Message }
+
+func (p *answerPool) Release(m *core.Message) {
+	*m = core.Message{}
+	p.free = append(p.free, m)
+}
+
+func (p *answerPool) get() *core.Message {
+	if n := len(p.free); n > 0 {
+		m := p.free[n-1]
+		p.free = p.free[:n-1]
+		return m
+	}
+	return new(core.Message)
+}
+
+// A handler that answers from a pool lends each answer; whoever is done
+// with it (the Server, once the answer is written) calls Release. A
+// caller that never releases just leaves the answer to the garbage
+// collector.
+func ExampleMessage_Lend() {
+	pool := &answerPool{}
+	for range 3 {
+		ans := pool.get()
+		ans.ByteOrder, ans.ContentType, ans.Content = core.ByteOrderLittle, "text/plain", []byte("pong")
+		ans.Lend(pool)
+		frame, _ := core.AppendFrame(nil, ans) // what the Server writes
+		ans.Release()                          // then it hands the answer back
+		fmt.Println(len(frame), len(pool.free))
+	}
+	// Output:
+	// 110 1
+	// 110 1
+	// 110 1
+}

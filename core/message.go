@@ -72,6 +72,8 @@ type Message struct {
 	wire       []byte
 	wireFields [3]string
 	wireExt    int
+
+	lender Releaser // see Lend
 }
 
 type jsonField struct {

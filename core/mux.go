@@ -183,6 +183,12 @@ func (m *Mux) HandleBatch(ctx context.Context, reqs []*Message, answers []*Messa
 			batched = true
 		}
 	}
+	if batched && sameRoute(route) {
+		// One route for the whole batch, the common case: it answers
+		// into the caller's slices, without gathering a sub-batch.
+		handleBatchSafe(ctx, t.routes[route[0]].Handler.(BatchHandler), reqs, answers, errs)
+		return
+	}
 	if !batched {
 		for i, req := range reqs {
 			if route[i] >= 0 {
@@ -221,6 +227,17 @@ func (m *Mux) HandleBatch(ctx context.Context, reqs []*Message, answers []*Messa
 			answers[j], errs[j] = subAns[k], subErrs[k]
 		}
 	}
+}
+
+// sameRoute reports whether every request of a batch (route[i] is the
+// route of request i, -1 for none) has the same route.
+func sameRoute(route []int) bool {
+	for _, ri := range route {
+		if ri != route[0] || ri < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func noRoute(req *Message) error {

@@ -168,6 +168,7 @@ func (s *Service) serve(j job) {
 		return
 	}
 	err = s.nc.PublishMsg(&nats.Msg{Subject: j.reply, Header: ahdr, Data: adata})
+	ans.Release() // published (copied): a lent answer goes back
 	if errors.Is(err, nats.ErrMaxPayload) {
 		s.respondError(j.reply, codeTooLarge, fmt.Sprintf("%v: answer of %d bytes (max %d)",
 			ErrTooLarge, len(adata), s.nc.MaxPayload()))
@@ -206,6 +207,9 @@ func (s *Service) serveItems(j job) {
 		core.CallBatch(ctx, j.h, j.reqs, answers, errs)
 		for k := range n {
 			j.b.items[j.i+k] = itemOf(answers[k], errs[k])
+			if answers[k] != nil {
+				answers[k].Release() // encoded: a lent answer goes back
+			}
 		}
 	}
 	if j.b.left.Add(-int32(n)) == 0 {

@@ -56,6 +56,7 @@ type dataClient struct {
 	leader   *batchWait
 	dec      core.Decoder // protocol 1's answers
 	env      envReader    // protocol 2's envelopes
+	answers  answerAlloc  // the Messages they are decoded into
 	buf      []byte
 	lastRead int // answers in the last read
 
@@ -261,6 +262,9 @@ func (c *dataClient) resolveLocked(id uint64, ans *core.Message, err error) {
 	s, ok := c.pending.take(id)
 	if !ok {
 		c.late++ // its caller gave up
+		if ans != nil {
+			ans.Release()
+		}
 		return
 	}
 	if err != nil {

@@ -118,6 +118,7 @@ func (c *dataClient) decodeEnvelopes(p []byte, a *answerAlloc) error {
 			if !ok || n != len(e.body) {
 				return fmt.Errorf("%w: bad frame from plugin: the envelope's %d bytes are not one whole frame", errProtocol, len(e.body))
 			}
+			a.lend(m)
 			a.results = append(a.results, answerResult{id: e.id, ans: m})
 		case envError:
 			a.results = append(a.results, answerResult{id: e.id, err: answerError(e.body)})

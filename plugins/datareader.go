@@ -133,27 +133,34 @@ func (c *dataClient) deliver(p []byte) error {
 	// the read returned, which they then own (one allocation per read
 	// rather than a copy of each answer).
 	p = append([]byte(nil), p...)
-	a := answerAlloc{results: make([]answerResult, 0, firstAnswerChunk), chunk: firstAnswerChunk}
+	a := &c.answers
+	a.results = a.results[:0]
 	var err error
 	if c.proto == dataProtocolEnvelope {
-		err = c.decodeEnvelopes(p, &a)
+		err = c.decodeEnvelopes(p, a)
 	} else {
-		err = c.decodeFrames(p, &a)
+		err = c.decodeFrames(p, a)
 	}
 	// One lock for all the answers of a read.
 	c.mu.Lock()
 	c.lastRead = len(a.results)
-	for _, r := range a.results {
+	for i, r := range a.results {
 		if r.id == 0 || r.id > c.nextID {
 			// An id never sent: the plugin is broken. (An id sent
 			// before and no longer pending is the late answer of a
 			// request the router gave up on, or a repeat: dropped.)
 			err = fmt.Errorf("%w: answer from plugin for router-id %d, which the router never sent", errProtocol, r.id)
+			for _, r := range a.results[i:] {
+				if r.ans != nil {
+					r.ans.Release()
+				}
+			}
 			break
 		}
 		c.resolveLocked(r.id, r.ans, r.err)
 	}
 	c.mu.Unlock()
+	clear(a.results)
 	return err
 }
 
@@ -172,6 +179,7 @@ func (c *dataClient) decodeFrames(p []byte, a *answerAlloc) error {
 			continue
 		}
 		stripRouterHeaders(m)
+		a.lend(m)
 		a.results = append(a.results, answerResult{id: id, ans: m})
 	}
 	return nil
@@ -183,38 +191,6 @@ type answerResult struct {
 	ans *core.Message
 	err error
 }
-
-// answerAlloc allocates the answers of a read: the Messages, and room for
-// their headers, together, in chunks that double as the answers keep
-// coming.
-type answerAlloc struct {
-	results []answerResult
-	msgs    []core.Message
-	hdrs    []core.Header
-	chunk   int
-}
-
-func (a *answerAlloc) next() *core.Message {
-	if len(a.msgs) == 0 {
-		a.msgs = make([]core.Message, a.chunk)
-		a.hdrs = make([]core.Header, a.chunk*answerHeaders)
-		a.chunk = min(2*a.chunk, maxAnswerChunk)
-	}
-	m := &a.msgs[0]
-	a.msgs = a.msgs[1:]
-	m.Headers, a.hdrs = a.hdrs[:0:answerHeaders], a.hdrs[answerHeaders:]
-	return m
-}
-
-// How deliver allocates the answers of a read: firstAnswerChunk of them,
-// then twice as many each time up to maxAnswerChunk, with room for
-// answerHeaders headers each (the router-id, a request id, and a few of
-// the plugin's; more are appended elsewhere).
-const (
-	firstAnswerChunk = 4
-	maxAnswerChunk   = 128
-	answerHeaders    = 4
-)
 
 // answerError is the error a plugin answered for a request: its text, as
 // the plugin's handler gave it.

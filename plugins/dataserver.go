@@ -362,11 +362,22 @@ func (s *dataServer) handle(ctx context.Context, h *servedHandler, req *core.Mes
 }
 
 // appendAnswer encodes a plugin answer, or the error that replaced it,
-// in the data protocol spoken.
+// in the data protocol spoken, and then releases the answer (see
+// core.Message.Lend).
 func (s *dataServer) appendAnswer(dst []byte, id uint64, ans *core.Message, err error) []byte {
 	if s.proto == dataProtocolEnvelope {
-		return s.appendAnswerEnvelope(dst, id, ans, err)
+		dst = s.appendAnswerEnvelope(dst, id, ans, err)
+	} else {
+		dst = s.appendAnswerFrame(dst, id, ans, err)
 	}
+	if ans != nil {
+		ans.Release()
+	}
+	return dst
+}
+
+// appendAnswerFrame is appendAnswer for data protocol 1.
+func (s *dataServer) appendAnswerFrame(dst []byte, id uint64, ans *core.Message, err error) []byte {
 	log := s.log
 	var idBuf [20]byte
 	idHdr := core.Header{Key: hdrID, Value: strconv.AppendUint(idBuf[:0], id, 10)}

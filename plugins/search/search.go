@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/msgrouter/router/core"
@@ -23,12 +24,19 @@ import (
 //
 // The zero Handler has an empty table and answers every search with
 // "No match for 'V'.".
+//
+// Its answers are lent (see core.Message.Lend): a Server takes them back
+// once written, and they answer later requests.
 type Handler struct {
-	table map[string]string
-	hits  map[string][]byte // the answer's content for each query with a result
+	table   map[string]string
+	hits    map[string][]byte // the answer's content for each query with a result
+	answers sync.Pool         // of *core.Message: answers released
 }
 
-var _ core.Handler = (*Handler)(nil)
+var (
+	_ core.Handler  = (*Handler)(nil)
+	_ core.Releaser = (*Handler)(nil)
+)
 
 // referenceTable is the reference server's request_search table. It is
 // never handed out: DefaultTable and Default copy it.
@@ -87,7 +95,7 @@ func (h *Handler) Handle(_ context.Context, req *core.Message) (*core.Message, e
 		content := make([]byte, 0, len(prefixInvalid)+len(action)+len(suffixQuoted)+8)
 		content = append(content, prefixInvalid...)
 		content = appendPyStr(content, action, hasAction)
-		return answerJSON(append(content, suffixQuoted...)), nil
+		return h.answerJSON(append(content, suffixQuoted...)), nil
 	}
 	value, ok, _ := req.Field("value")
 	if ok && len(value) > 0 && value[0] == '"' {
@@ -98,13 +106,13 @@ func (h *Handler) Handle(_ context.Context, req *core.Message) (*core.Message, e
 			hit = h.hits[unquote(value)]
 		}
 		if hit != nil {
-			return answerJSON(hit), nil
+			return h.answerJSON(hit), nil
 		}
 	}
 	content := make([]byte, 0, len(prefixMiss)+len(value)+len(suffixQuoted)+8)
 	content = append(content, prefixMiss...)
 	content = appendPyStr(content, value, ok)
-	return answerJSON(append(content, suffixQuoted...)), nil
+	return h.answerJSON(append(content, suffixQuoted...)), nil
 }
 
 // resultContent returns the content of the answer that carries result.
@@ -115,13 +123,23 @@ func resultContent(result string) []byte {
 	return append(content, '}')
 }
 
-// answerJSON returns a "text/json", "utf-8" answer with content.
-func answerJSON(content []byte) *core.Message {
-	return &core.Message{
-		ContentType:     core.ContentTypeJSON,
-		ContentEncoding: core.EncodingUTF8,
-		Content:         content,
+// answerJSON returns a "text/json", "utf-8" answer with content, lent.
+func (h *Handler) answerJSON(content []byte) *core.Message {
+	m, _ := h.answers.Get().(*core.Message)
+	if m == nil {
+		m = new(core.Message)
 	}
+	m.ContentType = core.ContentTypeJSON
+	m.ContentEncoding = core.EncodingUTF8
+	m.Content = content
+	m.Lend(h)
+	return m
+}
+
+// Release takes back an answer once it is written, for a later request.
+func (h *Handler) Release(m *core.Message) {
+	*m = core.Message{}
+	h.answers.Put(m)
 }
 
 // isSearch reports whether the raw JSON value is the string "search",
