@@ -242,3 +242,63 @@ func BenchmarkCodec(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkHandoff measures what a hand-off between goroutines costs a
+// request, the cost issue 19's completion path (item 3) would take off
+// the plugin path, where the goroutine that reads a plugin's answers
+// hands each batch's answers to its connection's goroutine. The search
+// handler runs in process, called directly ("direct") and through one
+// goroutine that serves every connection, a hand-off each way
+// ("handoff"). Half the difference in cpu-ns/req is one hand-off
+// (the load generator runs in the same process and counts alike in
+// both):
+//
+//	go test ./core -run '^$' -bench Handoff -benchtime 200000x
+func BenchmarkHandoff(b *testing.B) {
+	req := frame(b, jsonReq(b, "search", "morpheus"))
+	for _, conns := range []int{64, 1} {
+		for _, where := range []string{"direct", "handoff"} {
+			b.Run(fmt.Sprintf("%s/conns=%d", where, conns), func(b *testing.B) {
+				h := searchLike
+				if where == "handoff" {
+					h = newHandoff(b, searchLike)
+				}
+				s := &core.Server{Handler: h}
+				l, err := core.Listen(context.Background(), "127.0.0.1:0")
+				if err != nil {
+					b.Fatal(err)
+				}
+				go s.Serve(l)
+				defer s.Close()
+				drive(b, l.Addr().String(), req, conns, 1)
+			})
+		}
+	}
+}
+
+// newHandoff returns h behind one goroutine that runs every request: the
+// caller hands it the request and waits for the answer on a channel, as
+// a connection's goroutine waits for a plugin's answer.
+func newHandoff(b *testing.B, h core.Handler) core.Handler {
+	type job struct {
+		ctx  context.Context
+		req  *core.Message
+		ans  *core.Message
+		err  error
+		done chan struct{}
+	}
+	jobs := make(chan *job, 1024)
+	b.Cleanup(func() { close(jobs) })
+	go func() {
+		for j := range jobs {
+			j.ans, j.err = h.Handle(j.ctx, j.req)
+			close(j.done)
+		}
+	}()
+	return core.HandlerFunc(func(ctx context.Context, req *core.Message) (*core.Message, error) {
+		j := &job{ctx: ctx, req: req, done: make(chan struct{})}
+		jobs <- j
+		<-j.done
+		return j.ans, j.err
+	})
+}
