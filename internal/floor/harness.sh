@@ -13,9 +13,11 @@
 # in-process/floor and serve/in-process (for one connection, also the
 # p50 the plugin path adds), the context switches per request of each
 # server's process and its plugin processes (every thread's, from
-# /proc), and for one-shot the ratio of serve to the tutorial's own
-# Python server (testdata/python/reference_server.py), when python3 is
-# here. The servers are stopped at the end, even on failure.
+# /proc), the CPU time per request of each server (its plugin processes
+# included) and of the load generator, and for one-shot the ratio of
+# serve to the tutorial's own Python server
+# (testdata/python/reference_server.py), when python3 is here. The
+# servers are stopped at the end, even on failure.
 #
 # Usage, from anywhere in the module:
 #
@@ -95,23 +97,41 @@ switches() {
 	echo "$total"
 }
 
+# ticks PID: the CPU time (user + system, in clock ticks) so far of PID
+# and of its children (a router's plugin processes).
+ticks() {
+	local total=0 p
+	for p in $1 $(pgrep -P "$1" 2>/dev/null || true); do
+		total=$((total + $(awk '{ print $14 + $15 }' /proc/"$p"/stat 2>/dev/null || echo 0)))
+	done
+	echo "$total"
+}
+hz=$(getconf CLK_TCK)
+
 # bench NAME SHAPE ARGS...: runs the load against server NAME and prints
-# "rate p50_us errors".
+# "rate p50_us errors switches cpu_us loadgen_cpu_us": switches and CPU
+# time per request of the server (its plugin processes included) and CPU
+# time per request of the load generator.
 bench() {
 	local name=$1 shape=$2
 	shift 2
 	local out="$tmp/$name.$shape.json"
-	local before
+	local before cpu0 lg
 	before=$(switches "${pid[$name]}")
-	timeout 120 "$tmp/router" bench --json --mix "$mix" -d "$dur" --warmup "$warmup" "$@" "${addr[$name]}" >"$out" || {
-		echo "harness.sh: router bench against $name ($shape) failed" >&2
+	cpu0=$(ticks "${pid[$name]}")
+	# bash's time gives the load generator's own CPU seconds.
+	lg=$( { TIMEFORMAT='%U %S'; time timeout 120 "$tmp/router" bench --json --mix "$mix" -d "$dur" --warmup "$warmup" "$@" "${addr[$name]}" >"$out" 2>"$tmp/bench.err"; } 2>&1) || {
+		echo "harness.sh: router bench against $name ($shape) failed:" >&2
+		cat "$tmp/bench.err" >&2
 		return 1
 	}
 	local sw=$(($(switches "${pid[$name]}") - before))
-	# Switches per request: bench does not count the warmup's requests,
-	# so they are taken at the counted rate.
-	jq -r --argjson sw "$sw" --argjson w "$(secs "$warmup")" \
-		'"\(.rate) \(.latency_us.p50) \(.errors_total) \($sw / (.requests + .rate * $w))"' "$out"
+	local cpu=$(($(ticks "${pid[$name]}") - cpu0))
+	# Per request: bench does not count the warmup's requests, so they
+	# are taken at the counted rate.
+	jq -r --argjson sw "$sw" --argjson w "$(secs "$warmup")" --argjson cpu "$cpu" --argjson hz "$hz" \
+		--argjson lg "$(awk -v t="$lg" 'BEGIN { split(t, a, " "); print a[1] + a[2] }')" \
+		'(.requests + .rate * $w) as $n | "\(.rate) \(.latency_us.p50) \(.errors_total) \($sw / $n) \($cpu / $hz * 1e6 / $n) \($lg * 1e6 / $n)"' "$out"
 }
 
 # secs DURATION: a duration such as 3s, 500ms or 1m in seconds.
@@ -139,12 +159,12 @@ declare -A titles=(
 )
 
 echo
-echo "| shape | floor req/s (p50) | serve req/s (p50) | in-process req/s (p50) | serve / floor | in-process / floor | serve / in-process | switches per request: floor, serve, in-process | serve / Python reference |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| shape | floor req/s (p50) | serve req/s (p50) | in-process req/s (p50) | serve / floor | in-process / floor | serve / in-process | switches per request: floor, serve, in-process | CPU µs per request, server + load generator: floor, serve, in-process | serve / Python reference |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 errs=0
 for shape in pipelined keep-alive one-conn one-shot; do
 for round in $(seq "$rounds"); do
-	declare -A rate=() p50=() sw=()
+	declare -A rate=() p50=() sw=() cpu=() lgcpu=()
 	title=${titles[$shape]}
 	[ "$rounds" = 1 ] || title="$title, round $round"
 	names="floor serve inproc"
@@ -154,10 +174,12 @@ for round in $(seq "$rounds"); do
 		echo "  $shape, round $round: $name..." >&2
 		# shellcheck disable=SC2086 # the shape's flags are words
 		res=$(bench "$name" "$shape" ${shapes[$shape]})
-		read -r r p e w <<<"$res"
+		read -r r p e w c l <<<"$res"
 		rate[$name]=$r
 		p50[$name]=$p
 		sw[$name]=$w
+		cpu[$name]=$c
+		lgcpu[$name]=$l
 		if [ "$e" != 0 ]; then
 			echo "  $shape: $name: $e errors (see router bench --json)" >&2
 			errs=$((errs + e))
@@ -169,11 +191,12 @@ for round in $(seq "$rounds"); do
 		extra=$(awk -v a="${p50[serve]}" -v b="${p50[inproc]}" 'BEGIN { printf ", p50 %+.0f µs", a - b }')
 	fi
 	switched=$(awk -v a="${sw[floor]}" -v b="${sw[serve]}" -v c="${sw[inproc]}" 'BEGIN { printf "%.3f, %.3f, %.3f", a, b, c }')
+	cpus() { awk -v s="${cpu[$1]}" -v l="${lgcpu[$1]}" 'BEGIN { printf "%.1f + %.1f", s, l }'; }
 	py="-"
 	if [ -n "${rate[python]:-}" ]; then
-		py="$(ratio "${rate[serve]}" "${rate[python]}") ($(cell python))"
+		py="$(ratio "${rate[serve]}" "${rate[python]}") ($(cell python), $(cpus python) µs CPU)"
 	fi
-	echo "| $title | $(cell floor) | $(cell serve) | $(cell inproc) | $(ratio "${rate[serve]}" "${rate[floor]}") | $(ratio "${rate[inproc]}" "${rate[floor]}") | $(ratio "${rate[serve]}" "${rate[inproc]}")$extra | $switched | $py |"
+	echo "| $title | $(cell floor) | $(cell serve) | $(cell inproc) | $(ratio "${rate[serve]}" "${rate[floor]}") | $(ratio "${rate[inproc]}" "${rate[floor]}") | $(ratio "${rate[serve]}" "${rate[inproc]}")$extra | $switched | $(cpus floor), $(cpus serve), $(cpus inproc) | $py |"
 done
 done
 echo
