@@ -76,3 +76,46 @@ func TestCallBatch(t *testing.T) {
 		})
 	}
 }
+
+// A Mux whose batch goes all to one route hands the route the caller's
+// slices as it would a sub-batch: as long as the requests, and cleared,
+// whatever the caller's slices were (CallBatch allows longer ones).
+func TestMuxOneRouteBatchSlices(t *testing.T) {
+	var seen []int
+	route := batchOf{
+		Handler: core.HandlerFunc(func(context.Context, *core.Message) (*core.Message, error) { return nil, errors.New("unused") }),
+		fn: func(reqs, answers []*core.Message, errs []error) {
+			seen = append(seen, len(reqs), len(answers), len(errs))
+			for i, r := range reqs {
+				if errs[i] != nil || answers[i] != nil {
+					t.Errorf("slot %d came to the route holding %v, %v", i, answers[i], errs[i])
+				}
+				answers[i] = core.NewBinary("a/b", r.Content) // errs left as they are
+			}
+		},
+	}
+	mux, err := core.NewMux(core.Route{ContentType: "a/b", Handler: route})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := []*core.Message{core.NewBinary("a/b", []byte("x")), core.NewBinary("a/b", []byte("y"))}
+	stale := errors.New("stale")
+	answers, errs := make([]*core.Message, 5), make([]error, 5)
+	for i := range errs {
+		answers[i], errs[i] = core.NewBinary("a/b", []byte("stale")), stale
+	}
+	core.CallBatch(context.Background(), mux, reqs, answers, errs)
+	if len(seen) != 3 || seen[0] != 2 || seen[1] != 2 || seen[2] != 2 {
+		t.Errorf("the route saw requests, answers, errs of lengths %v, want 2, 2, 2", seen)
+	}
+	for i, r := range reqs {
+		if errs[i] != nil || answers[i] == nil || string(answers[i].Content) != string(r.Content) {
+			t.Errorf("request %d: %v, %v; want its echo", i, answers[i], errs[i])
+		}
+	}
+	for i := len(reqs); i < len(errs); i++ {
+		if errs[i] != stale {
+			t.Errorf("slot %d past the requests was changed to %v", i, errs[i])
+		}
+	}
+}

@@ -213,6 +213,9 @@ func (c *conn) handleRaw(p []byte) error {
 	ans, err := Call(ctx, c.raw, &m)
 	rc.end()
 	if err != nil {
+		if ans != nil {
+			ans.Release()
+		}
 		c.logHandlerError(err, Header{})
 		c.s.logs.log(c.log, hclog.Warn, "raw-failed", "raw handler failed; closing connection", "error", err)
 		return err

@@ -185,8 +185,12 @@ func (m *Mux) HandleBatch(ctx context.Context, reqs []*Message, answers []*Messa
 	}
 	if batched && sameRoute(route) {
 		// One route for the whole batch, the common case: it answers
-		// into the caller's slices, without gathering a sub-batch.
-		handleBatchSafe(ctx, t.routes[route[0]].Handler.(BatchHandler), reqs, answers, errs)
+		// into the caller's slices, without gathering a sub-batch, as
+		// it would into one: as long as reqs, and cleared.
+		n := len(reqs)
+		clear(answers[:n])
+		clear(errs[:n])
+		handleBatchSafe(ctx, t.routes[route[0]].Handler.(BatchHandler), reqs, answers[:n], errs[:n])
 		return
 	}
 	if !batched {

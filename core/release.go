@@ -18,10 +18,13 @@ type Releaser interface {
 // on the pipelined plugin path; measured: see BENCHMARKS.md,
 // "Answers lent").
 //
-// An answer that is never released, because its caller keeps it or
-// does not know of lending, is left to the garbage collector like any
-// other: a Releaser must not rely on getting every Message back.
-// Reset and decoding into m clear the mark.
+// A lent Message answers one request: the same Message lent as the
+// answer to two would be released twice, and the second Release could
+// hand back the Message after the Releaser had lent it again. An answer
+// that is never released, because its caller keeps it or does not know
+// of lending, is left to the garbage collector like any other: a
+// Releaser must not rely on getting every Message back. Reset and
+// decoding into m clear the mark.
 func (m *Message) Lend(r Releaser) { m.lender = r }
 
 // Release hands m back to the Releaser it was lent by (see Lend), once:

@@ -3,87 +3,14 @@ package core_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/lendtest"
 )
-
-// lender answers "ok:CONTENT" in Messages it lends, and counts them back.
-// Release scribbles over the answer's content, so that a Server that
-// released an answer before writing it would put the scribble on the
-// wire. With fail, it also returns an error with each answer.
-type lender struct {
-	fail bool
-
-	mu       sync.Mutex
-	lent     int
-	released map[*core.Message]int
-}
-
-func (l *lender) Handle(_ context.Context, req *core.Message) (*core.Message, error) {
-	m := core.NewBinary("text/plain", append([]byte("ok:"), req.Content...))
-	m.Lend(l)
-	l.mu.Lock()
-	l.lent++
-	l.mu.Unlock()
-	if l.fail {
-		return m, errors.New("failed anyway")
-	}
-	return m, nil
-}
-
-func (l *lender) Release(m *core.Message) {
-	for i := range m.Content {
-		m.Content[i] = 'X'
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.released == nil {
-		l.released = make(map[*core.Message]int)
-	}
-	l.released[m]++
-}
-
-// check waits for every answer lent to be released, once.
-func (l *lender) check(t *testing.T, want int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		l.mu.Lock()
-		lent, back := l.lent, len(l.released)
-		twice := 0
-		for _, n := range l.released {
-			if n != 1 {
-				twice++
-			}
-		}
-		l.mu.Unlock()
-		if twice > 0 {
-			t.Fatalf("%d answers released more than once", twice)
-		}
-		if lent == want && back == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("lent %d answers and got %d back, want %d and %d", lent, back, want, want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// batchLender is a lender that also answers batches.
-type batchLender struct{ *lender }
-
-func (b batchLender) HandleBatch(ctx context.Context, reqs, answers []*core.Message, errs []error) {
-	for i, req := range reqs {
-		answers[i], errs[i] = b.Handle(ctx, req)
-	}
-}
 
 // TestServerReleasesLentAnswers: the Server releases every lent answer
 // once, after writing it, whether it came alone or in a batch, or with
@@ -102,10 +29,10 @@ func TestServerReleasesLentAnswers(t *testing.T) {
 		{name: "answer with an error", fail: true, pipelined: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := &lender{fail: tc.fail}
+			l := &lendtest.Lender{Prefix: "ok:", Fail: tc.fail}
 			var h core.Handler = l
 			if tc.batch {
-				h = batchLender{l}
+				h = lendtest.Batch{Lender: l}
 			}
 			addr := startServer(t, &core.Server{Handler: h})
 			c := dialT(t, addr)
@@ -126,7 +53,7 @@ func TestServerReleasesLentAnswers(t *testing.T) {
 					checkLentAnswer(t, fr, i, tc.fail)
 				}
 			}
-			l.check(t, n)
+			l.Check(t, n)
 		})
 	}
 }
@@ -139,7 +66,7 @@ func checkLentAnswer(t *testing.T, fr *frameReader, i int, fail bool) {
 	}
 	want := fmt.Sprintf("ok:%d", i)
 	if fail {
-		want = `{"error": "failed anyway"}`
+		want = `{"error": "` + lendtest.ErrFail.Error() + `"}`
 	}
 	if string(m.Content) != want {
 		t.Fatalf("answer %d = %q, want %q", i, m.Content, want)
@@ -154,7 +81,7 @@ func TestServerRawReleasesLentAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &lender{}
+	h := &lendtest.Lender{Prefix: "ok:"}
 	go s.ServeRaw(l, h)
 	t.Cleanup(func() { s.Close() })
 	c := dialT(t, l.Addr().String())
@@ -167,23 +94,28 @@ func TestServerRawReleasesLentAnswers(t *testing.T) {
 	if !bytes.Equal(got, []byte("ok:hello")) {
 		t.Errorf("raw answer = %q, want %q", got, "ok:hello")
 	}
-	h.check(t, 1)
+	h.Check(t, 1)
 }
 
+// countBack counts the Messages released to it.
+type countBack map[*core.Message]int
+
+func (c countBack) Release(m *core.Message) { c[m]++ }
+
 func TestMessageRelease(t *testing.T) {
-	l := &lender{}
+	back := countBack{}
 	m := core.NewBinary("a/b", []byte("x"))
 	m.Release() // not lent: nothing happens
-	m.Lend(l)
+	m.Lend(back)
 	m.Release()
 	m.Release() // released already: nothing happens
-	if len(l.released) != 1 || l.released[m] != 1 {
-		t.Errorf("released %v, want m once", l.released)
+	if len(back) != 1 || back[m] != 1 {
+		t.Errorf("released %v, want m once", back)
 	}
-	m.Lend(l)
+	m.Lend(back)
 	m.Reset()
 	m.Release() // Reset cleared the mark
-	if l.released[m] != 1 {
-		t.Errorf("released after Reset: %v", l.released)
+	if back[m] != 1 {
+		t.Errorf("released after Reset: %v", back)
 	}
 }

@@ -158,6 +158,10 @@ func (s *Service) serve(j job) {
 		return
 	}
 	ans, err := core.Call(ctx, j.h, req)
+	if ans != nil {
+		// Once published (copied) or dropped: a lent answer goes back.
+		defer ans.Release()
+	}
 	if err != nil {
 		s.respondError(j.reply, errorCode(err), err.Error())
 		return
@@ -168,7 +172,6 @@ func (s *Service) serve(j job) {
 		return
 	}
 	err = s.nc.PublishMsg(&nats.Msg{Subject: j.reply, Header: ahdr, Data: adata})
-	ans.Release() // published (copied): a lent answer goes back
 	if errors.Is(err, nats.ErrMaxPayload) {
 		s.respondError(j.reply, codeTooLarge, fmt.Sprintf("%v: answer of %d bytes (max %d)",
 			ErrTooLarge, len(adata), s.nc.MaxPayload()))
@@ -207,8 +210,11 @@ func (s *Service) serveItems(j job) {
 		core.CallBatch(ctx, j.h, j.reqs, answers, errs)
 		for k := range n {
 			j.b.items[j.i+k] = itemOf(answers[k], errs[k])
-			if answers[k] != nil {
-				answers[k].Release() // encoded: a lent answer goes back
+		}
+		// Encoded, all of them: lent answers go back.
+		for _, ans := range answers {
+			if ans != nil {
+				ans.Release()
 			}
 		}
 	}

@@ -26,7 +26,8 @@ import (
 // "No match for 'V'.".
 //
 // Its answers are lent (see core.Message.Lend): a Server takes them back
-// once written, and they answer later requests.
+// once written, and they answer later requests. A Handler must not be
+// copied after first use.
 type Handler struct {
 	table   map[string]string
 	hits    map[string][]byte // the answer's content for each query with a result
