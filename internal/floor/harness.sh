@@ -32,17 +32,22 @@
 # connections, 1 in flight), one connection, one-shot (32 clients, a new
 # connection per request). Each run lasts -d after --warmup, so the whole
 # harness takes about 12 x rounds x (d + warmup) plus the build.
+#
+# At the end it prints issue 19's targets, each with the range measured
+# over the rounds and "met" when every round met it. With --check, it
+# exits 3 if one was missed.
 set -euo pipefail
 shopt -s inherit_errexit
 
-dur=3s warmup=1s mix=search rounds=1
+dur=3s warmup=1s mix=search rounds=1 check=false
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-d | --duration) dur=$2; shift 2 ;;
 	--warmup) warmup=$2; shift 2 ;;
 	--mix) mix=$2; shift 2 ;;
 	--rounds) rounds=$2; shift 2 ;;
-	*) echo "usage: $0 [-d DURATION] [--warmup DURATION] [--mix LIST] [--rounds N]" >&2; exit 2 ;;
+	--check) check=true; shift ;;
+	*) echo "usage: $0 [-d DURATION] [--warmup DURATION] [--mix LIST] [--rounds N] [--check]" >&2; exit 2 ;;
 	esac
 done
 command -v jq >/dev/null || { echo "harness.sh: needs jq" >&2; exit 1; }
@@ -161,6 +166,12 @@ declare -A titles=(
 echo
 echo "| shape | floor req/s (p50) | serve req/s (p50) | in-process req/s (p50) | serve / floor | in-process / floor | serve / in-process | switches per request: floor, serve, in-process | CPU µs per request, server + load generator: floor, serve, in-process | serve / Python reference |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
+# measured[KEY] gathers a figure's value in each round, for the targets.
+declare -A measured=()
+# measure KEY VALUE: adds a round's value of a figure.
+measure() { measured[$1]="${measured[$1]:-} $2"; }
+quotient() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.4f", a / b; else print 0 }'; }
+
 errs=0
 for shape in pipelined keep-alive one-conn one-shot; do
 for round in $(seq "$rounds"); do
@@ -196,12 +207,62 @@ for round in $(seq "$rounds"); do
 	if [ -n "${rate[python]:-}" ]; then
 		py="$(ratio "${rate[serve]}" "${rate[python]}") ($(cell python), $(cpus python) µs CPU)"
 	fi
+	measure "$shape/serve-floor" "$(quotient "${rate[serve]}" "${rate[floor]}")"
+	measure "$shape/inproc-floor" "$(quotient "${rate[inproc]}" "${rate[floor]}")"
+	measure "$shape/serve-inproc" "$(quotient "${rate[serve]}" "${rate[inproc]}")"
+	measure "$shape/extra-p50" "$(awk -v a="${p50[serve]}" -v b="${p50[inproc]}" 'BEGIN { print a - b }')"
+	[ -n "${rate[python]:-}" ] && measure "$shape/serve-python" "$(quotient "${rate[serve]}" "${rate[python]}")"
 	echo "| $title | $(cell floor) | $(cell serve) | $(cell inproc) | $(ratio "${rate[serve]}" "${rate[floor]}") | $(ratio "${rate[inproc]}" "${rate[floor]}") | $(ratio "${rate[serve]}" "${rate[inproc]}")$extra | $switched | $(cpus floor), $(cpus serve), $(cpus inproc) | $py |"
 done
 done
 echo
 echo "p50 is per request, except pipelined: per batch of 16. -d $dur, --warmup $warmup, --mix $mix; $(nproc) cores, $(go env GOVERSION)."
+
+# Issue 19's targets: KEY OP THRESHOLD UNIT TEXT, OP ge (at least) or le
+# (at most); met when every round met it.
+targets=(
+	"pipelined/serve-floor ge 0.45 x serve / floor, pipelined"
+	"keep-alive/serve-floor ge 0.75 x serve / floor, keep-alive"
+	"pipelined/inproc-floor ge 0.75 x in-process / floor, pipelined"
+	"keep-alive/inproc-floor ge 0.9 x in-process / floor, keep-alive"
+	"pipelined/serve-inproc ge 0.6 x serve / in-process, pipelined"
+	"keep-alive/serve-inproc ge 0.85 x serve / in-process, keep-alive"
+	"one-conn/extra-p50 le 40 µs one connection, the plugin path's extra p50"
+	"one-shot/serve-python ge 1.5 x one-shot, serve / the tutorial's Python server"
+)
+# bound OP THRESHOLD UNIT: the target as text, such as "≥ 0.45x".
+bound() {
+	local sign="≥"
+	[ "$1" = le ] && sign="≤"
+	if [ "$3" = x ]; then echo "$sign $2x"; else echo "$sign $2 $3"; fi
+}
+missed=0
+echo
+echo "| target | measured | |"
+echo "|---|---|---|"
+for t in "${targets[@]}"; do
+	read -r key op thr unit text <<<"$t"
+	vals=${measured[$key]:-}
+	if [ -z "$vals" ]; then
+		echo "| $text $(bound "$op" "$thr" "$unit") | not measured | |"
+		continue
+	fi
+	row=$(awk -v vals="$vals" -v op="$op" -v thr="$thr" -v unit="$unit" 'BEGIN {
+		n = split(vals, v, " "); lo = v[1]; hi = v[1]
+		for (i = 2; i <= n; i++) { if (v[i] < lo) lo = v[i]; if (v[i] > hi) hi = v[i] }
+		ok = (op == "ge") ? (lo >= thr) : (hi <= thr)
+		f = (unit == "x") ? "%.2fx" : "%+.0f µs"
+		r = sprintf(f, lo); if (sprintf(f, hi) != r) r = r "–" sprintf(f, hi)
+		print r "|" (ok ? "met" : "missed")
+	}')
+	echo "| $text $(bound "$op" "$thr" "$unit") | ${row%|*} | ${row#*|} |"
+	[ "${row#*|}" = met ] || missed=$((missed + 1))
+done
 if [ "$errs" != 0 ]; then
 	echo "harness.sh: $errs error answers or broken connections in all" >&2
 	exit 1
+fi
+if $check && [ "$missed" != 0 ]; then
+	echo "harness.sh: $missed targets missed" >&2
+	exit 3
 fi
