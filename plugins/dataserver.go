@@ -324,9 +324,10 @@ func (c *dataConn) run(r dataReq) (ans *core.Message, err error) {
 	if err == nil && c.s.maxAnswer > 0 && int64(len(ans.Content)) > c.s.maxAnswer {
 		// The router would fail the whole data path on it: it is this
 		// request's error instead.
+		n := len(ans.Content)
 		ans.Release()
 		ans, err = nil, fmt.Errorf("%w: handler %q answered %d bytes of content, above the router's limit of %d (limits.max_content_length)",
-			ErrAnswerTooLarge, r.h.name, len(ans.Content), c.s.maxAnswer)
+			ErrAnswerTooLarge, r.h.name, n, c.s.maxAnswer)
 	}
 	return ans, err
 }

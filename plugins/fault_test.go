@@ -93,7 +93,11 @@ func serveFaultyPlugin() {
 				if err != nil {
 					return nil, err
 				}
-				return core.NewBinary("application/octet-stream", bytes.Repeat([]byte("x"), n)), nil
+				// Lent, and cleared when released: the limit's error must
+				// say the size all the same.
+				ans := core.NewBinary("application/octet-stream", bytes.Repeat([]byte("x"), n))
+				ans.Lend(clearOnRelease{})
+				return ans, nil
 			})},
 			{Name: "late", Handler: core.HandlerFunc(func(_ context.Context, m *core.Message) (*core.Message, error) {
 				var ds string
@@ -440,3 +444,9 @@ func TestPluginLateAnswerWhileIdle(t *testing.T) {
 		t.Errorf("the plugin was restarted (pid %d, was %d)", again, pid)
 	}
 }
+
+// clearOnRelease clears an answer when it is released, as a Releaser
+// that reuses it would.
+type clearOnRelease struct{}
+
+func (clearOnRelease) Release(m *core.Message) { *m = core.Message{} }
