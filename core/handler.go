@@ -16,7 +16,8 @@ import (
 //
 // The request is owned by the caller and valid until Handle returns and its
 // answer has been written; see Message. The answer may alias the request
-// (echo does).
+// (echo does), and may be lent from a pool of the handler's (see
+// Message.Lend): the Server releases it once written.
 type Handler interface {
 	Handle(ctx context.Context, req *Message) (*Message, error)
 }

@@ -84,4 +84,10 @@
 // may come back out of order; the router matches them by id. The router
 // tells the plugin its answer limit; an answer above it is that
 // request's error (ErrAnswerTooLarge), not a break of the data path.
+//
+// Answers are lent on both sides (see core.Message.Lend): the router
+// decodes a plugin's answers into Messages it reuses once the Server has
+// written them, and a plugin's handler may lend its own answers, which
+// the plugin releases once it has encoded them (the search handler
+// does).
 package plugins
