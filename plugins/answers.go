@@ -14,8 +14,8 @@ import (
 // answer were most of the router's allocations and a fifth of its CPU
 // went to the garbage collector (measured: see BENCHMARKS.md, "Answers
 // lent"). An answer that is never released (a caller that keeps it, or
-// does not know of lending, such as a NATS worker's) leaves its chunk to
-// the garbage collector, as before.
+// does not know of lending, such as a test that calls a handler) leaves
+// its chunk to the garbage collector, as before.
 
 // answersPerChunk is the number of answers in a chunk. A chunk goes back
 // to its pool once all its answers are released, so a larger one is
