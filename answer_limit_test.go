@@ -10,6 +10,7 @@ import (
 	"github.com/msgrouter/router"
 	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/internal/configtest"
+	"github.com/msgrouter/router/internal/routertest"
 )
 
 // A plugin process's answer may be as large as limits.max_content_length
@@ -40,7 +41,7 @@ limits: {max_content_length: `+tc.limit+`}
 			r := start(t, cfg, router.StartOptions{Logger: testLogger(t)})
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			c := dial(t, addr(r, 0))
+			c := routertest.Dial(t, addr(r, 0))
 			req := core.NewBinary("application/octet-stream", bytes.Repeat([]byte("y"), tc.size))
 			ans, err := c.Do(ctx, req)
 			if err != nil {

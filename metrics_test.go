@@ -11,6 +11,7 @@ import (
 	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/internal/configtest"
+	"github.com/msgrouter/router/internal/routertest"
 	"github.com/msgrouter/router/internal/scrape"
 )
 
@@ -118,7 +119,7 @@ routes: [{plugin: echo}]
 request_id: {header: x-trace, generate: true}
 `)
 	r := start(t, cfg, inProcess(t, "echo"))
-	c := dial(t, addr(r, 0))
+	c := routertest.Dial(t, addr(r, 0))
 	ans, err := c.Do(context.Background(), core.NewBinary("binary/x", []byte("hi")))
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,7 @@ import (
 	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/internal/configtest"
+	"github.com/msgrouter/router/internal/routertest"
 	"github.com/msgrouter/router/plugins"
 )
 
@@ -384,7 +385,7 @@ routes: [{action: upper, plugin: upper}, {plugin: fallback}]
 		t.Fatal(err)
 	}
 	r := start(t, cfg, inProcess(t, "upper", "fallback"))
-	expect(t, dial(t, sock), action("upper", "a"), "A")
+	expect(t, routertest.Dial(t, sock), action("upper", "a"), "A")
 
 	bad := configtest.WriteFile(t, dir, "bad.pem", "not a certificate")
 	configtest.WriteFile(t, dir, "r.yaml", `
@@ -400,7 +401,7 @@ routes: [{action: upper, plugin: upper}, {plugin: fallback}]
 		t.Errorf("the reload was applied in part: %v", err)
 	}
 	// A new connection: the listener is still there, still plain.
-	expect(t, dial(t, sock), action("upper", "b"), "B")
+	expect(t, routertest.Dial(t, sock), action("upper", "b"), "B")
 }
 
 type testCA struct {
@@ -482,8 +483,8 @@ routes: [{action: tag, plugin: tag}, {plugin: fallback}]
 	}
 	r := start(t, cfg, inProcess(t, "tag", "upper", "echo", "fallback"))
 	tcpAddr := addr(r, 0)
-	kaTCP := dial(t, tcpAddr)
-	kaUnix := dial(t, addr(r, 1))
+	kaTCP := routertest.Dial(t, tcpAddr)
+	kaUnix := routertest.Dial(t, addr(r, 1))
 	expect(t, kaTCP, action("tag", nil), "v1:tag")
 	expect(t, kaUnix, action("upper", "x"), "fallback")
 
@@ -569,7 +570,7 @@ routes: [{action: tagged, plugin: tag}, {plugin: fallback}]
 
 	// A listener that changes mode on the same address is closed and
 	// opened again; a connection opened to it before stays.
-	kaNew := dial(t, "unix://"+dir+"/new.sock")
+	kaNew := routertest.Dial(t, "unix://"+dir+"/new.sock")
 	// Once answered, the connection is surely accepted: one still in the
 	// listener's backlog would be reset when the listener closes.
 	expect(t, kaNew, action("tag", nil), "v2:tag")
@@ -602,19 +603,6 @@ routes: [{action: tag, plugin: tag}, {plugin: fallback}]
 	if n := len(r.Addrs()); n != 2 {
 		t.Errorf("%d listeners after going back to v1, want 2", n)
 	}
-}
-
-// dial opens a kept-alive client, closed when the test ends.
-func dial(t testing.TB, addr string) *core.Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := core.Dial(ctx, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }
 
 // expect sends req on c and checks the result.
@@ -657,7 +645,7 @@ routes: [{action: slow, plugin: slow}, {plugin: fallback}]
 		t.Fatal(err)
 	}
 	r := start(t, cfg, inProcess(t, "fallback"))
-	c := dial(t, addr(r, 0))
+	c := routertest.Dial(t, addr(r, 0))
 	expect(t, c, action("slow", 0), "slow")
 
 	type res struct {
@@ -773,7 +761,7 @@ func TestDefaultWithBuiltins(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c := dial(t, a)
+	c := routertest.Dial(t, a)
 	ans, err := c.Do(ctx, core.NewBinary("binary/custom-client-binary-type", []byte("search\U0001f436 and more")))
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/msgrouter/router/config"
 	"github.com/msgrouter/router/core"
 	"github.com/msgrouter/router/internal/configtest"
+	"github.com/msgrouter/router/internal/routertest"
 	"github.com/msgrouter/router/internal/testlog"
 )
 
@@ -136,7 +137,7 @@ routes:
 			record(kind, s, err)
 		}
 	}
-	kaTCP, kaUnix := dial(t, tcp), dial(t, unix)
+	kaTCP, kaUnix := routertest.Dial(t, tcp), routertest.Dial(t, unix)
 	for range 3 { // pipelined on one connection
 		wg.Add(1)
 		go loop("kept-alive TCP", kaTCP)
@@ -191,7 +192,7 @@ routes:
 	}
 
 	// 3. A route is added: measure from the write to its first answer.
-	probe := dial(t, tcp)
+	probe := routertest.Dial(t, tcp)
 	configtest.WriteFile(t, dir, "r.yaml", file("v2", "  - {action: added, plugin: tag}", ""))
 	written := time.Now()
 	var live time.Duration

@@ -45,23 +45,46 @@ func appendFrameEncoded(dst []byte, m *Message, extra []Header) ([]byte, error) 
 	dst = append(dst, `, "content-length": `...)
 	dst = strconv.AppendInt(dst, int64(len(m.Content)), 10)
 	for _, hs := range [2][]Header{m.Headers, extra} {
-		for _, h := range hs {
-			if len(h.Value) == 0 {
-				return dst[:start], fmt.Errorf("core: extension header %q has no value", h.Key)
-			}
-			dst = append(dst, ", "...)
-			dst = AppendString(dst, h.Key)
-			dst = append(dst, ": "...)
-			dst = append(dst, h.Value...)
+		var bad int
+		if dst, bad = appendExtHeaders(dst, hs); bad >= 0 {
+			return dst[:start], fmt.Errorf("core: extension header %q has no value", hs[bad].Key)
 		}
 	}
+	dst, hlen, ok := closeHeader(dst, start)
+	if !ok {
+		return dst, fmt.Errorf("%w: %d bytes", ErrHeaderTooLarge, hlen)
+	}
+	return append(dst, m.Content...), nil
+}
+
+// appendExtHeaders appends `, "KEY": VALUE` for each header of hs. bad
+// is the index in hs of the first one without a value (dst then holds
+// part of the headers), or -1.
+func appendExtHeaders(dst []byte, hs []Header) (out []byte, bad int) {
+	for i, h := range hs {
+		if len(h.Value) == 0 {
+			return dst, i
+		}
+		dst = append(dst, ", "...)
+		dst = AppendString(dst, h.Key)
+		dst = append(dst, ": "...)
+		dst = append(dst, h.Value...)
+	}
+	return dst, -1
+}
+
+// closeHeader closes the JSON header of the frame that begins at
+// dst[start] and writes its length into the frame's first two bytes. ok
+// is false, and dst cut back to start, when the header is longer than
+// MaxHeaderLength; hlen is its length either way.
+func closeHeader(dst []byte, start int) (out []byte, hlen int, ok bool) {
 	dst = append(dst, '}')
-	hlen := len(dst) - start - 2
+	hlen = len(dst) - start - 2
 	if hlen > MaxHeaderLength {
-		return dst[:start], fmt.Errorf("%w: %d bytes", ErrHeaderTooLarge, hlen)
+		return dst[:start], hlen, false
 	}
 	binary.BigEndian.PutUint16(dst[start:], uint16(hlen))
-	return append(dst, m.Content...), nil
+	return dst, hlen, true
 }
 
 // Marshal returns m's wire form. See AppendFrame.

@@ -171,10 +171,13 @@ func (m *Mux) HandleBatch(ctx context.Context, reqs []*Message, answers []*Messa
 	if len(reqs) > len(routeOf) {
 		route = make([]int, 0, len(reqs))
 	}
-	batched := false
+	// batched: some route is a BatchHandler; one: every request has
+	// the first one's route (with batched, a route, not none).
+	batched, one := false, true
 	for i, req := range reqs {
 		ri, err := t.match(req)
 		route = append(route, ri)
+		one = one && ri == route[0]
 		if ri < 0 {
 			errs[i] = err
 			continue
@@ -183,7 +186,7 @@ func (m *Mux) HandleBatch(ctx context.Context, reqs []*Message, answers []*Messa
 			batched = true
 		}
 	}
-	if batched && sameRoute(route) {
+	if batched && one {
 		// One route for the whole batch, the common case: it answers
 		// into the caller's slices, without gathering a sub-batch, as
 		// it would into one: as long as reqs, and cleared.
@@ -231,17 +234,6 @@ func (m *Mux) HandleBatch(ctx context.Context, reqs []*Message, answers []*Messa
 			answers[j], errs[j] = subAns[k], subErrs[k]
 		}
 	}
-}
-
-// sameRoute reports whether every request of a batch (route[i] is the
-// route of request i, -1 for none) has the same route.
-func sameRoute(route []int) bool {
-	for _, ri := range route {
-		if ri != route[0] || ri < 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func noRoute(req *Message) error {

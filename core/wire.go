@@ -65,21 +65,14 @@ func appendWire(dst []byte, m *Message, extra []Header) ([]byte, bool) {
 	start := len(dst)
 	hend := len(f) - len(m.Content) - 1 // the closing brace
 	dst = append(dst, f[:hend]...)
-	for _, x := range extra {
-		if len(x.Value) == 0 {
-			return dst[:start], false // the encoder words the error
-		}
-		dst = append(dst, ", "...)
-		dst = AppendString(dst, x.Key)
-		dst = append(dst, ": "...)
-		dst = append(dst, x.Value...)
+	dst, bad := appendExtHeaders(dst, extra)
+	if bad >= 0 {
+		return dst[:start], false // the encoder words the error
 	}
-	dst = append(dst, '}')
-	hlen := len(dst) - start - 2
-	if hlen > MaxHeaderLength {
-		return dst[:start], false
+	dst, _, ok := closeHeader(dst, start)
+	if !ok {
+		return dst, false
 	}
-	dst[start], dst[start+1] = byte(hlen>>8), byte(hlen)
 	return append(dst, m.Content...), true
 }
 

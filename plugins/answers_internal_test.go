@@ -1,8 +1,13 @@
 package plugins
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"testing"
+	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/msgrouter/router/core"
 )
 
@@ -64,5 +69,48 @@ func TestAnswerAlloc(t *testing.T) {
 	other.Release() // not lent: nothing to do
 	if got := a.cur.refs.Load(); got != 1 {
 		t.Errorf("lending a foreign Message changed refs to %d", got)
+	}
+}
+
+// TestLateAnswerReleased: the answer to a request its caller gave up on
+// goes back to its chunk at once, in both data protocols: nobody else
+// would release it, and its chunk would never be reused.
+func TestLateAnswerReleased(t *testing.T) {
+	for _, proto := range []int{dataProtocolHeaders, dataProtocolEnvelope} {
+		t.Run(fmt.Sprint("protocol ", proto), func(t *testing.T) {
+			c, pipes, h := pipeDataClient(t, proto)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			defer cancel()
+			errs := make([]error, 1)
+			c.do(ctx, h, []*core.Message{core.NewBinary("x", []byte("req"))}, make([]*core.Message, 1), errs)
+			if !errors.Is(errs[0], core.ErrHandlerTimeout) {
+				t.Fatalf("error %v, want a handler timeout", errs[0])
+			}
+			// The plugin answers request 1 after all.
+			s := &dataServer{proto: proto, log: hclog.NewNullLogger()}
+			if _, err := pipes.child[1].Write(s.appendAnswer(nil, 1, core.NewBinary("x", []byte("late")), nil)); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				_, late := c.abandonment()
+				if late == 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the late answer was not read")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			c.mu.Lock() // after deliver's: its allocator's writes are seen
+			ch := c.answers.cur
+			c.mu.Unlock()
+			if ch == nil || ch.used != 1 {
+				t.Fatalf("the late answer was not decoded into a chunk")
+			}
+			if got := ch.refs.Load(); got != 1 {
+				t.Errorf("chunk refs = %d after the late answer, want 1 (the allocator's): it was not released", got)
+			}
+		})
 	}
 }

@@ -74,8 +74,8 @@ type cli struct {
 	// for port 0.
 	listening func(framed, raw []net.Addr)
 
-	// hup, if set, replaces SIGHUP for serve: a value on it reloads the
-	// config file. Tests use it.
+	// hup, if set, replaces SIGHUP for serve and worker: a value on it
+	// reloads the config file. Tests use it.
 	hup <-chan os.Signal
 
 	// executable, if set, is the router executable that serve runs for

@@ -122,13 +122,8 @@ listener fails; 2 for a usage error.
 func (f *serveFlags) run(ctx context.Context, c *cli, fs *flag.FlagSet) error {
 	// From the start: a SIGHUP while the router starts is a reload once
 	// it has, not the end of the process.
-	hup := c.hup
-	if hup == nil {
-		ch := make(chan os.Signal, 1)
-		signal.Notify(ch, syscall.SIGHUP)
-		defer signal.Stop(ch)
-		hup = ch
-	}
+	hup, stop := c.hangups()
+	defer stop()
 
 	ld := f.loader(ctx, c, fs)
 	ld.stderr = c.stderr
@@ -223,6 +218,18 @@ type stopLog struct {
 
 // runUntilStopped serves s until ctx ends or s fails on its own, calling
 // reload on each value of hup, then shuts s down.
+// hangups returns the channel of the SIGHUPs that reload serve's and
+// worker's config (c.hup, if a test set it), and the func that stops
+// catching them.
+func (c *cli) hangups() (<-chan os.Signal, func()) {
+	if c.hup != nil {
+		return c.hup, func() {}
+	}
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	return ch, func() { signal.Stop(ch) }
+}
+
 func runUntilStopped(ctx context.Context, s runner, hup <-chan os.Signal, reload func(), log hclog.Logger, say stopLog) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.Serve() }()

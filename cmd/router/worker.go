@@ -4,8 +4,6 @@ import (
 	"context"
 	"flag"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -108,13 +106,8 @@ func (f *workerFlags) loadOptions(c *cli, fs *flag.FlagSet) config.LoadOptions {
 }
 
 func (f *workerFlags) run(ctx context.Context, c *cli, fs *flag.FlagSet) error {
-	hup := c.hup
-	if hup == nil {
-		ch := make(chan os.Signal, 1)
-		signal.Notify(ch, syscall.SIGHUP)
-		defer signal.Stop(ch)
-		hup = ch
-	}
+	hup, stop := c.hangups()
+	defer stop()
 	opts := f.loadOptions(c, fs)
 	cfg, err := config.Load(f.file, opts)
 	if err != nil {

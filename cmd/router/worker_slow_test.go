@@ -116,15 +116,7 @@ func slowFrame(t *testing.T, d time.Duration, pad int) []byte {
 	if pad > 0 {
 		fields = append(fields, core.Field{Key: "pad", Value: strings.Repeat("p", pad)})
 	}
-	m, err := core.NewJSON(fields)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := core.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return objectFrame(t, fields)
 }
 
 // burst writes depth copies of the frame req at once on each of conns

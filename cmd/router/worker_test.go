@@ -266,7 +266,14 @@ func TestWorkerNATSCluster(t *testing.T) {
 // "value": value}.
 func jsonFrame(t *testing.T, action, value string) []byte {
 	t.Helper()
-	m, err := core.NewJSON(core.Object{{Key: "action", Value: action}, {Key: "value", Value: value}})
+	return objectFrame(t, core.Object{{Key: "action", Value: action}, {Key: "value", Value: value}})
+}
+
+// objectFrame returns the frame of a JSON request with the members of
+// fields.
+func objectFrame(t *testing.T, fields core.Object) []byte {
+	t.Helper()
+	m, err := core.NewJSON(fields)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/msgrouter/router/internal/routertest"
 )
 
 // A handler that raises, or returns something else than an answer,
@@ -14,7 +16,7 @@ import (
 // stays usable, and the plugin is not restarted.
 func TestHandlerErrors(t *testing.T) {
 	addr := start(t, faultsConfig(t, "5s"))
-	c := dial(t, addr)
+	c := routertest.Dial(t, addr)
 	pid := mustAsk(t, c, action("pid", nil))
 	cases := []struct {
 		action, want string
@@ -39,7 +41,7 @@ func TestHandlerErrors(t *testing.T) {
 // The plugin gets each request's deadline from the router.
 func TestDeadlineReachesHandler(t *testing.T) {
 	addr := start(t, faultsConfig(t, "3s"))
-	left, err := strconv.ParseFloat(mustAsk(t, dial(t, addr), action("deadline", nil)), 64)
+	left, err := strconv.ParseFloat(mustAsk(t, routertest.Dial(t, addr), action("deadline", nil)), 64)
 	if err != nil || left <= 2 || left > 3 {
 		t.Errorf("time left %v (%v), want within (2s, 3s]", left, err)
 	}
@@ -51,7 +53,7 @@ func TestDeadlineReachesHandler(t *testing.T) {
 // is not restarted, and its late answer is dropped.
 func TestHangPastDeadline(t *testing.T) {
 	addr := start(t, faultsConfig(t, "300ms"))
-	c := dial(t, addr)
+	c := routertest.Dial(t, addr)
 	pid := mustAsk(t, c, action("pid", nil))
 	var wg sync.WaitGroup
 	hung := make([]error, 4)
@@ -60,7 +62,7 @@ func TestHangPastDeadline(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			began := time.Now()
-			_, hung[i] = ask(dial(t, addr), action("hang", 1.5), 10*time.Second)
+			_, hung[i] = ask(routertest.Dial(t, addr), action("hang", 1.5), 10*time.Second)
 			if d := time.Since(began); d > time.Second {
 				t.Errorf("a hung request answered after %v, want at its 300ms deadline", d)
 			}
@@ -90,7 +92,7 @@ func TestHangPastDeadline(t *testing.T) {
 // after the handshake the SDK points standard output at standard error.
 func TestPrintToStdout(t *testing.T) {
 	addr := start(t, faultsConfig(t, "5s"))
-	c := dial(t, addr)
+	c := routertest.Dial(t, addr)
 	pid := mustAsk(t, c, action("pid", nil))
 	for range 3 {
 		if got := mustAsk(t, c, action("noisy", nil)); got != "printed" {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/msgrouter/router/core"
+	"github.com/msgrouter/router/internal/routertest"
 	"github.com/msgrouter/router/plugins/plugintest"
 )
 
@@ -27,7 +28,7 @@ import (
 // died), none hangs, and the route recovers with a new process.
 func TestKillUnderLoad(t *testing.T) {
 	addr := start(t, faultsConfig(t, "5s"))
-	c := dial(t, addr)
+	c := routertest.Dial(t, addr)
 	pid, _ := strconv.Atoi(mustAsk(t, c, action("pid", nil)))
 	var ok, failed atomic.Int64
 	stop := make(chan struct{})
@@ -36,7 +37,7 @@ func TestKillUnderLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			conn := dial(t, addr)
+			conn := routertest.Dial(t, addr)
 			for i := 0; ; i++ {
 				select {
 				case <-stop:

@@ -161,19 +161,6 @@ func ask(c *core.Client, req *core.Message, timeout time.Duration) (string, erro
 	return strings.Trim(string(v), `"`), nil
 }
 
-// dial connects to addr, and closes the connection when the test ends.
-func dial(t testing.TB, addr string) *core.Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := core.Dial(ctx, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // mustAsk is ask that fails the test on error.
 func mustAsk(t testing.TB, c *core.Client, req *core.Message) string {
 	t.Helper()

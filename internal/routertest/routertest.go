@@ -61,3 +61,17 @@ func StartWorker(t testing.TB, cfg *config.Config, o router.StartOptions) *route
 	Serve(t, w)
 	return w
 }
+
+// Dial opens a kept-alive client to addr (within 5 s), closed when the
+// test ends.
+func Dial(t testing.TB, addr string) *core.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := core.Dial(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
